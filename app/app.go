@@ -1,0 +1,184 @@
+// Package app wires tailgate's components (config, proxy, router, replication, admin)
+// together and owns their lifetimes; cmd/tailgate and the integration tests run it.
+package app
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tailgate-proxy/tailgate/config"
+	"github.com/tailgate-proxy/tailgate/proxy"
+	"github.com/tailgate-proxy/tailgate/replication"
+	"github.com/tailgate-proxy/tailgate/router"
+)
+
+// App wires the components together and owns their lifetimes.
+type App struct {
+	cfg     *config.Config
+	log     hclog.Logger
+	router  *router.Router
+	server  *proxy.Server
+	monitor *replication.Monitor
+
+	listening bool
+}
+
+// Listen opens the listeners, so that Run can be called after their addresses are known.
+func (a *App) Listen() error {
+	if err := a.server.Listen(); err != nil {
+		return err
+	}
+	a.listening = true
+	return nil
+}
+
+// ProxyAddr is the client listener's address (after Listen).
+func (a *App) ProxyAddr() net.Addr { return a.server.Addr() }
+
+// Server is the proxy server.
+func (a *App) Server() *proxy.Server { return a.server }
+
+// Router is the router.
+func (a *App) Router() *router.Router { return a.router }
+
+func New(cfg *config.Config, log hclog.Logger) *App {
+	if cfg.Replication == nil && len(cfg.Replicas) > 0 {
+		log.Warn("no [replication] account: tailgate cannot see replica lag and sends reads to every healthy replica")
+	}
+	mon := replication.NewMonitor(monitorOptions(cfg, log))
+	rt := router.New(routerOptions(cfg, mon))
+	srv := proxy.New(proxyOptions(cfg, log), rt, router.NewClassifier(10000))
+	return &App{cfg: cfg, log: log, router: rt, server: srv, monitor: mon}
+}
+
+// monitorOptions: the replication account reads replica positions; without one the
+// first application account does (reading @@gtid_slave_pos needs no privilege).
+func monitorOptions(cfg *config.Config, log hclog.Logger) replication.Options {
+	opts := replication.Options{
+		PollInterval:   cfg.Lag.PollInterval.Duration,
+		ConnectTimeout: cfg.Proxy.BackendConnectTimeout.Duration,
+		Logger:         log,
+	}
+	switch {
+	case cfg.Replication != nil:
+		opts.User, opts.Password = cfg.Replication.User, cfg.Replication.Password
+	case len(cfg.Users) > 0:
+		u := cfg.Users[0]
+		opts.User, opts.Password = u.Name, u.Password
+		if u.BackendUser != "" {
+			opts.User, opts.Password = u.BackendUser, u.BackendPassword
+		}
+	}
+	for _, r := range cfg.Replicas {
+		opts.Replicas = append(opts.Replicas, replication.Replica{Name: r.Name, Address: r.Address})
+	}
+	return opts
+}
+
+func routerOptions(cfg *config.Config, fresh router.Freshness) router.Options {
+	opts := router.Options{FailWhenStale: cfg.Lag.OnAllStale == "error", Freshness: fresh}
+	for _, r := range cfg.Replicas {
+		opts.Replicas = append(opts.Replicas, router.ReplicaConfig{Name: r.Name, Weight: r.Weight})
+	}
+	return opts
+}
+
+func proxyOptions(cfg *config.Config, log hclog.Logger) proxy.Options {
+	users, replicas := proxyBackends(cfg)
+	return proxy.Options{
+		Listen:                cfg.Proxy.Listen,
+		MaxConnections:        cfg.Proxy.MaxConnections,
+		HandshakeTimeout:      cfg.Proxy.HandshakeTimeout.Duration,
+		MaxAllowedPacket:      int(cfg.Proxy.MaxAllowedPacket),
+		BackendConnectTimeout: cfg.Proxy.BackendConnectTimeout.Duration,
+		Users:                 users,
+		Primary:               proxy.BackendConfig{Name: router.PrimaryName, Address: cfg.Primary.Address},
+		Replicas:              replicas,
+		ReadYourWrites:        cfg.Consistency.ReadYourWrites,
+		ConsistencyScope:      cfg.Consistency.Scope,
+		Logger:                log,
+	}
+}
+
+func proxyBackends(cfg *config.Config) ([]proxy.User, []proxy.BackendConfig) {
+	var users []proxy.User
+	for _, u := range cfg.Users {
+		users = append(users, proxy.User{Name: u.Name, Password: u.Password, BackendUser: u.BackendUser, BackendPassword: u.BackendPassword})
+	}
+	var reps []proxy.BackendConfig
+	for _, r := range cfg.Replicas {
+		reps = append(reps, proxy.BackendConfig{Name: r.Name, Address: r.Address})
+	}
+	return users, reps
+}
+
+// Run serves until ctx ends, then shuts down: stop accepting, let sessions finish within
+// proxy.shutdown_timeout, then close the rest.
+func (a *App) Run(ctx context.Context) error {
+	if !a.listening {
+		if err := a.Listen(); err != nil {
+			return err
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	monCtx, stopMonitor := context.WithCancel(context.Background())
+	monDone := make(chan struct{})
+	go func() { defer close(monDone); a.monitor.Run(monCtx) }()
+	defer func() { stopMonitor(); <-monDone }()
+
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	defer stopServe()
+	done := make(chan error, 1)
+	go func() { done <- a.server.Serve(serveCtx) }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-hup:
+			if err := a.Reload(); err != nil {
+				a.log.Error("reload refused; the running configuration stays", "error", err)
+			}
+		case <-ctx.Done():
+			a.log.Info("shutting down", "timeout", a.cfg.Proxy.ShutdownTimeout.Duration)
+			stopServe()
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(a.cfg.Proxy.ShutdownTimeout.Duration):
+				a.log.Warn("shutdown timeout reached; closing the remaining sessions")
+				a.server.CloseAll()
+				err := <-done
+				if errors.Is(err, context.Canceled) {
+					err = nil
+				}
+				return err
+			}
+		}
+	}
+}
+
+// Reload validates the config file again and applies what can change live.
+func (a *App) Reload() error {
+	cfg, err := config.Load(a.cfg.Path)
+	if err != nil {
+		return err
+	}
+	for _, change := range config.Diff(a.cfg, cfg) {
+		a.log.Info("config change", "change", change)
+	}
+	users, reps := proxyBackends(cfg)
+	a.server.UpdateBackends(users, reps)
+	a.router.Update(routerOptions(cfg, a.router.Freshness()))
+	a.cfg = cfg
+	return nil
+}

@@ -1,0 +1,88 @@
+package config
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestDiff(t *testing.T) {
+	cases := []struct {
+		name    string
+		change  func(c *Config)
+		want    []string
+		restart bool // whether any change needs a restart
+	}{
+		{"nothing", func(c *Config) {}, nil, false},
+		{"lag.max", func(c *Config) { c.Lag.Max = Duration{2 * time.Second} }, []string{"lag.max 1s -> 2s"}, false},
+		{"several in field order", func(c *Config) {
+			c.Log.Level = "debug"
+			c.Proxy.MaxConnections = 50
+			c.Proxy.MaxAllowedPacket = 16 * MiB
+		}, []string{"proxy.max_connections 10000 -> 50", "proxy.max_allowed_packet 64MiB -> 16MiB", `log.level "info" -> "debug"`}, false},
+		{"replica added", func(c *Config) {
+			c.Replicas = append(c.Replicas, Replica{Name: "replica3", Address: "h:3", Weight: 1})
+		}, []string{"replica replica3 added"}, false},
+		{"replica removed", func(c *Config) { c.Replicas = c.Replicas[:1] }, []string{"replica replica2 removed"}, false},
+		{"replica renamed", func(c *Config) { c.Replicas[1].Name = "replica9" }, []string{"replica replica2 removed", "replica replica9 added"}, false},
+		{"replica weight and tls", func(c *Config) {
+			c.Replicas[0].Weight = 3
+			c.Replicas[0].TLS.Verify = false
+			c.Replicas[1].TLS = &BackendTLS{Verify: true}
+		}, []string{"replicas[replica1].weight 1 -> 3", "replicas[replica1].tls.verify true -> false", "replicas[replica2].tls added"}, false},
+		{"replicas reordered", func(c *Config) { c.Replicas[0], c.Replicas[1] = c.Replicas[1], c.Replicas[0] }, nil, false},
+		{"primary moved", func(c *Config) { c.Primary.Address = "10.0.0.1:3306" }, []string{`primary.address "127.0.0.1:3306" -> "10.0.0.1:3306"`}, false},
+		{"passwords hidden", func(c *Config) {
+			c.Users[1].Password = "new"
+			c.Users[1].BackendPassword = "new2"
+			c.Admin.Password = "new3"
+			c.Replication.Password = "new4"
+		}, []string{"admin.password changed", "users[bob].password changed", "users[bob].backend_password changed", "replication.password changed"}, false},
+		{"user added and removed", func(c *Config) { c.Users[0] = User{Name: "carol", Password: "x"} }, []string{"user app removed", "user carol added"}, false},
+		{"listeners need a restart", func(c *Config) {
+			c.Proxy.Listen = "0.0.0.0:6033"
+			c.Admin.Listen = "127.0.0.1:7034"
+			c.Metrics.Listen = "127.0.0.1:7035"
+		}, []string{"proxy.listen changed: needs a restart", "admin.listen changed: needs a restart", "metrics.listen changed: needs a restart"}, true},
+		{"proxy tls needs a restart", func(c *Config) { c.Proxy.TLS.MinVersion = "1.3" }, []string{"proxy.tls changed: needs a restart"}, true},
+		{"proxy tls removed needs a restart", func(c *Config) { c.Proxy.TLS = nil }, []string{"proxy.tls changed: needs a restart"}, true},
+		{"server_id needs a restart", func(c *Config) { c.Replication.ServerID = 7 }, []string{"replication.server_id changed: needs a restart"}, true},
+		{"tables removed need a restart", func(c *Config) { c.Admin, c.Metrics, c.Replication = nil, nil, nil }, []string{
+			"admin removed: needs a restart", "metrics removed: needs a restart", "replication removed: needs a restart"}, true},
+		{"admin user is live", func(c *Config) { c.Admin.User = "root" }, []string{`admin.user "admin" -> "root"`}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			old := full(t)
+			new := old.clone()
+			tc.change(new)
+			if got := Diff(old, new); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Diff =\n%q\nwant\n%q", got, tc.want)
+			}
+			restart := false
+			for _, c := range Changes(old, new) {
+				restart = restart || c.Restart
+			}
+			if restart != tc.restart {
+				t.Errorf("restart = %v, want %v", restart, tc.restart)
+			}
+		})
+	}
+}
+
+func TestDiffTablesAdded(t *testing.T) {
+	old := full(t)
+	old.Admin, old.Metrics, old.Replication = nil, nil, nil
+	got := Changes(old, full(t))
+	want := []Change{
+		{Key: "admin", Text: "admin added: needs a restart", Restart: true},
+		{Key: "metrics", Text: "metrics added: needs a restart", Restart: true},
+		{Key: "replication", Text: "replication added: needs a restart", Restart: true},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Changes =\n%+v\nwant\n%+v", got, want)
+	}
+	if Diff(nil, old) != nil {
+		t.Errorf("Diff with a nil config is not nil")
+	}
+}

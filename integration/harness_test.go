@@ -1,0 +1,153 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tailgate-proxy/tailgate/app"
+	"github.com/tailgate-proxy/tailgate/config"
+	"github.com/tailgate-proxy/tailgate/integration/cluster"
+)
+
+// shared is the primary + 2 replicas most tests run against; tests that break a server
+// start their own cluster.
+var shared *cluster.Cluster
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	c, err := cluster.Start(ctx, cluster.Options{Replicas: 2, ExtraConfig: []string{"max_allowed_packet=48M"}})
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration tests need MariaDB (apt-get install -y mariadb-server mariadb-client): %v\n", err)
+		os.Exit(1)
+	}
+	shared = c
+	code := m.Run()
+	if err := c.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "cluster teardown: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// tailgate is one in-process tailgate for a test.
+type tailgate struct {
+	app  *app.App
+	addr string
+	cfg  *config.Config
+}
+
+// testConfig is a config for c with tailgate listening on a free loopback port.
+func testConfig(c *cluster.Cluster) *config.Config {
+	cfg := config.Default()
+	cfg.Proxy.Listen = "127.0.0.1:0"
+	cfg.Users = []config.User{{Name: cluster.AppUser, Password: cluster.AppPassword}}
+	cfg.Primary.Address = c.Primary.Addr()
+	for _, r := range c.Replicas {
+		cfg.Replicas = append(cfg.Replicas, config.Replica{Name: r.Name, Address: r.Addr(), Weight: 1})
+	}
+	return cfg
+}
+
+// startTailgate runs tailgate for cfg until the test ends.
+func startTailgate(t testing.TB, cfg *config.Config) *tailgate {
+	t.Helper()
+	if err := cfg.Check(); err != nil {
+		t.Fatalf("test config invalid: %v", err)
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "tailgate", Level: hclog.Warn, Output: testWriter{t}})
+	a := app.New(cfg, log)
+	if err := a.Listen(); err != nil {
+		t.Fatalf("tailgate listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("tailgate stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("tailgate did not stop within 30s")
+		}
+	})
+	return &tailgate{app: a, addr: a.ProxyAddr().String(), cfg: cfg}
+}
+
+// db opens a go-sql-driver pool through tailgate with extra DSN parameters.
+func (tg *tailgate) db(t testing.TB, params string) *sql.DB {
+	t.Helper()
+	dsn := fmt.Sprintf("%s:%s@tcp(%s)/%s", cluster.AppUser, cluster.AppPassword, tg.addr, "tailgate_test")
+	if params != "" {
+		dsn += "?" + params
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// conn pins one client connection of db.
+func conn(t testing.TB, db *sql.DB) *sql.Conn {
+	t.Helper()
+	c, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatalf("connect through tailgate: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// serverID returns which server answered a statement that selects @@server_id first.
+func serverID(t testing.TB, q queryer, query string, args ...any) int {
+	t.Helper()
+	var id int
+	if err := q.QueryRowContext(context.Background(), query, args...).Scan(&id); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return id
+}
+
+func mustExec(t testing.TB, c interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := c.ExecContext(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// waitReplicated waits until both replicas applied everything the primary has.
+func waitReplicated(t testing.TB, c *cluster.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitReplicated(ctx); err != nil {
+		t.Fatalf("replication did not catch up: %v", err)
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,285 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailgate-proxy/tailgate/integration/cluster"
+)
+
+// serverShares sends n autocommit SELECT @@server_id through c and counts who answered.
+func serverShares(t *testing.T, c *sql.Conn, n int) map[int]int {
+	t.Helper()
+	got := map[int]int{}
+	for range n {
+		got[serverID(t, c, "SELECT @@server_id")]++
+	}
+	return got
+}
+
+func within(t *testing.T, what string, got, want, tol float64) {
+	t.Helper()
+	if math.Abs(got-want) > tol {
+		t.Errorf("%s = %.3f, want %.3f +- %.3f", what, got, want, tol)
+	}
+}
+
+func TestReadsSpreadOverReplicas(t *testing.T) {
+	primaryID, r1, r2 := int(shared.Primary.ServerID), int(shared.Replicas[0].ServerID), int(shared.Replicas[1].ServerID)
+
+	t.Run("equal weights", func(t *testing.T) {
+		tg := startTailgate(t, testConfig(shared))
+		got := serverShares(t, conn(t, tg.db(t, "")), 1000)
+		t.Logf("1000 reads: %v", got)
+		if got[primaryID] != 0 {
+			t.Errorf("primary served %d autocommit reads, want 0", got[primaryID])
+		}
+		within(t, "replica1 share", float64(got[r1])/1000, 0.5, 0.05)
+		within(t, "replica2 share", float64(got[r2])/1000, 0.5, 0.05)
+	})
+	t.Run("weights 3:1", func(t *testing.T) {
+		cfg := testConfig(shared)
+		cfg.Replicas[0].Weight = 3
+		tg := startTailgate(t, cfg)
+		got := serverShares(t, conn(t, tg.db(t, "")), 1000)
+		t.Logf("1000 reads: %v", got)
+		if got[primaryID] != 0 {
+			t.Errorf("primary served %d autocommit reads, want 0", got[primaryID])
+		}
+		within(t, "replica1 share", float64(got[r1])/1000, 0.75, 0.05)
+	})
+}
+
+// ownGTIDs returns the binlog GTIDs a replica wrote itself (server id other than the
+// primary's): any of them means a write ran on that replica.
+func ownGTIDs(t *testing.T, n *cluster.Node, primaryID uint32) []string {
+	t.Helper()
+	db, err := n.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var pos string
+	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	var own []string
+	for _, g := range strings.Split(pos, ",") {
+		parts := strings.Split(strings.TrimSpace(g), "-")
+		if len(parts) == 3 && parts[1] != fmt.Sprint(primaryID) {
+			own = append(own, g)
+		}
+	}
+	return own
+}
+
+func TestWritesGoToPrimary(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	c := conn(t, tg.db(t, ""))
+	mustExec(t, c,
+		"DROP TABLE IF EXISTS writes",
+		"CREATE TABLE writes (id INT AUTO_INCREMENT PRIMARY KEY, v INT, sid INT)",
+		"INSERT INTO writes (v, sid) VALUES (1, @@server_id), (2, @@server_id)",
+		"UPDATE writes SET v = v + 10, sid = @@server_id WHERE id = 1",
+		"REPLACE INTO writes (id, v, sid) VALUES (3, 3, @@server_id)",
+		"DELETE FROM writes WHERE id = 2",
+		"ALTER TABLE writes ADD COLUMN note VARCHAR(10)",
+		"CREATE INDEX writes_v ON writes (v)",
+		"TRUNCATE TABLE writes",
+		"INSERT INTO writes (v, sid) VALUES (5, @@server_id)",
+	)
+	var sid int
+	if err := c.QueryRowContext(context.Background(), "/* tailgate:primary */ SELECT sid FROM writes WHERE v = 5").Scan(&sid); err != nil {
+		t.Fatal(err)
+	}
+	if sid != int(shared.Primary.ServerID) {
+		t.Errorf("INSERT ran on server %d, want the primary %d", sid, shared.Primary.ServerID)
+	}
+	waitReplicated(t, shared)
+	for _, r := range shared.Replicas {
+		if own := ownGTIDs(t, r, shared.Primary.ServerID); len(own) > 0 {
+			t.Errorf("%s wrote its own binlog events %v: a write ran on a replica", r.Name, own)
+		}
+	}
+
+	primary := int(shared.Primary.ServerID)
+	if id := serverID(t, c, "SELECT @@server_id FROM writes LIMIT 1 FOR UPDATE"); id != primary {
+		t.Errorf("SELECT ... FOR UPDATE ran on %d, want the primary", id)
+	}
+	if id := serverID(t, c, "SELECT @@server_id FROM writes LIMIT 1 LOCK IN SHARE MODE"); id != primary {
+		t.Errorf("SELECT ... LOCK IN SHARE MODE ran on %d, want the primary", id)
+	}
+	mustExec(t, c, "BEGIN")
+	for range 5 {
+		if id := serverID(t, c, "SELECT @@server_id"); id != primary {
+			t.Errorf("SELECT inside BEGIN ran on %d, want the primary", id)
+		}
+	}
+	mustExec(t, c, "COMMIT")
+	eventuallyOnReplica(t, c, "after COMMIT")
+
+	// Transactions opened through the API (go-sql-driver's BeginTx sends START TRANSACTION).
+	tx, err := c.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := serverID(t, tx, "SELECT @@server_id"); id != primary {
+		t.Errorf("read in BeginTx transaction ran on %d, want the primary", id)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+
+	// autocommit=0 keeps everything on the primary until it is turned back on.
+	mustExec(t, c, "SET autocommit = 0")
+	if id := serverID(t, c, "SELECT @@server_id"); id != primary {
+		t.Errorf("read with autocommit=0 ran on %d, want the primary", id)
+	}
+	mustExec(t, c, "COMMIT", "SET autocommit = 1")
+	eventuallyOnReplica(t, c, "after SET autocommit=1")
+}
+
+func TestReadOnlyTransactionOnReplica(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	c := conn(t, tg.db(t, ""))
+	mustExec(t, c, "START TRANSACTION READ ONLY")
+	first := serverID(t, c, "SELECT @@server_id")
+	if first == int(shared.Primary.ServerID) {
+		t.Fatalf("READ ONLY transaction ran on the primary")
+	}
+	for range 5 {
+		if id := serverID(t, c, "SELECT @@server_id"); id != first {
+			t.Fatalf("READ ONLY transaction moved from server %d to %d", first, id)
+		}
+	}
+	mustExec(t, c, "COMMIT")
+}
+
+func TestSessionStateFollowsTheSession(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	c := conn(t, tg.db(t, ""))
+	primary := int(shared.Primary.ServerID)
+	mustExec(t, c,
+		"SET @@session.sql_mode = 'ANSI_QUOTES,STRICT_TRANS_TABLES'",
+		"SET @v = 42, @w = 'tailgate'",
+		"SET NAMES latin1",
+		"SET SESSION time_zone = '+03:00'",
+	)
+	for range 10 { // both replicas serve some of these
+		var mode, w, cs, tz string
+		var v, id int
+		err := c.QueryRowContext(context.Background(),
+			"SELECT @@server_id, @@session.sql_mode, @v, @w, @@character_set_client, @@session.time_zone").Scan(&id, &mode, &v, &w, &cs, &tz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == primary {
+			t.Fatalf("read went to the primary")
+		}
+		if !strings.Contains(mode, "ANSI_QUOTES") || v != 42 || w != "tailgate" || cs != "latin1" || tz != "+03:00" {
+			t.Fatalf("server %d sees sql_mode=%q @v=%d @w=%q charset=%q tz=%q: session state not applied", id, mode, v, w, cs, tz)
+		}
+	}
+	// A later SET replaces the earlier value everywhere.
+	mustExec(t, c, "SET @v = 43")
+	for range 4 {
+		var v int
+		if err := c.QueryRowContext(context.Background(), "SELECT @v").Scan(&v); err != nil || v != 43 {
+			t.Fatalf("@v = %d, %v after SET @v = 43", v, err)
+		}
+	}
+	// USE follows the session too.
+	mustExec(t, c, "CREATE DATABASE IF NOT EXISTS other_db")
+	waitReplicated(t, shared)
+	mustExec(t, c, "USE other_db")
+	for range 4 {
+		var db string
+		if err := c.QueryRowContext(context.Background(), "SELECT DATABASE()").Scan(&db); err != nil || db != "other_db" {
+			t.Fatalf("DATABASE() = %q, %v after USE other_db", db, err)
+		}
+	}
+}
+
+func TestLastInsertIDAndSessionPins(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	c := conn(t, tg.db(t, ""))
+	primary := int(shared.Primary.ServerID)
+	mustExec(t, c, "DROP TABLE IF EXISTS ids", "CREATE TABLE ids (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	for i := range 20 {
+		res, err := c.ExecContext(context.Background(), "INSERT INTO ids (v) VALUES (?)", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := res.LastInsertId()
+		var got int64
+		if err := c.QueryRowContext(context.Background(), "SELECT LAST_INSERT_ID()").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want || got == 0 {
+			t.Fatalf("LAST_INSERT_ID() = %d after an insert with id %d", got, want)
+		}
+	}
+
+	// Temporary tables live on the primary: the session stays there while one exists.
+	mustExec(t, c, "CREATE TEMPORARY TABLE tmp1 (id INT)", "INSERT INTO tmp1 VALUES (7)")
+	var n int
+	if err := c.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM tmp1").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("temporary table read: %d, %v", n, err)
+	}
+	if id := serverID(t, c, "SELECT @@server_id"); id != primary {
+		t.Errorf("read with a temporary table ran on %d, want the primary", id)
+	}
+	mustExec(t, c, "DROP TEMPORARY TABLE tmp1")
+	eventuallyOnReplica(t, c, "after DROP TEMPORARY TABLE")
+
+	// A GET_LOCK lock keeps the session on the primary until released.
+	if id := serverID(t, c, "SELECT GET_LOCK('tailgate_test_lock', 1)"); id != 1 {
+		t.Fatalf("GET_LOCK returned %d", id)
+	}
+	if id := serverID(t, c, "SELECT @@server_id"); id != primary {
+		t.Errorf("read while holding a user lock ran on %d, want the primary", id)
+	}
+	var held int
+	if err := c.QueryRowContext(context.Background(), "SELECT IS_USED_LOCK('tailgate_test_lock') IS NOT NULL").Scan(&held); err != nil || held != 1 {
+		t.Fatalf("lock not held on the primary: %d, %v", held, err)
+	}
+	mustExec(t, c, "DO RELEASE_LOCK('tailgate_test_lock')")
+	eventuallyOnReplica(t, c, "after RELEASE_LOCK")
+}
+
+func TestShowWarningsFollowsTheStatement(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	c := conn(t, tg.db(t, ""))
+	for range 6 {
+		var x sql.NullInt64
+		if err := c.QueryRowContext(context.Background(), "SELECT 1/0").Scan(&x); err != nil {
+			t.Fatal(err)
+		}
+		var count int
+		if err := c.QueryRowContext(context.Background(), "SELECT @@warning_count").Scan(&count); err != nil {
+			t.Fatal(err)
+		}
+		if count != 1 {
+			t.Fatalf("@@warning_count after SELECT 1/0 = %d, want 1 (asked a different backend?)", count)
+		}
+	}
+}
+
+// eventuallyOnReplica checks that autocommit reads return to the replicas once they have
+// applied the session's writes (read-your-writes keeps them on the primary until then).
+func eventuallyOnReplica(t *testing.T, c *sql.Conn, when string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if serverID(t, c, "SELECT @@server_id") != int(shared.Primary.ServerID) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("reads %s still go to the primary after 3s", when)
+}

@@ -1,0 +1,230 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/charset"
+)
+
+// Backend is one database server: the primary or a replica.
+type Backend struct {
+	Name    string // router.PrimaryName or the replica's name
+	Address string
+	Primary bool
+
+	conns   atomic.Int64  // open backend connections
+	queries atomic.Uint64 // statements sent
+}
+
+// Connections returns the number of open connections to the backend.
+func (b *Backend) Connections() int64 { return b.conns.Load() }
+
+// Queries returns the number of statements sent to the backend.
+func (b *Backend) Queries() uint64 { return b.queries.Load() }
+
+// Role names the backend's role for admin output.
+func (b *Backend) Role() string {
+	if b.Primary {
+		return "primary"
+	}
+	return "replica"
+}
+
+// clientFlagsMirrored are the capability flags a backend connection takes from the client's
+// handshake: they change what the server does or how it frames results.
+const clientFlagsMirrored = mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_IGNORE_SPACE |
+	mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS
+
+// dialParams says how a session's backend connections are opened.
+type dialParams struct {
+	user, password string
+	schema         string
+	collation      string
+	clientFlags    uint32 // the client's flags, masked by clientFlagsMirrored
+	timeout        time.Duration
+	maxPacket      int
+	attrs          map[string]string
+}
+
+// backendConn is one connection to a backend, owned by one session.
+type backendConn struct {
+	b   *Backend
+	pio *packetIO
+	// status is the server status of the last response.
+	status uint16
+	// schema is the default database in effect on this connection.
+	schema string
+	// stateVersion is the session-state version this connection has applied.
+	stateVersion uint64
+	// multiStmtOff mirrors COM_SET_OPTION on this connection.
+	multiStmtOff bool
+	closed       bool
+	lastUsed     time.Time
+}
+
+// dialBackend opens and authenticates a connection to b.
+func dialBackend(ctx context.Context, b *Backend, p *dialParams) (*backendConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	var raw net.Conn
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			_ = c.SetDeadline(dl) // bounds the handshake: go-mysql takes no context for it
+		}
+		raw = c
+		return c, nil
+	}
+	opt := func(c *client.Conn) error {
+		for _, f := range []uint32{mysql.CLIENT_FOUND_ROWS, mysql.CLIENT_IGNORE_SPACE, mysql.CLIENT_MULTI_STATEMENTS,
+			mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS} {
+			if p.clientFlags&f != 0 {
+				if err := c.SetCapability(f); err != nil {
+					return err
+				}
+			} else {
+				c.UnsetCapability(f)
+			}
+		}
+		if err := c.SetCapability(mysql.CLIENT_SESSION_TRACK); err != nil {
+			return err
+		}
+		// Framing flags the client side never negotiates (go-mysql's server does not offer them).
+		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
+		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
+		c.UnsetCapability(mysql.CLIENT_LOCAL_FILES)
+		c.SetAttributes(p.attrs)
+		return c.SetCollation(p.collation)
+	}
+	cc, err := client.ConnectWithDialer(ctx, "tcp", b.Address, p.user, p.password, p.schema, dial, opt)
+	if err != nil {
+		if raw != nil {
+			_ = raw.Close()
+		}
+		return nil, fmt.Errorf("connect to %s (%s): %w", b.Name, b.Address, err)
+	}
+	conn := cc.Conn.Conn
+	b.conns.Add(1)
+	bc := &backendConn{
+		b:      b,
+		pio:    newPacketIO(conn, p.maxPacket),
+		status: mysql.SERVER_STATUS_AUTOCOMMIT,
+		schema: p.schema,
+	}
+	if b.Primary {
+		// Every committing OK packet then carries the write's GTID (read-your-writes).
+		track := trackGTIDMySQL
+		if strings.Contains(cc.GetServerVersion(), "MariaDB") {
+			track = trackGTIDMariaDB
+		}
+		if err := bc.simpleCommand(mysql.COM_QUERY, track); err != nil {
+			bc.close()
+			return nil, fmt.Errorf("enable GTID tracking on %s (%s): %w", b.Name, b.Address, err)
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return bc, nil
+}
+
+const (
+	trackGTIDMariaDB = "SET SESSION session_track_system_variables = CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'last_gtid')"
+	trackGTIDMySQL   = "SET SESSION session_track_gtids = OWN_GTID"
+)
+
+// collationName maps a handshake collation id to a name go-mysql's client accepts.
+func collationName(id uint8) string {
+	if c, err := charset.GetCollationByID(int(id)); err == nil && c.Name != "" {
+		return c.Name
+	}
+	return "utf8mb4_general_ci"
+}
+
+// close closes the connection once.
+func (bc *backendConn) close() {
+	if bc.closed {
+		return
+	}
+	bc.closed = true
+	bc.b.conns.Add(-1)
+	_ = bc.pio.conn.Close()
+}
+
+// send writes one command packet and flushes it.
+func (bc *backendConn) send(payload []byte) error {
+	bc.lastUsed = time.Now()
+	bc.pio.resetSeq()
+	if err := bc.pio.writePacket(payload); err != nil {
+		return err
+	}
+	return bc.pio.flush()
+}
+
+// simpleCommand sends a command answered by a single OK or ERR packet (COM_INIT_DB, a SET,
+// COM_RESET_CONNECTION, COM_SET_OPTION). A server error comes back as *mysql.MyError;
+// any other error means the connection is unusable.
+func (bc *backendConn) simpleCommand(cmd byte, arg string) error {
+	buf := make([]byte, 0, 1+len(arg))
+	buf = append(append(buf, cmd), arg...)
+	if err := bc.send(buf); err != nil {
+		return err
+	}
+	p, err := bc.pio.readPacket()
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(p) > 0 && p[0] == mysql.ERR_HEADER:
+		return parseErr(p)
+	case len(p) > 0 && (p[0] == mysql.OK_HEADER || p[0] == mysql.EOF_HEADER):
+		if ok, err := parseOK(p); err == nil && p[0] == mysql.OK_HEADER {
+			bc.status = ok.status
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unexpected reply 0x%02x to command 0x%02x", errMalformed, p[0], cmd)
+}
+
+// idleCheckAfter is how long a backend connection may sit unused before it is checked
+// for a close by the server (wait_timeout, restart) before its next command.
+const idleCheckAfter = time.Second
+
+// alive reports whether the server has not closed the connection (nor sent anything
+// unasked, like MySQL's ER_CLIENT_INTERACTION_TIMEOUT before it closes). One
+// non-blocking peek, done only after the connection was idle for idleCheckAfter.
+func (bc *backendConn) alive() bool {
+	if bc.pio.r.Buffered() > 0 {
+		return false
+	}
+	sc, ok := bc.pio.conn.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := true
+	var buf [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
+		case rerr != nil || n >= 0:
+			alive = false // EOF (n == 0), unexpected bytes, or a socket error
+		}
+		return true
+	})
+	return alive && err == nil
+}

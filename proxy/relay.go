@@ -1,0 +1,352 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Errors are tagged with the side that failed at the I/O edge, so that one place
+// (session.fail) decides what the client sees.
+type sideError struct {
+	backend bool // true: the backend connection failed; false: the client's
+	// midResponse is true when part of the response already reached the client.
+	midResponse bool
+	err         error
+}
+
+func (e *sideError) Error() string {
+	if e.backend {
+		return "backend: " + e.err.Error()
+	}
+	return "client: " + e.err.Error()
+}
+
+func (e *sideError) Unwrap() error { return e.err }
+
+func backendErr(err error, mid bool) error {
+	return &sideError{backend: true, midResponse: mid, err: err}
+}
+func clientErr(err error) error { return &sideError{err: err} }
+
+// isBackendErr reports whether err is a failure of the backend connection.
+func isBackendErr(err error) (*sideError, bool) {
+	var se *sideError
+	if errors.As(err, &se) && se.backend {
+		return se, true
+	}
+	return nil, false
+}
+
+// respKind says how a command's response is framed.
+type respKind uint8
+
+const (
+	respResult    respKind = iota // OK, ERR or result sets (COM_QUERY, COM_STMT_EXECUTE)
+	respRows                      // rows then EOF (COM_STMT_FETCH)
+	respPrepare                   // COM_STMT_PREPARE answer
+	respFieldList                 // column definitions then EOF (COM_FIELD_LIST)
+	respSingle                    // exactly one packet (COM_STATISTICS, COM_STMT_RESET)
+)
+
+// relayOutcome is what the relay learned from a response's OK/ERR/EOF packets.
+type relayOutcome struct {
+	status   uint16 // server status of the last OK/EOF
+	hasError bool   // an ERR packet ended the response
+	// stmtID, numParams are set for a successful COM_STMT_PREPARE.
+	stmtID    uint32
+	numParams uint16
+}
+
+// relay copies one response from bc to the client, packet by packet without decoding rows,
+// and flushes the client once at the end. It reads only the OK/ERR/EOF packets.
+func (s *session) relay(bc *backendConn, kind respKind) (relayOutcome, error) {
+	r := relayState{s: s, bc: bc}
+	out, err := r.run(kind)
+	if err != nil {
+		return out, err
+	}
+	if err := s.client.flush(); err != nil {
+		return out, clientErr(err)
+	}
+	return out, nil
+}
+
+type relayState struct {
+	s      *session
+	bc     *backendConn
+	out    relayOutcome
+	copied bool // a packet already went to the client
+}
+
+// next peeks the next frame of the response.
+func (r *relayState) next() (frame, error) {
+	f, err := r.bc.pio.peekFrame()
+	if err != nil {
+		return f, backendErr(err, r.copied)
+	}
+	return f, nil
+}
+
+// pass relays a peeked frame, and any continuation frames, to the client unchanged.
+func (r *relayState) pass(f frame) error {
+	for {
+		if err, writeSide := r.bc.pio.copyFrameTo(r.s.client, f); err != nil {
+			if writeSide {
+				return clientErr(err)
+			}
+			return backendErr(err, r.copied)
+		}
+		r.copied = true
+		if f.length < maxPayload {
+			return nil
+		}
+		var err error
+		if f, err = r.next(); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *relayState) run(kind respKind) (relayOutcome, error) {
+	switch kind {
+	case respRows:
+		return r.out, r.rows()
+	case respFieldList:
+		return r.out, r.defsUntilEOF()
+	case respSingle:
+		f, err := r.next()
+		if err != nil {
+			return r.out, err
+		}
+		if err := r.head(f); err != nil {
+			return r.out, err
+		}
+		if f.payload != nil && len(f.payload) > 0 && f.payload[0] == mysql.ERR_HEADER {
+			r.out.hasError = true
+		}
+		return r.out, nil
+	case respPrepare:
+		return r.out, r.prepare()
+	}
+	for {
+		more, err := r.result()
+		if err != nil || !more {
+			return r.out, err
+		}
+	}
+}
+
+// head relays the first packet of a response, handling OK and ERR packets.
+func (r *relayState) head(f frame) error {
+	if f.payload == nil || len(f.payload) == 0 {
+		return r.pass(f)
+	}
+	switch f.payload[0] {
+	case mysql.ERR_HEADER:
+		r.out.hasError = true
+		return r.pass(f)
+	case mysql.OK_HEADER:
+		return r.ok(f)
+	}
+	return r.pass(f)
+}
+
+// ok relays an OK packet, learning its status and session state, and rewriting it for a
+// client that did not negotiate CLIENT_SESSION_TRACK.
+func (r *relayState) ok(f frame) error {
+	ok, err := parseOK(f.payload)
+	if err != nil {
+		return backendErr(fmt.Errorf("%w: bad OK packet", errMalformed), r.copied)
+	}
+	r.out.status = ok.status
+	r.bc.status = ok.status
+	if ok.status&mysql.SERVER_SESSION_STATE_CHANGED != 0 {
+		r.s.onSessionTrack(r.bc, ok.sessionTrack())
+	}
+	if r.s.clientCaps&mysql.CLIENT_SESSION_TRACK != 0 {
+		return r.pass(f)
+	}
+	r.s.scratch, err = stripSessionTrack(r.s.scratch, f.payload)
+	if err != nil {
+		return backendErr(err, r.copied)
+	}
+	if err := r.bc.pio.skipFrame(f); err != nil {
+		return backendErr(err, r.copied)
+	}
+	if err := r.s.client.writePacket(r.s.scratch); err != nil {
+		return clientErr(err)
+	}
+	r.copied = true
+	return nil
+}
+
+// result relays one result (OK, ERR or a result set) and reports whether another follows.
+func (r *relayState) result() (bool, error) {
+	f, err := r.next()
+	if err != nil {
+		return false, err
+	}
+	if f.payload == nil {
+		return false, backendErr(fmt.Errorf("%w: first packet of a result is %d bytes", errMalformed, f.length), r.copied)
+	}
+	if len(f.payload) == 0 {
+		return false, backendErr(fmt.Errorf("%w: empty packet", errMalformed), r.copied)
+	}
+	switch f.payload[0] {
+	case mysql.ERR_HEADER:
+		r.out.hasError = true
+		return false, r.pass(f)
+	case mysql.OK_HEADER:
+		if err := r.ok(f); err != nil {
+			return false, err
+		}
+		return r.out.status&mysql.SERVER_MORE_RESULTS_EXISTS != 0, nil
+	case mysql.LocalInFile_HEADER:
+		// Never negotiated with the backend; relaying it would let a server read client files.
+		_ = r.bc.pio.skipFrame(f)
+		return false, backendErr(errors.New("backend asked for LOCAL INFILE, which tailgate does not relay"), r.copied)
+	}
+	columns, _, ok := readLenEnc(f.payload)
+	if !ok || columns == 0 {
+		return false, backendErr(fmt.Errorf("%w: bad column count", errMalformed), r.copied)
+	}
+	if err := r.pass(f); err != nil {
+		return false, err
+	}
+	for i := uint64(0); i < columns; i++ {
+		f, err := r.next()
+		if err != nil {
+			return false, err
+		}
+		if err := r.pass(f); err != nil {
+			return false, err
+		}
+	}
+	// EOF after the column definitions (DEPRECATE_EOF is never negotiated).
+	f, err = r.next()
+	if err != nil {
+		return false, err
+	}
+	if !isEOF(f.payload, f.length) {
+		if f.payload != nil && len(f.payload) > 0 && f.payload[0] == mysql.ERR_HEADER {
+			r.out.hasError = true
+			return false, r.pass(f)
+		}
+		return false, backendErr(fmt.Errorf("%w: expected EOF after column definitions", errMalformed), r.copied)
+	}
+	status := eofStatus(f.payload)
+	if err := r.pass(f); err != nil {
+		return false, err
+	}
+	if status&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
+		// COM_STMT_EXECUTE opened a cursor: rows come with COM_STMT_FETCH.
+		r.setStatus(status)
+		return false, nil
+	}
+	if err := r.rows(); err != nil {
+		return false, err
+	}
+	return !r.out.hasError && r.out.status&mysql.SERVER_MORE_RESULTS_EXISTS != 0, nil
+}
+
+// rows relays row packets until the EOF or ERR that ends them.
+func (r *relayState) rows() error {
+	for {
+		f, err := r.next()
+		if err != nil {
+			return err
+		}
+		if f.payload != nil && len(f.payload) > 0 {
+			switch {
+			case isEOF(f.payload, f.length):
+				r.setStatus(eofStatus(f.payload))
+				return r.pass(f)
+			case f.payload[0] == mysql.ERR_HEADER:
+				r.out.hasError = true
+				return r.pass(f)
+			}
+		}
+		if err := r.pass(f); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *relayState) setStatus(status uint16) {
+	r.out.status = status
+	r.bc.status = status
+}
+
+// defsUntilEOF relays column definitions until EOF (or an ERR instead of the first).
+func (r *relayState) defsUntilEOF() error {
+	for {
+		f, err := r.next()
+		if err != nil {
+			return err
+		}
+		if f.payload != nil && len(f.payload) > 0 {
+			if isEOF(f.payload, f.length) {
+				r.setStatus(eofStatus(f.payload))
+				return r.pass(f)
+			}
+			if f.payload[0] == mysql.ERR_HEADER {
+				r.out.hasError = true
+				return r.pass(f)
+			}
+		}
+		if err := r.pass(f); err != nil {
+			return err
+		}
+	}
+}
+
+// prepare relays a COM_STMT_PREPARE answer: OK with counts, then parameter and column
+// definitions, each block closed by an EOF.
+func (r *relayState) prepare() error {
+	f, err := r.next()
+	if err != nil {
+		return err
+	}
+	p := f.payload
+	if len(p) > 0 && p[0] == mysql.ERR_HEADER {
+		r.out.hasError = true
+		return r.pass(f)
+	}
+	if len(p) < 9 || p[0] != mysql.OK_HEADER {
+		return backendErr(fmt.Errorf("%w: bad COM_STMT_PREPARE answer", errMalformed), r.copied)
+	}
+	r.out.stmtID = binary.LittleEndian.Uint32(p[1:])
+	columns := binary.LittleEndian.Uint16(p[5:])
+	r.out.numParams = binary.LittleEndian.Uint16(p[7:])
+	if err := r.pass(f); err != nil {
+		return err
+	}
+	for _, n := range []uint16{r.out.numParams, columns} {
+		if n == 0 {
+			continue
+		}
+		for i := uint16(0); i < n; i++ {
+			f, err := r.next()
+			if err != nil {
+				return err
+			}
+			if err := r.pass(f); err != nil {
+				return err
+			}
+		}
+		f, err := r.next()
+		if err != nil {
+			return err
+		}
+		if !isEOF(f.payload, f.length) {
+			return backendErr(fmt.Errorf("%w: expected EOF after prepared statement definitions", errMalformed), r.copied)
+		}
+		if err := r.pass(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,461 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tailgate-proxy/tailgate/router"
+)
+
+const (
+	crServerLost = 2013 // CR_SERVER_LOST, as clients know it
+	// maxHandshakeBytes bounds what an unauthenticated client may send.
+	maxHandshakeBytes = 1 << 20
+	defaultVersion    = "8.0.11-tailgate"
+)
+
+// User is an application account tailgate authenticates and logs in to the backends with.
+type User struct {
+	Name     string
+	Password string
+	// BackendUser and BackendPassword log in to the backends; empty means Name / Password.
+	BackendUser     string
+	BackendPassword string
+}
+
+// BackendConfig names one backend server.
+type BackendConfig struct {
+	Name    string
+	Address string
+}
+
+// Options configure a Server.
+type Options struct {
+	// Listen is the client address ("127.0.0.1:6033").
+	Listen string
+	// MaxConnections caps client connections; more get error 1040.
+	MaxConnections int
+	// HandshakeTimeout bounds the connection phase of a client.
+	HandshakeTimeout time.Duration
+	// MaxAllowedPacket is the largest command packet accepted from a client.
+	MaxAllowedPacket int
+	// BackendConnectTimeout bounds opening a backend connection.
+	BackendConnectTimeout time.Duration
+	// ServerVersion is advertised to clients; "" uses the primary's (or a default when
+	// the primary is down at start).
+	ServerVersion string
+	Users         []User
+	Primary       BackendConfig
+	Replicas      []BackendConfig
+	// ReadYourWrites sends a session's reads only to replicas that applied its last write.
+	ReadYourWrites bool
+	// ConsistencyScope widens read-your-writes: "session" (default), "user" (the latest
+	// write of any session of the same user) or "global" (the latest write through tailgate).
+	ConsistencyScope string
+	Logger           hclog.Logger
+}
+
+// Classifier is what the proxy needs of the statement classifier.
+type Classifier interface {
+	Classify(sql string) *router.Statement
+}
+
+// Server accepts client connections and runs a session for each.
+type Server struct {
+	opts       Options
+	log        hclog.Logger
+	router     *router.Router
+	classifier Classifier
+	mysqlSrv   *server.Server
+	metrics    *Stats
+
+	primary  *Backend
+	backends atomic.Pointer[map[string]*Backend] // replicas by name
+	users    atomic.Pointer[map[string]User]
+
+	// Latest write positions for consistency scopes wider than a session.
+	globalWrite atomic.Pointer[string]
+	userWrites  sync.Map // user name -> *atomic.Pointer[string]
+
+	mu       sync.Mutex
+	sessions map[uint32]*session
+	active   atomic.Int64
+	wg       sync.WaitGroup
+	ln       net.Listener
+}
+
+// New returns a server; it does not listen yet.
+func New(opts Options, rt *router.Router, cl Classifier) *Server {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	s := &Server{
+		opts:       opts,
+		log:        opts.Logger.Named("proxy"),
+		router:     rt,
+		classifier: cl,
+		metrics:    &Stats{},
+		sessions:   map[uint32]*session{},
+		primary:    &Backend{Name: router.PrimaryName, Address: opts.Primary.Address, Primary: true},
+	}
+	s.setUsers(opts.Users)
+	s.setReplicas(opts.Replicas)
+	return s
+}
+
+func (s *Server) setUsers(users []User) {
+	m := make(map[string]User, len(users))
+	for _, u := range users {
+		m[u.Name] = u
+	}
+	s.users.Store(&m)
+}
+
+// setReplicas installs the replica set, keeping Backend objects (and counters) of replicas
+// that stay.
+func (s *Server) setReplicas(reps []BackendConfig) {
+	old := s.backends.Load()
+	m := make(map[string]*Backend, len(reps))
+	for _, r := range reps {
+		if old != nil {
+			if b := (*old)[r.Name]; b != nil && b.Address == r.Address {
+				m[r.Name] = b
+				continue
+			}
+		}
+		m[r.Name] = &Backend{Name: r.Name, Address: r.Address}
+	}
+	s.backends.Store(&m)
+}
+
+// UpdateBackends applies a reloaded set of users and replicas to new sessions and statements.
+func (s *Server) UpdateBackends(users []User, replicas []BackendConfig) {
+	s.setUsers(users)
+	s.setReplicas(replicas)
+}
+
+// backend returns the named replica's Backend, or nil.
+func (s *Server) backend(name string) *Backend {
+	return (*s.backends.Load())[name]
+}
+
+// Backends lists the primary and the replicas, in name order after the primary.
+func (s *Server) Backends() []*Backend {
+	m := *s.backends.Load()
+	out := make([]*Backend, 0, len(m)+1)
+	for _, b := range m {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return append([]*Backend{s.primary}, out...)
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() *Stats { return s.metrics }
+
+// Router returns the router the server uses.
+func (s *Server) Router() *router.Router { return s.router }
+
+// Listen opens the client listener.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.opts.Listen, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the listener's address (after Listen).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts clients until ctx ends, then closes the listener and waits for sessions
+// to finish (each ends at its next command once ctx is done, or when its client leaves).
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	s.mysqlSrv = server.NewServer(s.serverVersion(ctx), mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil)
+	stop := context.AfterFunc(ctx, func() { _ = s.ln.Close() })
+	defer stop()
+	s.log.Info("accepting clients", "address", s.ln.Addr().String())
+	var tempDelay time.Duration
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				s.closeIdle()
+				s.wg.Wait()
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "error", err, "delay", tempDelay)
+				t := time.NewTimer(tempDelay)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				continue
+			}
+			s.wg.Wait()
+			return fmt.Errorf("accept: %w", err)
+		}
+		tempDelay = 0
+		s.wg.Add(1)
+		go s.handle(ctx, conn)
+	}
+}
+
+// closeIdle closes the client connection of every session waiting for a command outside
+// a transaction (shutdown); the others end at their next transaction boundary.
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ss := range s.sessions {
+		if ss.status.Load() == "idle" && !ss.inTxn.Load() {
+			_ = ss.client.conn.Close()
+		}
+	}
+}
+
+// CloseAll closes every session's client connection (the end of a shutdown).
+func (s *Server) CloseAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ss := range s.sessions {
+		_ = ss.client.conn.Close()
+	}
+}
+
+// serverVersion is the version string advertised to clients.
+func (s *Server) serverVersion(ctx context.Context) string {
+	if s.opts.ServerVersion != "" {
+		return s.opts.ServerVersion
+	}
+	users := *s.users.Load()
+	for _, u := range users {
+		user, pass := u.backendCredentials()
+		ctx, cancel := context.WithTimeout(ctx, s.opts.BackendConnectTimeout)
+		c, err := client.ConnectWithContext(ctx, s.primary.Address, user, pass, "", s.opts.BackendConnectTimeout)
+		cancel()
+		if err != nil {
+			s.log.Warn("cannot read the primary's version; advertising a default", "error", err, "version", defaultVersion)
+			return defaultVersion
+		}
+		v := c.GetServerVersion()
+		_ = c.Close()
+		return v
+	}
+	return defaultVersion
+}
+
+func (u User) backendCredentials() (string, string) {
+	user, pass := u.BackendUser, u.BackendPassword
+	if user == "" {
+		user = u.Name
+	}
+	if pass == "" && u.BackendUser == "" {
+		pass = u.Password
+	}
+	return user, pass
+}
+
+// handle runs one client connection from handshake to close.
+func (s *Server) handle(ctx context.Context, conn net.Conn) {
+	defer s.wg.Done()
+	defer func() { _ = conn.Close() }()
+	remote := conn.RemoteAddr().String()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("session panicked; connection closed", "client", remote, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	n := s.active.Add(1)
+	defer s.active.Add(-1)
+	if s.opts.MaxConnections > 0 && n > int64(s.opts.MaxConnections) {
+		s.metrics.refused.Add(1)
+		p := newPacketIO(conn, 0)
+		_ = p.writePacket(appendErr(nil, mysql.ER_CON_COUNT_ERROR, "08004", "Too many connections"))
+		_ = p.flush()
+		return
+	}
+	hs := &handshake{srv: s}
+	limited := &limitedConn{Conn: conn, budget: maxHandshakeBytes}
+	if s.opts.HandshakeTimeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	}
+	sc, err := s.mysqlSrv.NewCustomizedConn(limited, hs, hs)
+	if err != nil {
+		if hs.primary != nil {
+			hs.primary.close()
+		}
+		s.metrics.handshakeFailed.Add(1)
+		s.log.Debug("handshake failed", "client", remote, "error", err)
+		return
+	}
+	limited.budget = -1
+	_ = conn.SetDeadline(time.Time{})
+
+	sess := hs.sess
+	sess.client = newPacketIO(sc.Conn.Conn, s.opts.MaxAllowedPacket)
+	sess.id = sc.ConnectionID()
+	sess.started = time.Now()
+	sess.log = s.log.With("conn_id", sess.id, "client", remote, "user", sess.user)
+	s.mu.Lock()
+	s.sessions[sess.id] = sess
+	s.mu.Unlock()
+	s.metrics.sessions.Add(1)
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, sess.id)
+		s.mu.Unlock()
+		s.metrics.sessions.Add(-1)
+	}()
+	sess.log.Debug("session started")
+	sess.run(ctx)
+	sess.log.Debug("session ended")
+}
+
+// handshake is the per-connection authentication handler for go-mysql's server: it
+// checks the configured users and opens the session's primary connection before the
+// client is told it is in, so that a bad database or backend login fails the connect.
+type handshake struct {
+	srv  *Server
+	db   string
+	sess *session
+	// primary is the connection opened during the handshake.
+	primary *backendConn
+}
+
+// GetCredential returns the user's password. An unknown user gets a random one, so it
+// fails exactly like a wrong password (same error, same message).
+func (h *handshake) GetCredential(username string) (server.Credential, bool, error) {
+	u, ok := (*h.srv.users.Load())[username]
+	if !ok {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		return server.Credential{Passwords: []string{hex.EncodeToString(b[:])}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+	}
+	return server.Credential{Passwords: []string{u.Password}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+}
+
+// OnAuthSuccess opens the primary connection with the client's database and flags.
+func (h *handshake) OnAuthSuccess(c *server.Conn) error {
+	s := h.srv
+	u := (*s.users.Load())[c.GetUser()]
+	user, pass := u.backendCredentials()
+	caps := c.Capability() & (s.mysqlSrv.Capability() | clientFlagsMirrored)
+	attrs := map[string]string{"_client_name": "tailgate", "_tailgate_client": c.RemoteAddr().String()}
+	if p := c.Attributes()["program_name"]; p != "" {
+		attrs["program_name"] = p
+	}
+	sess := &session{
+		srv:        s,
+		user:       c.GetUser(),
+		remote:     c.RemoteAddr().String(),
+		clientCaps: caps,
+		autocommit: true,
+		dial: dialParams{
+			user: user, password: pass, schema: h.db,
+			collation:   collationName(c.Charset()),
+			clientFlags: caps & clientFlagsMirrored,
+			timeout:     s.opts.BackendConnectTimeout,
+			maxPacket:   1 << 30,
+			attrs:       attrs,
+		},
+	}
+	sess.state.schema = h.db
+	sess.userWrite = s.userWrite(sess.user)
+	bc, err := s.dial(s.primary, &sess.dial)
+	if err != nil {
+		var myErr *mysql.MyError
+		if errors.As(err, &myErr) {
+			return myErr
+		}
+		return mysql.NewError(mysql.ER_CONNECT_TO_MASTER, "tailgate: "+err.Error())
+	}
+	sess.primary = bc
+	h.primary, h.sess = bc, sess
+	return nil
+}
+
+// OnAuthFailure counts failed logins.
+func (h *handshake) OnAuthFailure(c *server.Conn, err error) {
+	h.srv.metrics.authFailed.Add(1)
+	h.srv.log.Debug("authentication failed", "client", c.RemoteAddr().String(), "user", c.GetUser(), "error", err)
+}
+
+// UseDB records the database of the handshake; the rest of server.Handler is never called
+// because the session owns the command loop.
+func (h *handshake) UseDB(db string) error { h.db = db; return nil }
+
+func (h *handshake) HandleQuery(string) (*mysql.Result, error) { return nil, errNotHandled }
+func (h *handshake) HandleFieldList(string, string) ([]*mysql.Field, error) {
+	return nil, errNotHandled
+}
+func (h *handshake) HandleStmtPrepare(string) (int, int, any, error) { return 0, 0, nil, errNotHandled }
+func (h *handshake) HandleStmtExecute(any, string, []any) (*mysql.Result, error) {
+	return nil, errNotHandled
+}
+func (h *handshake) HandleStmtClose(any) error             { return errNotHandled }
+func (h *handshake) HandleOtherCommand(byte, []byte) error { return errNotHandled }
+
+var errNotHandled = errors.New("not handled by go-mysql's command loop")
+
+// dial opens a backend connection, counting failures.
+func (s *Server) dial(b *Backend, p *dialParams) (*backendConn, error) {
+	bc, err := dialBackend(context.Background(), b, p)
+	if err != nil {
+		s.metrics.backendDialFailed.Add(1)
+		return nil, err
+	}
+	return bc, nil
+}
+
+// limitedConn bounds the bytes an unauthenticated client can make the server read.
+type limitedConn struct {
+	net.Conn
+	budget int // < 0: unlimited
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.budget < 0 {
+		return c.Conn.Read(p)
+	}
+	if c.budget == 0 {
+		return 0, fmt.Errorf("%w: more than %d bytes before authentication", ErrPacketTooLarge, maxHandshakeBytes)
+	}
+	if len(p) > c.budget {
+		p = p[:c.budget]
+	}
+	n, err := c.Conn.Read(p)
+	c.budget -= n
+	return n, err
+}
+
+// userWrite returns the latest-write slot of a user.
+func (s *Server) userWrite(user string) *atomic.Pointer[string] {
+	if p, ok := s.userWrites.Load(user); ok {
+		return p.(*atomic.Pointer[string])
+	}
+	p, _ := s.userWrites.LoadOrStore(user, new(atomic.Pointer[string]))
+	return p.(*atomic.Pointer[string])
+}

@@ -1,0 +1,73 @@
+package proxy
+
+import (
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// sessionState is the client-visible session state that must be in effect on whichever
+// backend connection serves the next statement: the default database and the replayable
+// SET statements (session variables, user variables, SET NAMES), in the order they ran.
+type sessionState struct {
+	schema       string
+	sets         []setEntry // ordered by version; at most one entry per key
+	version      uint64     // version of the newest entry
+	multiStmtOff bool       // COM_SET_OPTION(MYSQL_OPTION_MULTI_STATEMENTS_OFF)
+}
+
+type setEntry struct {
+	key     string
+	sql     string
+	version uint64
+}
+
+// recordSet remembers a SET that succeeded, replacing an earlier one of the same key.
+func (st *sessionState) recordSet(key, sql string) {
+	for i := range st.sets {
+		if st.sets[i].key == key {
+			st.sets = append(st.sets[:i], st.sets[i+1:]...)
+			break
+		}
+	}
+	st.version++
+	st.sets = append(st.sets, setEntry{key: key, sql: sql, version: st.version})
+}
+
+// reset forgets variables (COM_RESET_CONNECTION keeps the default database).
+func (st *sessionState) reset() {
+	st.sets = nil
+	st.version++
+	st.multiStmtOff = false
+}
+
+// sync brings bc up to the session's state before it serves a statement.
+func (st *sessionState) sync(bc *backendConn) error {
+	if bc.schema != st.schema && st.schema != "" {
+		if err := bc.simpleCommand(mysql.COM_INIT_DB, st.schema); err != nil {
+			return err
+		}
+		bc.schema = st.schema
+	}
+	if bc.multiStmtOff != st.multiStmtOff {
+		opt := "\x00\x00" // MYSQL_OPTION_MULTI_STATEMENTS_ON
+		if st.multiStmtOff {
+			opt = "\x01\x00"
+		}
+		if err := bc.simpleCommand(mysql.COM_SET_OPTION, opt); err != nil {
+			return err
+		}
+		bc.multiStmtOff = st.multiStmtOff
+	}
+	if bc.stateVersion == st.version {
+		return nil
+	}
+	for _, e := range st.sets {
+		if e.version <= bc.stateVersion {
+			continue
+		}
+		if err := bc.simpleCommand(mysql.COM_QUERY, e.sql); err != nil {
+			return err
+		}
+	}
+	bc.stateVersion = st.version
+	return nil
+}

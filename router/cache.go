@@ -1,0 +1,85 @@
+package router
+
+import (
+	"strings"
+	"sync"
+)
+
+// maxCachedLen is the longest statement text the cache keeps. Longer texts are mostly bulk
+// writes that are rarely repeated verbatim; caching them would only pin memory.
+const maxCachedLen = 4 << 10
+
+// statementCache maps exact statement texts to their classification. A hit is a map lookup
+// under a read lock and allocates nothing. When the cache is full, an insert first drops about
+// half of the entries, in map iteration order (effectively random): cheap, bounded, and good
+// enough for a working set that is either much smaller than the bound or not cacheable at all.
+type statementCache struct {
+	mu      sync.RWMutex
+	max     int
+	entries map[string]*Statement
+}
+
+// newStatementCache returns a cache of at most max entries, or nil (no caching) when max <= 0.
+// A nil *statementCache is valid and always misses.
+func newStatementCache(max int) *statementCache {
+	if max <= 0 {
+		return nil
+	}
+	return &statementCache{max: max, entries: make(map[string]*Statement, min(max, 1024))}
+}
+
+func (c *statementCache) get(sql string) *Statement {
+	if c == nil {
+		return nil
+	}
+	c.mu.RLock()
+	st := c.entries[sql]
+	c.mu.RUnlock()
+	return st
+}
+
+// getBytes is get for a text still in a packet buffer; the conversion in the map index does
+// not allocate.
+func (c *statementCache) getBytes(sql []byte) *Statement {
+	if c == nil {
+		return nil
+	}
+	c.mu.RLock()
+	st := c.entries[string(sql)]
+	c.mu.RUnlock()
+	return st
+}
+
+// add stores st under sql unless the text is too long, and returns the statement the cache now
+// holds for sql: an earlier entry wins, so concurrent misses on one text converge on one pointer.
+// The key is copied so the cache never pins (or aliases) the caller's buffer.
+func (c *statementCache) add(sql string, st *Statement) *Statement {
+	if c == nil || len(sql) > maxCachedLen {
+		return st
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[sql]; ok {
+		return old
+	}
+	if len(c.entries) >= c.max {
+		keep := c.max / 2
+		for k := range c.entries {
+			if len(c.entries) <= keep {
+				break
+			}
+			delete(c.entries, k)
+		}
+	}
+	c.entries[strings.Clone(sql)] = st
+	return st
+}
+
+func (c *statementCache) len() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}

@@ -1,0 +1,767 @@
+package router
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	// The parser needs a driver for literal values, or value expressions come back nil.
+	_ "github.com/pingcap/tidb/pkg/parser/test_driver"
+)
+
+const (
+	// maxPooledParseLen: a parser keeps the last text and AST it saw, so a parser that has just
+	// parsed a long statement is dropped instead of pinning that memory in the pool.
+	maxPooledParseLen = 64 << 10
+	// maxFallbackDepth bounds the re-parses the lexical fallbacks may trigger for one text.
+	maxFallbackDepth = 3
+)
+
+// errParserPanic marks text that made the parser panic; it is classified like unparsed text.
+var errParserPanic = errors.New("router: parser panicked")
+
+// Classifier turns statement text into a *Statement. Safe for concurrent use.
+//
+// Each distinct text is parsed once (with the TiDB parser, from a pool) and the result is
+// cached by the exact text, leading hint comments included, so a repeated statement costs
+// one map lookup.
+type Classifier struct {
+	parsers sync.Pool // of *parser.Parser
+	cache   *statementCache
+}
+
+// NewClassifier returns a classifier that caches up to cacheSize statement texts of at most
+// 4 KiB each; cacheSize <= 0 disables the cache.
+func NewClassifier(cacheSize int) *Classifier {
+	c := &Classifier{cache: newStatementCache(cacheSize)}
+	c.parsers.New = func() any { return parser.New() }
+	return c
+}
+
+// Classify never fails: text the parser cannot parse is KindWrite with ReasonUnparsed.
+// The returned *Statement may be shared (cached): callers must not modify it.
+func (c *Classifier) Classify(sql string) *Statement {
+	if st := c.cache.get(sql); st != nil {
+		return st
+	}
+	return c.cache.add(sql, c.classify(sql))
+}
+
+// ClassifyBytes is Classify for text still in a packet buffer: a cache hit allocates nothing
+// and the classifier keeps no reference to sql.
+func (c *Classifier) ClassifyBytes(sql []byte) *Statement {
+	if st := c.cache.getBytes(sql); st != nil {
+		return st
+	}
+	text := string(sql)
+	return c.cache.add(text, c.classify(text))
+}
+
+func (c *Classifier) classify(sql string) *Statement {
+	st := c.classifyText(sql, 0)
+	st.Hint, st.MaxLag = leadingHints(sql)
+	return st
+}
+
+// classifyText returns a fresh *Statement (never shared) for sql, hints not applied.
+func (c *Classifier) classifyText(sql string, depth int) *Statement {
+	sql = expandMariaDBComments(sql)
+	if st, ok := c.parseAndClassify(sql); ok {
+		return st
+	}
+	if depth < maxFallbackDepth {
+		if st := c.fallback(sql, depth); st != nil {
+			return st
+		}
+	}
+	return unparsed()
+}
+
+// parseAndClassify parses sql with a pooled parser and classifies the statements before the
+// parser goes back to the pool: the parser owns the slice it returns.
+func (c *Classifier) parseAndClassify(sql string) (*Statement, bool) {
+	p := c.parsers.Get().(*parser.Parser)
+	stmts, err := parse(p, sql)
+	if errors.Is(err, errParserPanic) {
+		return nil, false // drop the parser: its state is suspect
+	}
+	var st *Statement
+	if err == nil {
+		st = classifyStatements(stmts)
+	}
+	if len(sql) <= maxPooledParseLen {
+		c.parsers.Put(p)
+	}
+	return st, err == nil
+}
+
+// parse shields the proxy from parser panics on hostile input.
+func parse(p *parser.Parser, sql string) (stmts []ast.StmtNode, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stmts, err = nil, errParserPanic
+		}
+	}()
+	stmts, _, err = p.Parse(sql, "", "")
+	return stmts, err
+}
+
+func unparsed() *Statement { return &Statement{Kind: KindWrite, Reason: ReasonUnparsed} }
+
+// classifyStatements classifies parsed text. Several statements are a plain read only when
+// every part is; their effects and tables add up either way.
+func classifyStatements(stmts []ast.StmtNode) *Statement {
+	switch len(stmts) {
+	case 0: // empty text, or comments only: the server answers with an error; keep it simple
+		return unparsed()
+	case 1:
+		return classifyNode(stmts[0])
+	}
+	multi := &Statement{Kind: KindRead, Multi: true}
+	for _, n := range stmts {
+		part := classifyNode(n)
+		if part.Kind != KindRead {
+			multi.Kind, multi.Reason = KindWrite, ReasonMultiWrite
+		}
+		multi.Effects |= part.Effects
+		multi.Tables = append(multi.Tables, part.Tables...)
+		if part.Kind == KindUse {
+			multi.Schema = part.Schema
+		}
+		if part.Effects.Has(EffectSetAutocommit) {
+			multi.Autocommit = part.Autocommit
+		}
+	}
+	return multi
+}
+
+func classifyNode(n ast.StmtNode) *Statement {
+	switch n := n.(type) {
+	case *ast.SelectStmt:
+		if isDiagnosticsSelect(n) {
+			return &Statement{Kind: KindLastBackend}
+		}
+		return classifyRead(n)
+	case *ast.SetOprStmt, *ast.HelpStmt, *ast.DoStmt:
+		return classifyRead(n)
+	case *ast.ShowStmt:
+		if n.Tp == ast.ShowWarnings || n.Tp == ast.ShowErrors {
+			return &Statement{Kind: KindLastBackend}
+		}
+		return classifyRead(n)
+	case *ast.ExplainStmt:
+		return classifyExplain(n)
+
+	case *ast.BeginStmt:
+		if n.ReadOnly {
+			return &Statement{Kind: KindBeginReadOnly}
+		}
+		return &Statement{Kind: KindBegin}
+	case *ast.CommitStmt:
+		return &Statement{Kind: KindEndTransaction}
+	case *ast.RollbackStmt:
+		if n.SavepointName != "" { // ROLLBACK TO SAVEPOINT: the transaction goes on
+			return &Statement{Kind: KindWrite, Reason: ReasonWrite}
+		}
+		return &Statement{Kind: KindEndTransaction}
+	case *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
+		return &Statement{Kind: KindWrite, Reason: ReasonWrite}
+
+	case *ast.SetStmt:
+		return classifySet(n)
+	case *ast.UseStmt:
+		return &Statement{Kind: KindUse, Schema: strings.Clone(n.DBName)}
+
+	case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.LoadDataStmt,
+		*ast.ImportIntoStmt, *ast.NonTransactionalDMLStmt:
+		return classifyWrite(n, ReasonWrite)
+	case *ast.CallStmt:
+		return classifyWrite(n, ReasonCall)
+
+	// LOCK and UNLOCK TABLES are DDL nodes to the parser: match them before ast.DDLNode.
+	case *ast.LockTablesStmt:
+		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand, Effects: EffectLockTables}
+	case *ast.UnlockTablesStmt:
+		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand, Effects: EffectUnlockTables}
+	case *ast.CleanupTableLockStmt:
+		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand}
+	case *ast.CreateTableStmt:
+		st := &Statement{Kind: KindWrite, Reason: ReasonDDL}
+		if n.TemporaryKeyword == ast.TemporaryLocal && n.Table != nil {
+			st.Effects = EffectCreateTempTable
+			st.Tables = []string{tableName(n.Table)}
+		}
+		return st
+	case *ast.DropTableStmt:
+		st := &Statement{Kind: KindWrite, Reason: ReasonDDL}
+		if !n.IsView { // a plain DROP TABLE also drops a temporary table of that name
+			st.Effects = EffectDropTable
+			for _, t := range n.Tables {
+				st.Tables = append(st.Tables, tableName(t))
+			}
+		}
+		return st
+	case *ast.ProcedureInfo, *ast.DropProcedureStmt, ast.DDLNode:
+		return &Statement{Kind: KindWrite, Reason: ReasonDDL}
+
+	case *ast.SetPwdStmt, *ast.SetRoleStmt, *ast.SetDefaultRoleStmt,
+		*ast.FlushStmt, *ast.KillStmt, *ast.ShutdownStmt, *ast.RestartStmt,
+		*ast.GrantStmt, *ast.GrantRoleStmt, *ast.GrantProxyStmt, *ast.RevokeStmt, *ast.RevokeRoleStmt,
+		*ast.CreateUserStmt, *ast.AlterUserStmt, *ast.DropUserStmt, *ast.RenameUserStmt,
+		*ast.AnalyzeTableStmt, *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt,
+		*ast.ExplainForStmt, *ast.TraceStmt, *ast.BinlogStmt, *ast.AdminStmt, *ast.AlterInstanceStmt,
+		*ast.SetConfigStmt, *ast.SetSessionStatesStmt, *ast.SetResourceGroupStmt,
+		*ast.CreateBindingStmt, *ast.DropBindingStmt, *ast.SetBindingStmt,
+		*ast.DropStatsStmt, *ast.LoadStatsStmt, *ast.LockStatsStmt, *ast.UnlockStatsStmt,
+		*ast.RefreshStatsStmt, *ast.PlanReplayerStmt, *ast.BRIEStmt, *ast.CompactTableStmt:
+		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand}
+	}
+	return &Statement{Kind: KindWrite, Reason: ReasonWrite} // unknown to us: the primary is safe
+}
+
+// classifyRead walks a read-shaped statement (including its subqueries) for what would make it
+// unfit for a replica.
+func classifyRead(n ast.Node) *Statement {
+	var s exprScan
+	n.Accept(&s)
+	return s.readStatement()
+}
+
+// classifyWrite records the session effects inside a write (INSERT ... VALUES (GET_LOCK(..)),
+// UPDATE ... SET a = @v := 1) so the session knows what the primary now holds.
+func classifyWrite(n ast.Node, reason Reason) *Statement {
+	var s exprScan
+	n.Accept(&s)
+	return &Statement{Kind: KindWrite, Reason: reason, Effects: s.effects}
+}
+
+// classifyExplain: EXPLAIN and DESCRIBE only plan, whatever they explain; EXPLAIN ANALYZE runs
+// the statement, so it goes where that statement goes.
+func classifyExplain(n *ast.ExplainStmt) *Statement {
+	if !n.Analyze || n.Stmt == nil {
+		return &Statement{Kind: KindRead}
+	}
+	inner := classifyNode(n.Stmt)
+	if inner.Kind == KindRead || inner.Kind == KindWrite {
+		return inner
+	}
+	return &Statement{Kind: KindWrite, Reason: ReasonWrite}
+}
+
+// isDiagnosticsSelect reports SELECT @@warning_count / @@error_count (and nothing else), which
+// reads the diagnostics area of the previous statement's connection.
+func isDiagnosticsSelect(n *ast.SelectStmt) bool {
+	if n.Kind != ast.SelectStmtKindSelect || n.From != nil || n.Where != nil || n.With != nil ||
+		n.LockInfo != nil || n.SelectIntoOpt != nil || n.Fields == nil || len(n.Fields.Fields) == 0 {
+		return false
+	}
+	for _, f := range n.Fields.Fields {
+		v, ok := f.Expr.(*ast.VariableExpr)
+		if !ok || !v.IsSystem || v.Value != nil ||
+			!(strings.EqualFold(v.Name, "warning_count") || strings.EqualFold(v.Name, "error_count")) {
+			return false
+		}
+	}
+	return true
+}
+
+// Names the parser gives the variables of SET [SESSION] TRANSACTION ... and their aliases.
+// tx_isolation_one_shot is SET TRANSACTION without a scope (the next transaction only).
+var transactionVars = []string{
+	"tx_isolation", "transaction_isolation", "tx_isolation_one_shot",
+	"tx_read_only", "transaction_read_only",
+}
+
+// classifySet: session assignments become replayable session state; anything whose value
+// depends on where or when it runs stays on the primary.
+func classifySet(n *ast.SetStmt) *Statement {
+	for _, v := range n.Variables {
+		// The parser takes @@persist.x and @@persist_only.x for a session variable of that name.
+		if v.IsGlobal || v.IsInstance || v.IsSystem && hasPrefixFold(v.Name, "persist") && strings.Contains(v.Name, ".") {
+			return &Statement{Kind: KindWrite, Reason: ReasonGlobalSet}
+		}
+	}
+	var s exprScan
+	st := &Statement{Kind: KindSessionSet}
+	names := make([]string, 0, len(n.Variables))
+	for _, v := range n.Variables {
+		if v.Value != nil {
+			v.Value.Accept(&s)
+		}
+		name := setName(v)
+		switch {
+		case name == "autocommit":
+			st.Effects |= EffectSetAutocommit
+			st.Autocommit = autocommitValue(v.Value)
+		case slices.Contains(transactionVars, name):
+			st.Effects |= EffectSetTransaction
+		}
+		names = append(names, name)
+	}
+	st.Effects |= s.effects
+	if s.subquery || s.assign || s.sessionFunc || s.sequence || s.unstable {
+		// Replaying the text elsewhere would not give the same values: the variables now
+		// live on the primary.
+		st.Kind, st.Reason = KindWrite, ReasonUserVarAssign
+		st.Effects |= EffectUserVarAssign
+		return st
+	}
+	slices.Sort(names)
+	// Clone: a single name may be a substring of the statement text, which the caller owns.
+	st.SetKey = strings.Clone(strings.Join(slices.Compact(names), ","))
+	return st
+}
+
+// setName is the SetKey element of one assignment.
+func setName(v *ast.VariableAssignment) string {
+	switch {
+	case v.IsSystem:
+		return strings.ToLower(v.Name)
+	case v.Name == ast.SetNames || v.Name == ast.SetCharset:
+		// SET NAMES / SET CHARACTER SET. A user variable literally named @SetNAMES is
+		// indistinguishable in the AST; it would only share the "names" key.
+		return "names"
+	}
+	return "@" + strings.ToLower(v.Name)
+}
+
+// autocommitValue reads the value of SET autocommit = ...; a value it cannot read counts as
+// off, which keeps the session on the primary (the safe side).
+func autocommitValue(e ast.ExprNode) bool {
+	switch e := e.(type) {
+	case *ast.DefaultExpr:
+		return true
+	case *ast.ColumnNameExpr: // SET autocommit = OFF parses as an identifier
+		return e.Name.Table.L == "" && isTrueWord(e.Name.Name.L)
+	case ast.ValueExpr:
+		switch v := e.GetValue().(type) {
+		case int64:
+			return v != 0
+		case uint64:
+			return v != 0
+		case string:
+			return isTrueWord(strings.ToLower(v))
+		}
+	}
+	return false
+}
+
+func isTrueWord(s string) bool { return s == "on" || s == "true" || s == "1" }
+
+func tableName(t *ast.TableName) string {
+	// Clone: the name may be a substring of the statement text, which the caller owns.
+	return strings.Clone(t.Name.L)
+}
+
+// exprScan is an ast.Visitor collecting what makes a statement unfit for a replica, and the
+// session effects it has.
+type exprScan struct {
+	effects       Effect
+	locking       bool // SELECT ... FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE
+	into          bool // SELECT ... INTO
+	calcFoundRows bool
+	assign        bool // @v := expr
+	sessionFunc   bool // GET_LOCK, LAST_INSERT_ID, ...
+	sequence      bool // NEXTVAL, NEXT VALUE FOR, ...
+	subquery      bool
+	unstable      bool // RAND, UUID, NOW, ...: differs between backends or over time
+}
+
+func (s *exprScan) Enter(n ast.Node) (ast.Node, bool) {
+	switch n := n.(type) {
+	case *ast.SelectStmt:
+		if n.LockInfo != nil && n.LockInfo.LockType != ast.SelectLockNone {
+			s.locking = true
+		}
+		if n.SelectIntoOpt != nil {
+			s.into = true
+			if n.SelectIntoOpt.Tp == ast.SelectIntoVars {
+				s.effects |= EffectUserVarAssign
+			}
+		}
+		if n.SelectStmtOpts != nil && n.SelectStmtOpts.CalcFoundRows {
+			s.calcFoundRows = true
+		}
+	case *ast.SubqueryExpr:
+		s.subquery = true
+	case *ast.VariableExpr:
+		if !n.IsSystem {
+			if n.Value != nil {
+				s.assign = true
+				s.effects |= EffectUserVarAssign
+			} else {
+				s.effects |= EffectUsesUserVars
+			}
+		}
+	case *ast.FuncCallExpr:
+		s.call(n.FnName.L)
+	}
+	return n, false
+}
+
+func (s *exprScan) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// call notes a function call by its lower-case name.
+func (s *exprScan) call(name string) {
+	switch name {
+	case ast.GetLock:
+		s.sessionFunc = true
+		s.effects |= EffectGetLock
+	case ast.ReleaseLock:
+		s.sessionFunc = true
+		s.effects |= EffectReleaseLock
+	case ast.ReleaseAllLocks:
+		s.sessionFunc = true
+		s.effects |= EffectReleaseAllLocks
+	case ast.IsUsedLock, ast.IsFreeLock, ast.LastInsertId, ast.FoundRows, ast.RowCount:
+		s.sessionFunc = true
+	case ast.NextVal, ast.LastVal, ast.SetVal:
+		s.sequence = true
+	case ast.Rand, ast.UUID, ast.UUIDShort, ast.Sleep, ast.ConnectionID,
+		ast.Now, ast.CurrentTimestamp, ast.LocalTime, ast.LocalTimestamp, ast.Sysdate,
+		ast.Curdate, ast.CurrentDate, ast.Curtime, ast.CurrentTime,
+		ast.UTCDate, ast.UTCTime, ast.UTCTimestamp, ast.UnixTimestamp:
+		s.unstable = true // fine in a read; only a replayed SET cares
+	}
+}
+
+// readStatement turns the scan of a read-shaped statement into its classification. When
+// several things force the primary, the most specific reason is reported.
+func (s *exprScan) readStatement() *Statement {
+	st := &Statement{Kind: KindWrite, Effects: s.effects}
+	switch {
+	case s.into:
+		st.Reason = ReasonSelectInto
+	case s.locking:
+		st.Reason = ReasonLockingRead
+	case s.assign:
+		st.Reason = ReasonUserVarAssign
+	case s.sequence:
+		st.Reason = ReasonSequence
+	case s.sessionFunc:
+		st.Reason = ReasonSessionFunc
+	case s.calcFoundRows:
+		st.Reason = ReasonCalcFoundRows
+	default:
+		st.Kind = KindRead
+	}
+	return st
+}
+
+// expandMariaDBComments turns MariaDB's executable comments /*M!###### ... */ into MySQL's
+// /*! ... */ (which the parser executes) so their content is classified like MariaDB runs it.
+// The version digits are blanked: the parser only skips five of them.
+func expandMariaDBComments(sql string) string {
+	i := strings.Index(sql, "/*M!")
+	if i < 0 {
+		return sql
+	}
+	var b strings.Builder
+	b.Grow(len(sql))
+	for i >= 0 {
+		b.WriteString(sql[:i])
+		b.WriteString("/*! ")
+		j := i + len("/*M!")
+		for j < len(sql) && j-i-len("/*M!") < 6 && '0' <= sql[j] && sql[j] <= '9' {
+			b.WriteByte(' ')
+			j++
+		}
+		sql = sql[j:]
+		i = strings.Index(sql, "/*M!")
+	}
+	b.WriteString(sql)
+	return b.String()
+}
+
+// fallback classifies some text the parser rejects, by its tokens: MariaDB and MySQL syntax
+// the TiDB parser lacks but whose routing is clear. It returns nil when it cannot tell.
+func (c *Classifier) fallback(sql string, depth int) *Statement {
+	// SELECT ... INTO @var / INTO DUMPFILE: cut the INTO clause and classify the rest.
+	if cut, assignsVars, ok := cutSelectInto(sql); ok {
+		st := c.classifyText(cut, depth+1)
+		st.Kind = KindWrite
+		switch {
+		case st.Multi:
+			st.Reason = ReasonMultiWrite
+		case st.Reason != ReasonUnparsed:
+			st.Reason = ReasonSelectInto
+		}
+		if assignsVars {
+			st.Effects |= EffectUserVarAssign
+		}
+		return st
+	}
+	toks, ok := singleStatementTokens(sql)
+	if !ok || len(toks) == 0 {
+		return nil
+	}
+	switch first := toks[0]; {
+	case first.is("SHOW"):
+		return showFallback(toks)
+	case first.is("BEGIN"), first.is("START"), first.is("COMMIT"), first.is("ROLLBACK"):
+		return transactionFallback(toks)
+	case first.is("SET"):
+		return c.setFallback(sql, toks, depth)
+	case first.is("XA"), first.is("HANDLER"):
+		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand}
+	}
+	return nil
+}
+
+// showFallback: every SHOW reads server state, harmless on a replica (SHOW SLAVE HOSTS, SHOW
+// ALL SLAVES STATUS, SHOW BINLOG EVENTS, SHOW ENGINE ... STATUS, SHOW WARNINGS LIMIT n...),
+// except the diagnostics of the previous statement.
+func showFallback(toks []token) *Statement {
+	if len(toks) >= 2 && (toks[1].is("WARNINGS") || toks[1].is("ERRORS")) ||
+		len(toks) >= 6 && toks[1].is("COUNT") && toks[2].is("(") && toks[3].is("*") && toks[4].is(")") &&
+			(toks[5].is("WARNINGS") || toks[5].is("ERRORS")) {
+		return &Statement{Kind: KindLastBackend}
+	}
+	return &Statement{Kind: KindRead}
+}
+
+// transactionFallback: BEGIN WORK, COMMIT WORK, ROLLBACK WORK [AND [NO] CHAIN] [[NO] RELEASE],
+// START TRANSACTION with several characteristics, which the parser does not take.
+func transactionFallback(toks []token) *Statement {
+	switch first := toks[0]; {
+	case first.is("BEGIN"):
+		if len(toks) == 2 && toks[1].is("WORK") {
+			return &Statement{Kind: KindBegin}
+		}
+	case first.is("COMMIT"), first.is("ROLLBACK"):
+		if first.is("ROLLBACK") && len(toks) >= 3 && (toks[1].is("TO") || toks[1].is("WORK") && toks[2].is("TO")) {
+			return &Statement{Kind: KindWrite, Reason: ReasonWrite} // to a savepoint
+		}
+		for _, t := range toks[1:] {
+			if !(t.is("WORK") || t.is("AND") || t.is("NO") || t.is("CHAIN") || t.is("RELEASE")) {
+				return nil
+			}
+		}
+		return &Statement{Kind: KindEndTransaction}
+	case first.is("START"):
+		if len(toks) < 2 || !toks[1].is("TRANSACTION") {
+			return nil
+		}
+		readOnly := false
+		for i, t := range toks[2:] {
+			switch {
+			case t.is("READ") && i+3 < len(toks) && toks[i+3].is("ONLY"):
+				readOnly = true
+			case t.is("READ"), t.is("ONLY"), t.is("WRITE"), t.is("WITH"), t.is("CONSISTENT"),
+				t.is("SNAPSHOT"), t.is(","):
+			default:
+				return nil
+			}
+		}
+		if readOnly {
+			return &Statement{Kind: KindBeginReadOnly}
+		}
+		return &Statement{Kind: KindBegin}
+	}
+	return nil
+}
+
+// setFallback: SET PERSIST / PERSIST_ONLY (MySQL 8) and MariaDB's SET STATEMENT ... FOR stmt,
+// which routes like stmt since its settings last for that statement only.
+func (c *Classifier) setFallback(sql string, toks []token, depth int) *Statement {
+	for _, t := range toks[1:] {
+		if t.is("PERSIST") || t.is("PERSIST_ONLY") || t.kind == tokSysVar &&
+			(hasPrefixFold(t.text, "@@global.") || hasPrefixFold(t.text, "@@persist")) {
+			return &Statement{Kind: KindWrite, Reason: ReasonGlobalSet}
+		}
+	}
+	if len(toks) < 2 || !toks[1].is("STATEMENT") {
+		return nil
+	}
+	depthParen := 0
+	for _, t := range toks[2:] {
+		switch {
+		case t.is("("):
+			depthParen++
+		case t.is(")"):
+			depthParen--
+		case depthParen == 0 && t.is("FOR"):
+			return c.classifyText(sql[t.end:], depth+1)
+		}
+	}
+	return nil
+}
+
+// cutSelectInto removes every "INTO @v[, @w...]" and "INTO DUMPFILE 'file'" clause from sql
+// (the parser takes neither). ok is false when there is none.
+func cutSelectInto(sql string) (cut string, assignsVars, ok bool) {
+	var b strings.Builder
+	last := 0
+	for t := nextToken(sql, 0); t.kind != tokEOF && t.kind != tokBad && t.kind != tokExecComment; t = nextToken(sql, t.end) {
+		if !t.is("INTO") {
+			continue
+		}
+		next := nextToken(sql, t.end)
+		end := 0
+		switch {
+		case next.kind == tokUserVar:
+			assignsVars = true
+			end = next.end
+			for comma := nextToken(sql, end); comma.is(","); comma = nextToken(sql, end) {
+				v := nextToken(sql, comma.end)
+				if v.kind != tokUserVar {
+					break
+				}
+				end = v.end
+			}
+		case next.is("DUMPFILE"):
+			file := nextToken(sql, next.end)
+			if file.kind != tokString {
+				continue
+			}
+			end = file.end
+		default:
+			continue
+		}
+		b.WriteString(sql[last:t.start])
+		b.WriteByte(' ')
+		last = end
+		t.end = end
+	}
+	if last == 0 {
+		return sql, false, false
+	}
+	b.WriteString(sql[last:])
+	return b.String(), assignsVars, true
+}
+
+// singleStatementTokens returns the tokens of sql, without trailing semicolons; ok is false when
+// the text holds more than one statement, an executable comment or an unterminated literal.
+func singleStatementTokens(sql string) (toks []token, ok bool) {
+	const maxTokens = 64 // enough for every fallback; the rest is only checked for a second statement
+	ended := false
+	for t := nextToken(sql, 0); t.kind != tokEOF; t = nextToken(sql, t.end) {
+		switch {
+		case t.kind == tokBad || t.kind == tokExecComment:
+			return nil, false
+		case t.is(";"):
+			ended = true
+		case ended:
+			return nil, false
+		case len(toks) < maxTokens:
+			toks = append(toks, t)
+		}
+	}
+	return toks, true
+}
+
+// tokenKind classifies a token of the fallback lexer.
+type tokenKind uint8
+
+const (
+	tokEOF         tokenKind = iota
+	tokWord                  // keyword, identifier or number
+	tokString                // '...' or "..."
+	tokQuotedIdent           // `...`
+	tokUserVar               // @name, @'name', @`name`
+	tokSysVar                // @@name, @@scope.name
+	tokPunct                 // any other single byte
+	tokExecComment           // /*! or /*M!: the rest is not lexed
+	tokBad                   // unterminated literal or comment
+)
+
+// token is one lexical token of statement text: text is sql[start:end].
+type token struct {
+	kind       tokenKind
+	text       string
+	start, end int
+}
+
+// is reports whether t is the keyword or punctuation s (ASCII case-insensitive).
+func (t token) is(s string) bool {
+	return (t.kind == tokWord || t.kind == tokPunct) && strings.EqualFold(t.text, s)
+}
+
+// nextToken lexes the token at or after i, skipping whitespace and comments. It is a small
+// MySQL lexer for the fallbacks, not the parser's: enough to find keywords outside literals.
+func nextToken(s string, i int) token {
+skip:
+	for {
+		i = skipSpace(s, i)
+		rest := s[i:]
+		switch {
+		case rest == "":
+			return token{kind: tokEOF, start: i, end: i}
+		case strings.HasPrefix(rest, "/*!"), strings.HasPrefix(rest, "/*M!"):
+			return token{kind: tokExecComment, text: rest, start: i, end: len(s)}
+		case strings.HasPrefix(rest, "/*"):
+			end := strings.Index(rest[2:], "*/")
+			if end < 0 {
+				return token{kind: tokBad, text: rest, start: i, end: len(s)}
+			}
+			i += 2 + end + 2
+			continue
+		case rest[0] == '#':
+			_, i = lineComment(s, i+1)
+			continue
+		case isDashComment(rest):
+			_, i = lineComment(s, i+2)
+			continue
+		}
+		break skip
+	}
+	start, kind, end := i, tokPunct, i+1
+	switch ch := s[i]; {
+	case ch == '\'' || ch == '"' || ch == '`':
+		kind = tokString
+		if ch == '`' {
+			kind = tokQuotedIdent
+		}
+		end = quotedEnd(s, i)
+	case ch == '@' && i+1 < len(s) && s[i+1] == '@':
+		kind, end = tokSysVar, i+2
+		for end < len(s) && (isWordByte(s[end]) || s[end] == '.') {
+			end++
+		}
+	case ch == '@':
+		kind, end = tokUserVar, i+1
+		if end < len(s) && (s[end] == '\'' || s[end] == '"' || s[end] == '`') {
+			end = quotedEnd(s, end)
+		} else {
+			for end < len(s) && (isWordByte(s[end]) || s[end] == '.') {
+				end++
+			}
+		}
+	case isWordByte(ch):
+		kind, end = tokWord, i
+		for end < len(s) && isWordByte(s[end]) {
+			end++
+		}
+	}
+	if end < 0 {
+		return token{kind: tokBad, text: s[start:], start: start, end: len(s)}
+	}
+	return token{kind: kind, text: s[start:end], start: start, end: end}
+}
+
+// quotedEnd returns the index after the literal quoted by s[i], or -1 when it is unterminated.
+// A doubled quote stands for itself; a backslash escapes the next byte except in `identifiers`.
+func quotedEnd(s string, i int) int {
+	q := s[i]
+	for j := i + 1; j < len(s); j++ {
+		switch {
+		case s[j] == '\\' && q != '`':
+			j++
+		case s[j] == q:
+			if j+1 < len(s) && s[j+1] == q {
+				j++
+				continue
+			}
+			return j + 1
+		}
+	}
+	return -1
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || b == '$' || b >= 0x80 ||
+		('a' <= b && b <= 'z') || ('A' <= b && b <= 'Z') || ('0' <= b && b <= '9')
+}

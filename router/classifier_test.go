@@ -1,0 +1,575 @@
+package router
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// want is the part of a Statement a case checks; Hint/MaxLag are hint_test.go's business.
+type want struct {
+	kind       Kind
+	reason     Reason
+	effects    Effect
+	tables     []string
+	schema     string
+	setKey     string
+	autocommit bool
+	multi      bool
+}
+
+func read() want                        { return want{kind: KindRead} }
+func readWith(e Effect) want            { return want{kind: KindRead, effects: e} }
+func write(r Reason) want               { return want{kind: KindWrite, reason: r} }
+func writeWith(r Reason, e Effect) want { return want{kind: KindWrite, reason: r, effects: e} }
+func sessionSet(key string) want        { return want{kind: KindSessionSet, setKey: key} }
+
+var classifyCases = []struct {
+	sql  string
+	want want
+}{
+	// Plain reads.
+	{"select 1", read()},
+	{"SELECT c FROM sbtest1 WHERE id=5", read()},
+	{"SELECT c FROM sbtest1 WHERE id BETWEEN 1 AND 100 ORDER BY c", read()},
+	{"SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN 1 AND 100 ORDER BY c", read()},
+	{"SELECT * FROM t WHERE a = ?", read()},
+	{"select 1;", read()},
+	{"WITH c AS (SELECT 1) SELECT * FROM c", read()},
+	{"SELECT 1 UNION SELECT 2", read()},
+	{"TABLE t", read()},
+	{"VALUES ROW(1, 2)", read()},
+	{"SELECT SLEEP(1), UUID(), RAND(), NOW(), CONNECTION_ID()", read()},
+	{"SELECT VERSION(), DATABASE(), @@version", read()},
+	{"select @@version_comment limit 1", read()},
+	{"SELECT @@warning_count, 1", read()}, // not only diagnostics
+	{"SELECT warning_count FROM t", read()},
+	{"DO 1", read()},
+	{"DO SLEEP(1)", read()},
+	{"HELP 'select'", read()},
+	{"SELECT /*+ MAX_EXECUTION_TIME(1000) */ c FROM t", read()},
+	{"/*+ MAX_EXECUTION_TIME(1000) */ SELECT 1", read()},
+	{"/* app comment */ SELECT 1", read()},
+	{"-- comment\nSELECT 1", read()},
+	{"# comment\nSELECT 1", read()},
+	{"SELECT 1 -- trailing", read()},
+	{"SELECT 'x INTO @a'", read()},
+
+	// Reading user variables is a read that needs them.
+	{"SELECT @a", readWith(EffectUsesUserVars)},
+	{"SELECT * FROM t WHERE id = @id", readWith(EffectUsesUserVars)},
+
+	// SHOW / DESCRIBE / EXPLAIN.
+	{"SHOW TABLES", read()},
+	{"SHOW FULL PROCESSLIST", read()},
+	{"SHOW VARIABLES LIKE 'max%'", read()},
+	{"SHOW CREATE TABLE t", read()},
+	{"SHOW SLAVE STATUS", read()},
+	{"SHOW REPLICA STATUS", read()},
+	{"SHOW ALL SLAVES STATUS", read()},    // TiDB parser: syntax error; fallback
+	{"SHOW BINLOG EVENTS", read()},        // ditto
+	{"SHOW ENGINE INNODB STATUS", read()}, // ditto
+	{"/* tailgate:replica */ SHOW SLAVE HOSTS", read()},
+	{"SHOW SLAVE HOSTS; DELETE FROM t", write(ReasonUnparsed)}, // no fallback for several statements
+	{"DESCRIBE t", read()},
+	{"DESC t", read()},
+	{"EXPLAIN SELECT 1", read()},
+	{"EXPLAIN FORMAT=JSON SELECT * FROM t FOR UPDATE", read()},
+	{"EXPLAIN UPDATE t SET a = 1", read()},
+	{"EXPLAIN ANALYZE SELECT * FROM t", read()},
+	{"EXPLAIN ANALYZE UPDATE t SET a = 1", write(ReasonWrite)},
+	{"EXPLAIN ANALYZE SELECT * FROM t FOR UPDATE", write(ReasonLockingRead)},
+
+	// Diagnostics of the previous statement.
+	{"SHOW WARNINGS", want{kind: KindLastBackend}},
+	{"SHOW ERRORS", want{kind: KindLastBackend}},
+	{"SHOW COUNT(*) WARNINGS", want{kind: KindLastBackend}},
+	{"show count(*) errors", want{kind: KindLastBackend}},
+	{"SHOW WARNINGS LIMIT 10", want{kind: KindLastBackend}}, // parser: syntax error; fallback
+	{"SHOW ERRORS LIMIT 1, 5", want{kind: KindLastBackend}},
+	{"SELECT @@warning_count", want{kind: KindLastBackend}},
+	{"select @@session.warning_count", want{kind: KindLastBackend}},
+	{"SELECT @@SESSION.ERROR_COUNT AS e, @@warning_count", want{kind: KindLastBackend}},
+
+	// Locking reads.
+	{"SELECT c FROM t WHERE id = 1 FOR UPDATE", write(ReasonLockingRead)},
+	{"SELECT c FROM t WHERE id = 1 LOCK IN SHARE MODE", write(ReasonLockingRead)},
+	{"SELECT c FROM t WHERE id = 1 FOR SHARE", write(ReasonLockingRead)},
+	{"SELECT * FROM t FOR UPDATE NOWAIT", write(ReasonLockingRead)},
+	{"SELECT * FROM t FOR UPDATE SKIP LOCKED", write(ReasonLockingRead)},
+	{"SELECT * FROM t LIMIT 1 FOR UPDATE", write(ReasonLockingRead)},
+	{"SELECT 1 UNION SELECT a FROM t FOR UPDATE", write(ReasonLockingRead)},
+	{"(SELECT a FROM t FOR UPDATE) UNION SELECT 2", write(ReasonLockingRead)},
+	{"SELECT * FROM t WHERE EXISTS (SELECT 1 FROM u FOR UPDATE)", write(ReasonLockingRead)},
+	{"WITH c AS (SELECT a FROM t FOR UPDATE) SELECT * FROM c", write(ReasonLockingRead)},
+
+	// SELECT ... INTO.
+	{"SELECT * FROM t INTO OUTFILE '/tmp/x'", write(ReasonSelectInto)},
+	{"SELECT * FROM t INTO DUMPFILE '/tmp/x'", write(ReasonSelectInto)},    // fallback
+	{"SELECT 1 INTO @a", writeWith(ReasonSelectInto, EffectUserVarAssign)}, // fallback
+	{"SELECT a, b INTO @a, @`b` FROM t WHERE id = 1", writeWith(ReasonSelectInto, EffectUserVarAssign)},
+	{"SELECT GET_LOCK('x', 1) INTO @got", writeWith(ReasonSelectInto, EffectUserVarAssign|EffectGetLock)},
+	{"SELECT a INTO @a FROM t WHERE b = @b", writeWith(ReasonSelectInto, EffectUserVarAssign|EffectUsesUserVars)},
+	{"SELECT 1 INTO @a; SELECT @a", want{kind: KindWrite, reason: ReasonMultiWrite, effects: EffectUserVarAssign | EffectUsesUserVars, multi: true}},
+	{"SELECT 1 INTO @a garbage", writeWith(ReasonSelectInto, EffectUserVarAssign)}, // "garbage" is an alias
+	{"SELECT 1 INTO @a FROM WHERE", writeWith(ReasonUnparsed, EffectUserVarAssign)},
+	{"SET @@persist_only.max_connections=10", write(ReasonGlobalSet)},
+
+	// SQL_CALC_FOUND_ROWS and session-bound functions, anywhere in the statement.
+	{"SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10", write(ReasonCalcFoundRows)},
+	{"SELECT LAST_INSERT_ID()", write(ReasonSessionFunc)},
+	{"SELECT LAST_INSERT_ID(5)", write(ReasonSessionFunc)},
+	{"SELECT FOUND_ROWS()", write(ReasonSessionFunc)},
+	{"SELECT ROW_COUNT()", write(ReasonSessionFunc)},
+	{"select is_used_lock('a'), IS_FREE_LOCK('b')", write(ReasonSessionFunc)},
+	{"select get_lock('a', 1)", writeWith(ReasonSessionFunc, EffectGetLock)},
+	{"SELECT RELEASE_LOCK('a')", writeWith(ReasonSessionFunc, EffectReleaseLock)},
+	{"SELECT RELEASE_ALL_LOCKS()", writeWith(ReasonSessionFunc, EffectReleaseAllLocks)},
+	{"SELECT GET_LOCK('a', 10), RELEASE_LOCK('b')", writeWith(ReasonSessionFunc, EffectGetLock|EffectReleaseLock)},
+	{"SELECT * FROM t WHERE id = (SELECT LAST_INSERT_ID())", write(ReasonSessionFunc)},
+	{"SELECT * FROM (SELECT GET_LOCK('a', 1) AS g) x", writeWith(ReasonSessionFunc, EffectGetLock)},
+	{"SELECT * FROM t WHERE a IN (SELECT FOUND_ROWS())", write(ReasonSessionFunc)},
+	{"WITH c AS (SELECT LAST_INSERT_ID()) SELECT * FROM c", write(ReasonSessionFunc)},
+	{"SELECT 1 UNION SELECT LAST_INSERT_ID()", write(ReasonSessionFunc)},
+	{"SELECT NEXTVAL(s)", write(ReasonSequence)},
+	{"SELECT NEXT VALUE FOR s", write(ReasonSequence)},
+	{"SELECT LASTVAL(s)", write(ReasonSequence)},
+	{"SELECT SETVAL(s, 10)", write(ReasonSequence)},
+	{"DO GET_LOCK('x', 0)", writeWith(ReasonSessionFunc, EffectGetLock)},
+	{"DO RELEASE_LOCK('x')", writeWith(ReasonSessionFunc, EffectReleaseLock)},
+
+	// User variable assignment inside a statement.
+	{"SELECT @a := 1", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SELECT (SELECT @a := 5)", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SELECT @n := @n + 1 FROM t", writeWith(ReasonUserVarAssign, EffectUserVarAssign|EffectUsesUserVars)},
+	{"DO @a := 1", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+
+	// SET.
+	{"SET @a = 1", sessionSet("@a")},
+	{"SET @A := 1, @b = 'x'", sessionSet("@a,@b")},
+	{"SET @a = 1, @a = 2", sessionSet("@a")},
+	{"SET @`a b` = 1", sessionSet("@a b")},
+	{"SET @a = @b", want{kind: KindSessionSet, setKey: "@a", effects: EffectUsesUserVars}},
+	{"SET NAMES utf8mb4", sessionSet("names")},
+	{"SET NAMES 'utf8mb4' COLLATE 'utf8mb4_unicode_ci'", sessionSet("names")},
+	{"SET CHARACTER SET utf8", sessionSet("names")},
+	{"SET CHARSET utf8", sessionSet("names")},
+	{"SET sql_mode='ANSI'", sessionSet("sql_mode")},
+	{"SET @@session.sql_mode = 'ANSI'", sessionSet("sql_mode")},
+	{"SET @@SQL_MODE = 'ANSI'", sessionSet("sql_mode")},
+	{"SET SESSION sql_mode = 'ANSI', time_zone = '+00:00', @x = 1", sessionSet("@x,sql_mode,time_zone")},
+	{"SET LOCAL sql_mode = DEFAULT", sessionSet("sql_mode")},
+	{"SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')", sessionSet("sql_mode")},
+	{"SET character_set_results = NULL", sessionSet("character_set_results")},
+	{"/*!40101 SET NAMES utf8 */", sessionSet("names")},
+	{"/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;", sessionSet("@old_character_set_client")},
+	{"/*M!100616 SET @OLD_NOTE_VERBOSITY=@@NOTE_VERBOSITY */", sessionSet("@old_note_verbosity")},
+	{"SET GLOBAL max_connections=10", write(ReasonGlobalSet)},
+	{"SET @@global.max_connections = 10", write(ReasonGlobalSet)},
+	{"SET @a = 1, GLOBAL max_connections = 10", write(ReasonGlobalSet)},
+	{"SET GLOBAL TRANSACTION ISOLATION LEVEL READ COMMITTED", write(ReasonGlobalSet)},
+	{"SET PERSIST max_connections=10", write(ReasonGlobalSet)},      // parser: syntax error; fallback
+	{"SET PERSIST_ONLY max_connections=10", write(ReasonGlobalSet)}, // ditto
+	{"SET @@persist.max_connections=10", write(ReasonGlobalSet)},
+	{"SET @a = (SELECT max(id) FROM t)", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET @a = 1, @b = (SELECT 1)", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET @id = LAST_INSERT_ID()", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET @l = GET_LOCK('x', 1)", writeWith(ReasonUserVarAssign, EffectUserVarAssign|EffectGetLock)},
+	{"SET @s = NEXTVAL(seq)", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET @u = UUID()", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET @t = NOW()", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET @a = @b := 1", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET autocommit=0", want{kind: KindSessionSet, setKey: "autocommit", effects: EffectSetAutocommit, autocommit: false}},
+	{"SET autocommit=1", want{kind: KindSessionSet, setKey: "autocommit", effects: EffectSetAutocommit, autocommit: true}},
+	{"set autocommit = ON", want{kind: KindSessionSet, setKey: "autocommit", effects: EffectSetAutocommit, autocommit: true}},
+	{"set autocommit = 'on'", want{kind: KindSessionSet, setKey: "autocommit", effects: EffectSetAutocommit, autocommit: true}},
+	{"SET autocommit = OFF", want{kind: KindSessionSet, setKey: "autocommit", effects: EffectSetAutocommit, autocommit: false}},
+	{"SET @@session.autocommit = true", want{kind: KindSessionSet, setKey: "autocommit", effects: EffectSetAutocommit, autocommit: true}},
+	{"SET SESSION autocommit = FALSE", want{kind: KindSessionSet, setKey: "autocommit", effects: EffectSetAutocommit, autocommit: false}},
+	{"SET autocommit = DEFAULT", want{kind: KindSessionSet, setKey: "autocommit", effects: EffectSetAutocommit, autocommit: true}},
+	{"SET autocommit = @x", want{kind: KindSessionSet, setKey: "autocommit", effects: EffectSetAutocommit | EffectUsesUserVars, autocommit: false}},
+	{"SET autocommit = 1, sql_mode = ''", want{kind: KindSessionSet, setKey: "autocommit,sql_mode", effects: EffectSetAutocommit, autocommit: true}},
+	{"SET TRANSACTION ISOLATION LEVEL READ COMMITTED", want{kind: KindSessionSet, setKey: "tx_isolation_one_shot", effects: EffectSetTransaction}},
+	{"SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE", want{kind: KindSessionSet, setKey: "tx_isolation", effects: EffectSetTransaction}},
+	{"SET SESSION TRANSACTION READ ONLY", want{kind: KindSessionSet, setKey: "tx_read_only", effects: EffectSetTransaction}},
+	{"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE", want{kind: KindSessionSet, setKey: "tx_isolation,tx_read_only", effects: EffectSetTransaction}},
+	{"SET transaction_isolation = 'READ-COMMITTED'", want{kind: KindSessionSet, setKey: "transaction_isolation", effects: EffectSetTransaction}},
+	{"SET PASSWORD = 'secret'", write(ReasonAdminCommand)},
+	{"SET ROLE ALL", write(ReasonAdminCommand)},
+	{"SET DEFAULT ROLE ALL TO u", write(ReasonAdminCommand)},
+	{"SET STATEMENT max_statement_time=1 FOR SELECT c FROM t", read()}, // MariaDB; fallback
+	{"SET STATEMENT max_statement_time=1 FOR UPDATE t SET a = 1", write(ReasonWrite)},
+	{"SET STATEMENT max_statement_time=1 FOR SELECT 1 INTO @a", writeWith(ReasonSelectInto, EffectUserVarAssign)},
+
+	// USE.
+	{"USE test", want{kind: KindUse, schema: "test"}},
+	{"use `My-DB`", want{kind: KindUse, schema: "My-DB"}},
+
+	// Transactions.
+	{"BEGIN", want{kind: KindBegin}},
+	{"BEGIN WORK", want{kind: KindBegin}}, // parser: syntax error; fallback
+	{"START TRANSACTION", want{kind: KindBegin}},
+	{"START TRANSACTION READ WRITE", want{kind: KindBegin}},
+	{"START TRANSACTION WITH CONSISTENT SNAPSHOT", want{kind: KindBegin}},
+	{"START TRANSACTION READ ONLY", want{kind: KindBeginReadOnly}},
+	{"start transaction read only", want{kind: KindBeginReadOnly}},
+	{"START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT", want{kind: KindBeginReadOnly}}, // fallback
+	{"START TRANSACTION WITH CONSISTENT SNAPSHOT, READ WRITE", want{kind: KindBegin}},        // fallback
+	{"COMMIT", want{kind: KindEndTransaction}},
+	{"COMMIT AND CHAIN", want{kind: KindEndTransaction}},
+	{"COMMIT WORK", want{kind: KindEndTransaction}}, // fallback
+	{"ROLLBACK", want{kind: KindEndTransaction}},
+	{"ROLLBACK RELEASE", want{kind: KindEndTransaction}},
+	{"ROLLBACK WORK AND NO CHAIN", want{kind: KindEndTransaction}}, // fallback
+	{"SAVEPOINT a", write(ReasonWrite)},
+	{"ROLLBACK TO SAVEPOINT a", write(ReasonWrite)},
+	{"ROLLBACK TO a", write(ReasonWrite)},
+	{"ROLLBACK WORK TO SAVEPOINT a", write(ReasonWrite)}, // fallback
+	{"RELEASE SAVEPOINT a", write(ReasonWrite)},
+	{"XA START 'x'", write(ReasonAdminCommand)}, // fallback
+
+	// Writes.
+	{"INSERT INTO sbtest1 (id, k, c, pad) VALUES (1, 2, 'c', 'pad')", write(ReasonWrite)},
+	{"INSERT INTO t SELECT * FROM u", write(ReasonWrite)},
+	{"INSERT INTO t VALUES (GET_LOCK('a', 1))", writeWith(ReasonWrite, EffectGetLock)},
+	{"INSERT INTO t VALUES (@a)", writeWith(ReasonWrite, EffectUsesUserVars)},
+	{"UPDATE sbtest1 SET k=k+1 WHERE id=5", write(ReasonWrite)},
+	{"UPDATE t SET a = (@x := a + 1)", writeWith(ReasonWrite, EffectUserVarAssign)},
+	{"WITH c AS (SELECT 1) UPDATE t SET a = 1", write(ReasonWrite)},
+	{"DELETE FROM sbtest1 WHERE id=5", write(ReasonWrite)},
+	{"REPLACE INTO t VALUES (1)", write(ReasonWrite)},
+	{"LOAD DATA INFILE '/tmp/x' INTO TABLE t", write(ReasonWrite)},
+	{"DELETE FROM t WHERE id = 1 RETURNING id", write(ReasonUnparsed)}, // MariaDB RETURNING: parser rejects it
+
+	// DDL.
+	{"CREATE TABLE t (id int primary key)", write(ReasonDDL)},
+	{"CREATE TABLE t2 LIKE t", write(ReasonDDL)},
+	{"CREATE TEMPORARY TABLE tmp1 (id int)", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp1"}}},
+	{"CREATE TEMPORARY TABLE IF NOT EXISTS db.Tmp2 LIKE t", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp2"}}},
+	{"DROP TEMPORARY TABLE tmp1", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"tmp1"}}},
+	{"DROP TABLE IF EXISTS a, db.B", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"a", "b"}}},
+	{"DROP VIEW v", write(ReasonDDL)},
+	{"ALTER TABLE t ADD COLUMN c int", write(ReasonDDL)},
+	{"TRUNCATE t", write(ReasonDDL)},
+	{"TRUNCATE TABLE t", write(ReasonDDL)},
+	{"RENAME TABLE a TO b", write(ReasonDDL)},
+	{"CREATE INDEX i ON t (a)", write(ReasonDDL)},
+	{"DROP INDEX i ON t", write(ReasonDDL)},
+	{"CREATE DATABASE d", write(ReasonDDL)},
+	{"DROP DATABASE d", write(ReasonDDL)},
+	{"CREATE VIEW v AS SELECT 1", write(ReasonDDL)},
+	{"CREATE SEQUENCE s", write(ReasonDDL)},
+	{"DROP SEQUENCE s", write(ReasonDDL)},
+	{"CREATE PROCEDURE p() BEGIN SELECT 1; END", write(ReasonDDL)},
+	{"DROP PROCEDURE p", write(ReasonDDL)},
+	{"CREATE OR REPLACE TABLE t (id int)", write(ReasonUnparsed)}, // MariaDB: parser rejects it
+
+	// CALL, locks and administration.
+	{"CALL p()", write(ReasonCall)},
+	{"CALL p(@a)", writeWith(ReasonCall, EffectUsesUserVars)},
+	{"LOCK TABLES t WRITE", writeWith(ReasonAdminCommand, EffectLockTables)},
+	{"LOCK TABLE t READ, u WRITE", writeWith(ReasonAdminCommand, EffectLockTables)},
+	{"UNLOCK TABLES", writeWith(ReasonAdminCommand, EffectUnlockTables)},
+	{"FLUSH TABLES", write(ReasonAdminCommand)},
+	{"FLUSH PRIVILEGES", write(ReasonAdminCommand)},
+	{"KILL 5", write(ReasonAdminCommand)},
+	{"KILL QUERY 5", write(ReasonAdminCommand)},
+	{"GRANT SELECT ON db.* TO u", write(ReasonAdminCommand)},
+	{"REVOKE SELECT ON db.* FROM u", write(ReasonAdminCommand)},
+	{"CREATE USER u IDENTIFIED BY 'x'", write(ReasonAdminCommand)},
+	{"DROP USER u", write(ReasonAdminCommand)},
+	{"ANALYZE TABLE t", write(ReasonAdminCommand)},
+	{"PREPARE s FROM 'SELECT 1'", write(ReasonAdminCommand)},
+	{"EXECUTE s", write(ReasonAdminCommand)},
+	{"DEALLOCATE PREPARE s", write(ReasonAdminCommand)},
+	{"SHUTDOWN", write(ReasonAdminCommand)},
+	{"HANDLER t OPEN", write(ReasonAdminCommand)}, // fallback
+
+	// Several statements.
+	{"select 1; select 2", want{kind: KindRead, multi: true}},
+	{"select 1; select @a;", want{kind: KindRead, effects: EffectUsesUserVars, multi: true}},
+	{"select 1; delete from t", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
+	{"select 1; show warnings", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
+	{"select 1 for update; select 2", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
+	{"CREATE TEMPORARY TABLE a (id int); DROP TABLE b; USE d; SET autocommit = 0",
+		want{kind: KindWrite, reason: ReasonMultiWrite, effects: EffectCreateTempTable | EffectDropTable | EffectSetAutocommit,
+			tables: []string{"a", "b"}, schema: "d", multi: true}},
+
+	// Text the parser cannot parse.
+	{"this is not sql", write(ReasonUnparsed)},
+	{"", write(ReasonUnparsed)},
+	{";", write(ReasonUnparsed)},
+	{"/* nothing */", write(ReasonUnparsed)},
+	{"SELECT 'unterminated", write(ReasonUnparsed)},
+	{"SELECT 1 /* unterminated", write(ReasonUnparsed)},
+	{"CHECKSUM TABLE t", write(ReasonUnparsed)},
+	{"SELECT PREVIOUS VALUE FOR s", write(ReasonUnparsed)}, // MariaDB: parser rejects it
+}
+
+func TestClassify(t *testing.T) {
+	c := NewClassifier(1000)
+	for _, tc := range classifyCases {
+		t.Run(tc.sql, func(t *testing.T) {
+			got := c.Classify(tc.sql)
+			checkStatement(t, got, tc.want)
+		})
+	}
+}
+
+func checkStatement(t *testing.T, got *Statement, w want) {
+	t.Helper()
+	if got.Kind != w.kind || got.Reason != w.reason {
+		t.Errorf("kind, reason = %v, %q; want %v, %q", got.Kind, got.Reason, w.kind, w.reason)
+	}
+	if got.Effects != w.effects {
+		t.Errorf("effects = %#x; want %#x", got.Effects, w.effects)
+	}
+	if !slices.Equal(got.Tables, w.tables) {
+		t.Errorf("tables = %q; want %q", got.Tables, w.tables)
+	}
+	if got.Schema != w.schema || got.SetKey != w.setKey {
+		t.Errorf("schema, set key = %q, %q; want %q, %q", got.Schema, got.SetKey, w.schema, w.setKey)
+	}
+	if got.Autocommit != w.autocommit || got.Multi != w.multi {
+		t.Errorf("autocommit, multi = %v, %v; want %v, %v", got.Autocommit, got.Multi, w.autocommit, w.multi)
+	}
+	if got.Kind != KindWrite && got.Reason != "" {
+		t.Errorf("reason %q on a %v statement", got.Reason, got.Kind)
+	}
+	if got.Kind == KindWrite && got.Reason == "" {
+		t.Error("write without a reason")
+	}
+}
+
+// Hints are recorded with the classification, and never change what the statement is.
+func TestClassifyRecordsHints(t *testing.T) {
+	c := NewClassifier(100)
+	for _, tc := range []struct {
+		sql    string
+		kind   Kind
+		hint   Hint
+		maxLag time.Duration
+	}{
+		{"/* tailgate:primary */ SELECT 1", KindRead, HintPrimary, 0},
+		{"/* tailgate:replica,max_lag=2s */ SELECT 1", KindRead, HintReplica, 2 * time.Second},
+		{"/* tailgate:replica */ UPDATE t SET a = 1", KindWrite, HintReplica, 0},
+		{"/* tailgate:max_lag=500ms */ SHOW SLAVE HOSTS", KindRead, HintNone, 500 * time.Millisecond},
+		{"/* tailgate:primary */ SELECT 1 INTO @a", KindWrite, HintPrimary, 0},
+		{"/* tailgate:primary */ this is not sql", KindWrite, HintPrimary, 0},
+		{"SELECT /* tailgate:primary */ 1", KindRead, HintNone, 0},
+	} {
+		got := c.Classify(tc.sql)
+		if got.Kind != tc.kind || got.Hint != tc.hint || got.MaxLag != tc.maxLag {
+			t.Errorf("Classify(%q) = kind %v hint %v max_lag %v; want %v %v %v",
+				tc.sql, got.Kind, got.Hint, got.MaxLag, tc.kind, tc.hint, tc.maxLag)
+		}
+	}
+	// Same statement, different hints: different cache entries.
+	if a, b := c.Classify("/* tailgate:primary */ SELECT 2"), c.Classify("/* tailgate:replica */ SELECT 2"); a.Hint == b.Hint {
+		t.Errorf("hints of two texts collapsed into one: %v", a.Hint)
+	}
+}
+
+func TestClassifyBytes(t *testing.T) {
+	c := NewClassifier(100)
+	buf := []byte("USE shop")
+	got := c.ClassifyBytes(buf)
+	if got.Kind != KindUse || got.Schema != "shop" {
+		t.Fatalf("ClassifyBytes(%q) = %+v", buf, got)
+	}
+	copy(buf, "XXXXXXXX") // the caller reuses its buffer
+	if got.Schema != "shop" {
+		t.Fatalf("schema aliases the caller's buffer: %q", got.Schema)
+	}
+	if again := c.Classify("USE shop"); again != got {
+		t.Fatal("Classify after ClassifyBytes of the same text missed the cache")
+	}
+	if again := c.ClassifyBytes([]byte("USE shop")); again != got {
+		t.Fatal("second ClassifyBytes missed the cache")
+	}
+}
+
+func TestClassifyCacheHitReturnsSamePointer(t *testing.T) {
+	c := NewClassifier(10)
+	a := c.Classify("SELECT c FROM sbtest1 WHERE id=1")
+	b := c.Classify("SELECT c FROM sbtest1 WHERE id=1")
+	if a != b {
+		t.Fatal("second Classify of the same text returned a new *Statement")
+	}
+	if c.Classify("SELECT c FROM sbtest1 WHERE id=2") == a {
+		t.Fatal("different texts share a *Statement")
+	}
+}
+
+func TestClassifyWithoutCache(t *testing.T) {
+	c := NewClassifier(0)
+	a := c.Classify("SELECT 1 FOR UPDATE")
+	b := c.Classify("SELECT 1 FOR UPDATE")
+	if a == b {
+		t.Fatal("cache disabled, yet the same pointer came back")
+	}
+	if a.Reason != ReasonLockingRead || b.Reason != ReasonLockingRead {
+		t.Fatalf("reasons = %q, %q", a.Reason, b.Reason)
+	}
+	if n := c.cache.len(); n != 0 {
+		t.Fatalf("disabled cache holds %d entries", n)
+	}
+}
+
+func TestClassifyLongTextIsNotCached(t *testing.T) {
+	c := NewClassifier(10)
+	long := "SELECT '" + strings.Repeat("x", maxCachedLen) + "'"
+	if a, b := c.Classify(long), c.Classify(long); a == b || a.Kind != KindRead {
+		t.Fatalf("long text: same pointer %v, kind %v", a == b, a.Kind)
+	}
+	if n := c.cache.len(); n != 0 {
+		t.Fatalf("cache holds %d entries after a long text", n)
+	}
+}
+
+func TestClassifyCacheStaysBounded(t *testing.T) {
+	const size = 64
+	c := NewClassifier(size)
+	for i := range 2000 {
+		c.Classify(fmt.Sprintf("SELECT c FROM sbtest1 WHERE id=%d", i))
+		if n := c.cache.len(); n > size {
+			t.Fatalf("after %d statements the cache holds %d > %d entries", i+1, n, size)
+		}
+	}
+	if n := c.cache.len(); n < size/2 {
+		t.Fatalf("cache holds only %d entries; eviction dropped too much", n)
+	}
+	// Still correct after evictions.
+	if st := c.Classify("SELECT c FROM sbtest1 WHERE id=5 FOR UPDATE"); st.Reason != ReasonLockingRead {
+		t.Fatalf("after eviction: %+v", st)
+	}
+}
+
+func TestClassifyCachedAllocatesNothing(t *testing.T) {
+	c := NewClassifier(1000)
+	for _, sql := range sysbenchMix {
+		c.Classify(sql)
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		c.Classify(sysbenchMix[i%len(sysbenchMix)])
+		i++
+	})
+	if allocs > 0 {
+		t.Fatalf("a cache hit allocates %.1f times", allocs)
+	}
+	buf := []byte(sysbenchMix[0])
+	if allocs := testing.AllocsPerRun(1000, func() { c.ClassifyBytes(buf) }); allocs > 0 {
+		t.Fatalf("a ClassifyBytes cache hit allocates %.1f times", allocs)
+	}
+}
+
+// Run with -race: parsers are pooled and the cache is shared.
+func TestClassifyConcurrent(t *testing.T) {
+	c := NewClassifier(32) // small: evictions race with lookups
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				tc := classifyCases[(g*31+i)%len(classifyCases)]
+				got := c.Classify(tc.sql)
+				if got.Kind != tc.want.kind || got.Reason != tc.want.reason || got.Effects != tc.want.effects {
+					t.Errorf("Classify(%q) = %v %q %#x; want %v %q %#x", tc.sql,
+						got.Kind, got.Reason, got.Effects, tc.want.kind, tc.want.reason, tc.want.effects)
+					return
+				}
+				fresh := fmt.Sprintf("SELECT %d FROM t WHERE g = %d", i, g)
+				if c.Classify(fresh).Kind != KindRead {
+					t.Errorf("Classify(%q) is not a read", fresh)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := c.cache.len(); n > 32 {
+		t.Fatalf("cache holds %d > 32 entries", n)
+	}
+}
+
+func TestCutSelectInto(t *testing.T) {
+	for _, tc := range []struct {
+		sql, cut string
+		vars, ok bool
+	}{
+		{"SELECT 1 INTO @a", "SELECT 1  ", true, true},
+		{"SELECT a, b INTO @a, @'b' FROM t", "SELECT a, b   FROM t", true, true},
+		{"SELECT a INTO DUMPFILE '/x' FROM t", "SELECT a   FROM t", false, true},
+		{"SELECT 'INTO @a' FROM t", "", false, false},
+		{"SELECT `INTO` FROM t /* INTO @a */", "", false, false},
+		{"INSERT INTO t VALUES (1)", "", false, false},
+		{"SELECT a INTO OUTFILE '/x' FROM t", "", false, false},
+		{"SELECT 1 INTO @a; SELECT 2 INTO @b", "SELECT 1  ; SELECT 2  ", true, true},
+	} {
+		cut, vars, ok := cutSelectInto(tc.sql)
+		if ok != tc.ok || vars != tc.vars || ok && strings.Join(strings.Fields(cut), " ") != strings.Join(strings.Fields(tc.cut), " ") {
+			t.Errorf("cutSelectInto(%q) = %q, %v, %v; want %q, %v, %v", tc.sql, cut, vars, ok, tc.cut, tc.vars, tc.ok)
+		}
+	}
+}
+
+func TestNextToken(t *testing.T) {
+	sql := "SELECT/*c*/'it''s', \"a\\\"b\", `x``y`, @v, @'w', @@session.x -- c\n# c\n;"
+	var got []string
+	for tok := nextToken(sql, 0); tok.kind != tokEOF; tok = nextToken(sql, tok.end) {
+		got = append(got, fmt.Sprintf("%d:%s", tok.kind, tok.text))
+	}
+	want := []string{"1:SELECT", "2:'it''s'", "6:,", `2:"a\"b"`, "6:,", "3:`x``y`", "6:,", "4:@v", "6:,",
+		"4:@'w'", "6:,", "5:@@session.x", "6:;"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("tokens\n got %q\nwant %q", got, want)
+	}
+	for _, bad := range []string{"'open", "`open", "/* open", "@'open"} {
+		if tok := nextToken(bad, 0); tok.kind != tokBad {
+			t.Errorf("nextToken(%q) kind = %d; want tokBad", bad, tok.kind)
+		}
+	}
+}
+
+func TestExpandMariaDBComments(t *testing.T) {
+	for in, want := range map[string]string{
+		"SELECT 1":                       "SELECT 1",
+		"/*M!100100 SET @a = 1 */":       "/*!        SET @a = 1 */",
+		"/*M! SELECT 1 */ /*M!50000 2*/": "/*!  SELECT 1 */ /*!       2*/",
+	} {
+		if got := expandMariaDBComments(in); got != want {
+			t.Errorf("expandMariaDBComments(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzClassify: any text classifies without panicking, writes carry a reason, and the lexical
+// helpers stay in bounds.
+func FuzzClassify(f *testing.F) {
+	for _, tc := range classifyCases {
+		f.Add(tc.sql)
+	}
+	f.Add("/* tailgate:max_lag=-1s, replica primary */ SELECT 1")
+	f.Add("SET STATEMENT a=(1 FOR SELECT 1")
+	f.Add("SELECT 1 INTO @")
+	c := NewClassifier(100)
+	f.Fuzz(func(t *testing.T, sql string) {
+		st := c.Classify(sql)
+		if st.Kind == KindWrite && st.Reason == "" {
+			t.Fatalf("Classify(%q): write without a reason", sql)
+		}
+		if st.MaxLag < 0 {
+			t.Fatalf("Classify(%q): negative max_lag", sql)
+		}
+		fresh := NewClassifier(0).Classify(sql)
+		if fresh.Kind != st.Kind || fresh.Reason != st.Reason || fresh.Effects != st.Effects ||
+			fresh.Hint != st.Hint || fresh.MaxLag != st.MaxLag || !slices.Equal(fresh.Tables, st.Tables) {
+			t.Fatalf("Classify(%q) is not deterministic: %+v then %+v", sql, st, fresh)
+		}
+	})
+}

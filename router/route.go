@@ -1,0 +1,299 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// PrimaryName is the backend name of the primary in decisions, views and admin output.
+const PrimaryName = "primary"
+
+// ErrNoReplica is returned for a read when no replica is fresh enough and the configured
+// policy is to fail rather than fall back to the primary.
+var ErrNoReplica = errors.New("no replica is fresh enough")
+
+// Target is where a statement goes.
+type Target uint8
+
+const (
+	TargetPrimary Target = iota
+	TargetReplica
+)
+
+func (t Target) String() string {
+	if t == TargetReplica {
+		return "replica"
+	}
+	return "primary"
+}
+
+// Decision is the routing decision for one statement.
+type Decision struct {
+	Target  Target
+	Backend string // PrimaryName or a replica name
+	Reason  Reason
+	// Fallback is true when a read went to the primary because no replica was eligible.
+	Fallback bool
+}
+
+// ReplicaState is the freshness state of a replica.
+type ReplicaState uint8
+
+const (
+	StateOnline  ReplicaState = iota // serving reads
+	StateLagging                     // behind more than lag.max, until it is back under lag.recover
+	StateDown                        // unreachable or its replication is broken
+)
+
+func (s ReplicaState) String() string {
+	switch s {
+	case StateOnline:
+		return "online"
+	case StateLagging:
+		return "lagging"
+	case StateDown:
+		return "down"
+	}
+	return "unknown"
+}
+
+// ReplicaStatus is what the freshness view knows about one replica now.
+type ReplicaStatus struct {
+	State ReplicaState
+	Lag   time.Duration // 0 when caught up
+}
+
+// Freshness is the replicas' freshness view the router needs; package replication
+// satisfies it.
+type Freshness interface {
+	// ReplicaStatus returns the current state of the named replica.
+	ReplicaStatus(name string) ReplicaStatus
+	// HasApplied reports whether the named replica has applied the given write position
+	// (a GTID string in the server's flavor); an empty position is always applied.
+	HasApplied(name, position string) bool
+}
+
+// AlwaysFresh is the Freshness used when tailgate cannot see lag: every replica is online.
+type AlwaysFresh struct{}
+
+func (AlwaysFresh) ReplicaStatus(string) ReplicaStatus { return ReplicaStatus{State: StateOnline} }
+func (AlwaysFresh) HasApplied(string, string) bool     { return true }
+
+// ReplicaConfig is one replica as the router balances it.
+type ReplicaConfig struct {
+	Name   string
+	Weight int
+}
+
+// Options configure a Router.
+type Options struct {
+	Replicas []ReplicaConfig
+	// FailWhenStale makes a read fail with ErrNoReplica when no replica is eligible,
+	// instead of going to the primary (lag.on_all_stale = "error").
+	FailWhenStale bool
+	// Freshness is the replicas' freshness view; nil means AlwaysFresh.
+	Freshness Freshness
+}
+
+// SessionView is the part of a client session's state the router decides on.
+type SessionView struct {
+	// TransactionBackend is the backend holding the session's open transaction, or "".
+	TransactionBackend string
+	AutocommitOff      bool
+	TempTables         bool // the session created temporary tables (they live on the primary)
+	LocksHeld          bool // GET_LOCK locks held on the primary
+	TablesLocked       bool // LOCK TABLES in effect on the primary
+	UserVarsOnPrimary  bool // user variables were assigned in a way that cannot be replayed
+	LastBackend        string
+	// WritePosition is the GTID of the session's last write, for read-your-writes ("" = none).
+	WritePosition string
+}
+
+// Router decides where statements go. Safe for concurrent use; its replica set can be
+// replaced at run time (config reload) with Update.
+type Router struct {
+	set       atomic.Pointer[replicaSet]
+	freshness Freshness
+
+	mu      sync.Mutex
+	offline map[string]bool // operator-drained backends (SET BACKEND x OFFLINE)
+}
+
+type replicaSet struct {
+	opts     Options
+	balancer *Balancer
+}
+
+// New returns a router for opts.
+func New(opts Options) *Router {
+	r := &Router{offline: map[string]bool{}}
+	r.freshness = opts.Freshness
+	if r.freshness == nil {
+		r.freshness = AlwaysFresh{}
+	}
+	r.Update(opts)
+	return r
+}
+
+// Update replaces the replica set and policy; the freshness view is kept.
+func (r *Router) Update(opts Options) {
+	weights := make([]int, len(opts.Replicas))
+	for i, rc := range opts.Replicas {
+		weights[i] = rc.Weight
+	}
+	r.set.Store(&replicaSet{opts: opts, balancer: NewBalancer(weights)})
+}
+
+// SetOffline drains (true) or restores (false) a backend by name.
+func (r *Router) SetOffline(name string, offline bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if offline {
+		r.offline[name] = true
+	} else {
+		delete(r.offline, name)
+	}
+}
+
+// Offline reports whether an operator took the backend offline.
+func (r *Router) Offline(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.offline[name]
+}
+
+// Replicas returns the configured replicas.
+func (r *Router) Replicas() []ReplicaConfig { return r.set.Load().opts.Replicas }
+
+// Freshness returns the freshness view the router uses.
+func (r *Router) Freshness() Freshness { return r.freshness }
+
+// Route decides where st goes for a session in state s. It returns ErrNoReplica (wrapped,
+// with the lag figures) only for reads under lag.on_all_stale = "error".
+func (r *Router) Route(st *Statement, s *SessionView) (Decision, error) {
+	d := Pin(st, s)
+	if d.Target == TargetPrimary || d.Backend != "" {
+		return d, nil
+	}
+	return r.pickReplica(st, s, d.Reason)
+}
+
+// Pin is the pure part of routing: it decides from the statement and the session alone.
+// A Decision with Target replica and no Backend means "any eligible replica".
+func Pin(st *Statement, s *SessionView) Decision {
+	primary := func(reason Reason) Decision {
+		return Decision{Target: TargetPrimary, Backend: PrimaryName, Reason: reason}
+	}
+	on := func(backend string, reason Reason) Decision {
+		if backend == PrimaryName || backend == "" {
+			return primary(reason)
+		}
+		return Decision{Target: TargetReplica, Backend: backend, Reason: reason}
+	}
+	if s.TransactionBackend != "" {
+		if s.TransactionBackend == PrimaryName {
+			return primary(ReasonInTransaction)
+		}
+		return on(s.TransactionBackend, ReasonReadOnlyTxn)
+	}
+	switch st.Kind {
+	case KindLastBackend:
+		return on(s.LastBackend, ReasonLastBackend)
+	case KindSessionSet:
+		if st.Effects&(EffectSetAutocommit|EffectSetTransaction) != 0 {
+			return primary(ReasonSessionState)
+		}
+		return on(s.LastBackend, ReasonSessionState)
+	case KindUse:
+		return on(s.LastBackend, ReasonSessionState)
+	case KindWrite, KindBegin, KindEndTransaction:
+		reason := st.Reason
+		if reason == "" {
+			reason = ReasonWrite
+		}
+		return primary(reason)
+	}
+	// Reads (and read-only transactions) from here on.
+	switch {
+	case st.Hint == HintPrimary:
+		return primary(ReasonHintPrimary)
+	case s.AutocommitOff:
+		return primary(ReasonAutocommitOff)
+	case s.TablesLocked:
+		return primary(ReasonAdminCommand)
+	case s.TempTables:
+		return primary(ReasonTempTable)
+	case s.LocksHeld:
+		return primary(ReasonLockHeld)
+	case s.UserVarsOnPrimary && st.Effects.Has(EffectUsesUserVars):
+		return primary(ReasonUserVarsPinned)
+	}
+	if st.Hint == HintReplica {
+		return Decision{Target: TargetReplica, Reason: ReasonHintReplica}
+	}
+	if st.Kind == KindBeginReadOnly {
+		return Decision{Target: TargetReplica, Reason: ReasonReadOnlyTxn}
+	}
+	return Decision{Target: TargetReplica, Reason: ReasonRead}
+}
+
+// pickReplica chooses an eligible replica with the balancer, or applies the stale policy.
+func (r *Router) pickReplica(st *Statement, s *SessionView, reason Reason) (Decision, error) {
+	set := r.set.Load()
+	reps := set.opts.Replicas
+	if len(reps) == 0 {
+		return Decision{Target: TargetPrimary, Backend: PrimaryName, Reason: ReasonNoReplica, Fallback: true}, nil
+	}
+	var eligibleBuf [16]bool
+	eligible := eligibleBuf[:0]
+	any, rywMiss := false, false
+	for _, rc := range reps {
+		ok := r.eligible(rc.Name, st.MaxLag)
+		if ok && s.WritePosition != "" && !r.freshness.HasApplied(rc.Name, s.WritePosition) {
+			ok, rywMiss = false, true
+		}
+		eligible = append(eligible, ok)
+		any = any || ok
+	}
+	if !any {
+		if rywMiss {
+			return Decision{Target: TargetPrimary, Backend: PrimaryName, Reason: ReasonReadYourWrites, Fallback: true}, nil
+		}
+		if set.opts.FailWhenStale && st.Hint != HintReplica {
+			return Decision{}, r.staleError(reps)
+		}
+		return Decision{Target: TargetPrimary, Backend: PrimaryName, Reason: ReasonNoHealthyReplica, Fallback: true}, nil
+	}
+	i := set.balancer.Pick(eligible)
+	return Decision{Target: TargetReplica, Backend: reps[i].Name, Reason: reason}, nil
+}
+
+func (r *Router) eligible(name string, maxLag time.Duration) bool {
+	if r.Offline(name) {
+		return false
+	}
+	st := r.freshness.ReplicaStatus(name)
+	if maxLag > 0 {
+		return st.State != StateDown && st.Lag <= maxLag
+	}
+	return st.State == StateOnline
+}
+
+func (r *Router) staleError(reps []ReplicaConfig) error {
+	msg := ""
+	for i, rc := range reps {
+		if i > 0 {
+			msg += ", "
+		}
+		st := r.freshness.ReplicaStatus(rc.Name)
+		if r.Offline(rc.Name) {
+			msg += rc.Name + " offline"
+			continue
+		}
+		msg += fmt.Sprintf("%s %s (lag %dms)", rc.Name, st.State, st.Lag.Milliseconds())
+	}
+	return fmt.Errorf("%w: %s; retry later, raise lag.max or use /* tailgate:primary */", ErrNoReplica, msg)
+}

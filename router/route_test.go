@@ -1,0 +1,166 @@
+package router
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPin(t *testing.T) {
+	read := &Statement{Kind: KindRead}
+	tests := []struct {
+		name   string
+		st     *Statement
+		s      SessionView
+		target Target
+		// backend is the expected backend; "" means any replica (chosen by the balancer).
+		backend string
+		reason  Reason
+	}{
+		{"autocommit read", read, SessionView{}, TargetReplica, "", ReasonRead},
+		{"write", &Statement{Kind: KindWrite, Reason: ReasonWrite}, SessionView{}, TargetPrimary, PrimaryName, ReasonWrite},
+		{"locking read keeps its reason", &Statement{Kind: KindWrite, Reason: ReasonLockingRead}, SessionView{}, TargetPrimary, PrimaryName, ReasonLockingRead},
+		{"begin", &Statement{Kind: KindBegin}, SessionView{}, TargetPrimary, PrimaryName, ReasonWrite},
+		{"read in primary transaction", read, SessionView{TransactionBackend: PrimaryName}, TargetPrimary, PrimaryName, ReasonInTransaction},
+		{"write in read-only replica transaction stays there", &Statement{Kind: KindWrite}, SessionView{TransactionBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
+		{"read-only transaction starts on a replica", &Statement{Kind: KindBeginReadOnly}, SessionView{}, TargetReplica, "", ReasonReadOnlyTxn},
+		{"autocommit off", read, SessionView{AutocommitOff: true}, TargetPrimary, PrimaryName, ReasonAutocommitOff},
+		{"temporary tables", read, SessionView{TempTables: true}, TargetPrimary, PrimaryName, ReasonTempTable},
+		{"user lock", read, SessionView{LocksHeld: true}, TargetPrimary, PrimaryName, ReasonLockHeld},
+		{"lock tables", read, SessionView{TablesLocked: true}, TargetPrimary, PrimaryName, ReasonAdminCommand},
+		{"user vars pinned, statement reads them", &Statement{Kind: KindRead, Effects: EffectUsesUserVars}, SessionView{UserVarsOnPrimary: true}, TargetPrimary, PrimaryName, ReasonUserVarsPinned},
+		{"user vars pinned, statement does not read them", read, SessionView{UserVarsOnPrimary: true}, TargetReplica, "", ReasonRead},
+		{"hint primary", &Statement{Kind: KindRead, Hint: HintPrimary}, SessionView{}, TargetPrimary, PrimaryName, ReasonHintPrimary},
+		{"hint replica", &Statement{Kind: KindRead, Hint: HintReplica}, SessionView{}, TargetReplica, "", ReasonHintReplica},
+		{"hint replica does not move a write", &Statement{Kind: KindWrite, Reason: ReasonWrite, Hint: HintReplica}, SessionView{}, TargetPrimary, PrimaryName, ReasonWrite},
+		{"hint replica does not leave a transaction", &Statement{Kind: KindRead, Hint: HintReplica}, SessionView{TransactionBackend: PrimaryName}, TargetPrimary, PrimaryName, ReasonInTransaction},
+		{"show warnings follows the last backend", &Statement{Kind: KindLastBackend}, SessionView{LastBackend: "r2"}, TargetReplica, "r2", ReasonLastBackend},
+		{"show warnings without history", &Statement{Kind: KindLastBackend}, SessionView{}, TargetPrimary, PrimaryName, ReasonLastBackend},
+		{"session set runs where the session last ran", &Statement{Kind: KindSessionSet}, SessionView{LastBackend: "r1"}, TargetReplica, "r1", ReasonSessionState},
+		{"set autocommit goes to the primary", &Statement{Kind: KindSessionSet, Effects: EffectSetAutocommit}, SessionView{LastBackend: "r1"}, TargetPrimary, PrimaryName, ReasonSessionState},
+		{"use", &Statement{Kind: KindUse}, SessionView{LastBackend: PrimaryName}, TargetPrimary, PrimaryName, ReasonSessionState},
+		{"commit outside a transaction", &Statement{Kind: KindEndTransaction}, SessionView{}, TargetPrimary, PrimaryName, ReasonWrite},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Pin(tc.st, &tc.s)
+			if d.Target != tc.target || d.Backend != tc.backend || d.Reason != tc.reason {
+				t.Fatalf("Pin = %+v, want target %v backend %q reason %q", d, tc.target, tc.backend, tc.reason)
+			}
+		})
+	}
+}
+
+func TestBalancerWeights(t *testing.T) {
+	for _, tc := range []struct {
+		weights []int
+		picks   int
+	}{
+		{[]int{1, 1}, 1000},
+		{[]int{3, 1}, 1000},
+		{[]int{5, 2, 1}, 800},
+	} {
+		b := NewBalancer(tc.weights)
+		eligible := make([]bool, len(tc.weights))
+		for i := range eligible {
+			eligible[i] = true
+		}
+		counts := make([]int, len(tc.weights))
+		for range tc.picks {
+			counts[b.Pick(eligible)]++
+		}
+		total := 0
+		for _, w := range tc.weights {
+			total += w
+		}
+		for i, w := range tc.weights {
+			if want := tc.picks * w / total; counts[i] != want {
+				t.Errorf("weights %v: backend %d picked %d times, want %d", tc.weights, i, counts[i], want)
+			}
+		}
+	}
+}
+
+func TestBalancerSmoothAndEligible(t *testing.T) {
+	b := NewBalancer([]int{3, 1})
+	got := []int{}
+	for range 4 {
+		got = append(got, b.Pick([]bool{true, true}))
+	}
+	// Smooth: the light backend is not starved to the end of the window.
+	if got[0] != 0 || got[3] == 1 && got[2] == 1 {
+		t.Errorf("picks %v are not interleaved", got)
+	}
+	for range 10 {
+		if i := b.Pick([]bool{false, true}); i != 1 {
+			t.Fatalf("picked ineligible backend %d", i)
+		}
+	}
+	if i := b.Pick([]bool{false, false}); i != -1 {
+		t.Fatalf("Pick with none eligible = %d, want -1", i)
+	}
+}
+
+type fakeFreshness map[string]ReplicaStatus
+
+func (f fakeFreshness) ReplicaStatus(name string) ReplicaStatus { return f[name] }
+func (f fakeFreshness) HasApplied(name, pos string) bool        { return f[name].Lag == 0 }
+
+func TestRouteFreshness(t *testing.T) {
+	reps := []ReplicaConfig{{Name: "r1", Weight: 1}, {Name: "r2", Weight: 1}}
+	read := &Statement{Kind: KindRead}
+	fresh := fakeFreshness{"r1": {State: StateOnline}, "r2": {State: StateLagging, Lag: 3 * time.Second}}
+
+	r := New(Options{Replicas: reps, Freshness: fresh})
+	for range 10 {
+		d, err := r.Route(read, &SessionView{})
+		if err != nil || d.Backend != "r1" {
+			t.Fatalf("Route = %+v, %v; want r1 only (r2 lags)", d, err)
+		}
+	}
+	// A max_lag hint above r2's lag admits it again.
+	seen := map[string]int{}
+	for range 10 {
+		d, _ := r.Route(&Statement{Kind: KindRead, MaxLag: 5 * time.Second}, &SessionView{})
+		seen[d.Backend]++
+	}
+	if seen["r1"] != 5 || seen["r2"] != 5 {
+		t.Fatalf("with max_lag=5s picks = %v, want 5/5", seen)
+	}
+	// Read-your-writes: only replicas that applied the write; none -> primary.
+	d, _ := r.Route(read, &SessionView{WritePosition: "0-1-5"})
+	if d.Backend != "r1" {
+		t.Fatalf("read-your-writes picked %+v, want r1", d)
+	}
+	// Offline replicas get nothing.
+	r.SetOffline("r1", true)
+	d, err := r.Route(read, &SessionView{})
+	if err != nil || d.Target != TargetPrimary || !d.Fallback || d.Reason != ReasonNoHealthyReplica {
+		t.Fatalf("all stale with primary fallback = %+v, %v", d, err)
+	}
+	r.SetOffline("r1", false)
+
+	stale := fakeFreshness{"r1": {State: StateDown}, "r2": {State: StateLagging, Lag: 2500 * time.Millisecond}}
+	r = New(Options{Replicas: reps, Freshness: stale, FailWhenStale: true})
+	_, err = r.Route(read, &SessionView{})
+	if !errors.Is(err, ErrNoReplica) {
+		t.Fatalf("on_all_stale=error: err = %v, want ErrNoReplica", err)
+	}
+	if want := "r2 lagging (lag 2500ms)"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not name the lag %q", err, want)
+	}
+	// Writes are not affected by replica freshness.
+	d, err = r.Route(&Statement{Kind: KindWrite, Reason: ReasonWrite}, &SessionView{})
+	if err != nil || d.Target != TargetPrimary {
+		t.Fatalf("write under stale replicas = %+v, %v", d, err)
+	}
+}
+
+func TestRouteNoReplicas(t *testing.T) {
+	r := New(Options{})
+	d, err := r.Route(&Statement{Kind: KindRead}, &SessionView{})
+	if err != nil || d.Target != TargetPrimary || d.Reason != ReasonNoReplica {
+		t.Fatalf("Route without replicas = %+v, %v", d, err)
+	}
+}

@@ -1,0 +1,145 @@
+package router
+
+import "time"
+
+// Kind is what a statement does, as far as routing cares.
+type Kind uint8
+
+const (
+	// KindRead is a plain read (SELECT, SHOW, DESCRIBE, EXPLAIN, DO without side effects):
+	// a replica may serve it when the session is in autocommit mode and not pinned.
+	KindRead Kind = iota
+	// KindWrite must run on the primary (writes, DDL, locking reads, reads with session-bound
+	// functions, CALL, unparseable text, multi-statements with a non-read part...). Reason says why.
+	KindWrite
+	// KindBegin opens a read-write transaction (BEGIN, START TRANSACTION [READ WRITE]).
+	KindBegin
+	// KindBeginReadOnly opens a read-only transaction (START TRANSACTION READ ONLY): a replica may
+	// serve the whole transaction.
+	KindBeginReadOnly
+	// KindEndTransaction is COMMIT or ROLLBACK (without AND CHAIN/RELEASE variants being special):
+	// it goes to wherever the transaction is.
+	KindEndTransaction
+	// KindSessionSet changes session state that must follow the session to every backend
+	// (SET [SESSION] var=..., SET @uservar=..., SET NAMES, SET CHARACTER SET). See Statement.SetKey.
+	KindSessionSet
+	// KindUse is USE db. Statement.Schema holds the database name.
+	KindUse
+	// KindLastBackend reads the diagnostics of the previous statement (SHOW WARNINGS, SHOW ERRORS,
+	// SHOW COUNT(*) WARNINGS, SELECT @@warning_count / @@error_count): it must go to the backend
+	// that served the previous statement.
+	KindLastBackend
+)
+
+// String names the kind for logs and EXPLAIN ROUTE.
+func (k Kind) String() string {
+	switch k {
+	case KindRead:
+		return "read"
+	case KindWrite:
+		return "write"
+	case KindBegin:
+		return "begin"
+	case KindBeginReadOnly:
+		return "begin_read_only"
+	case KindEndTransaction:
+		return "end_transaction"
+	case KindSessionSet:
+		return "session_set"
+	case KindUse:
+		return "use"
+	case KindLastBackend:
+		return "last_backend"
+	}
+	return "unknown"
+}
+
+// Reason is the code a routing decision reports (EXPLAIN ROUTE, logs, metrics).
+type Reason string
+
+// Reasons set by the classifier on KindWrite statements.
+const (
+	ReasonWrite         Reason = "write"            // INSERT/UPDATE/DELETE/REPLACE/LOAD DATA/...
+	ReasonDDL           Reason = "ddl"              // CREATE/ALTER/DROP/TRUNCATE/RENAME/...
+	ReasonLockingRead   Reason = "locking_read"     // SELECT ... FOR UPDATE / LOCK IN SHARE MODE / FOR SHARE
+	ReasonSelectInto    Reason = "select_into"      // SELECT ... INTO @var / OUTFILE / DUMPFILE
+	ReasonSessionFunc   Reason = "session_function" // GET_LOCK, RELEASE_LOCK, LAST_INSERT_ID(), FOUND_ROWS(), ROW_COUNT(), NEXTVAL, ...
+	ReasonUserVarAssign Reason = "user_var_assign"  // @v := expr inside a statement
+	ReasonCalcFoundRows Reason = "calc_found_rows"  // SELECT SQL_CALC_FOUND_ROWS (FOUND_ROWS() follows on the primary)
+	ReasonCall          Reason = "call"             // CALL proc()
+	ReasonMultiWrite    Reason = "multi_statement"  // several statements, not all plain reads
+	ReasonUnparsed      Reason = "unparsed"         // the parser could not parse it
+	ReasonGlobalSet     Reason = "global_set"       // SET GLOBAL / SET PERSIST: server state, primary only
+	ReasonAdminCommand  Reason = "admin_statement"  // FLUSH, KILL, LOCK TABLES, GRANT, PREPARE/EXECUTE (SQL-level), XA, HANDLER, ...
+	ReasonSequence      Reason = "sequence"         // NEXTVAL/SETVAL/LASTVAL, NEXT VALUE FOR
+)
+
+// Reasons set by the router on its decisions.
+const (
+	ReasonRead             Reason = "autocommit_read"
+	ReasonHintPrimary      Reason = "hint_primary"
+	ReasonHintReplica      Reason = "hint_replica"
+	ReasonInTransaction    Reason = "in_transaction"
+	ReasonAutocommitOff    Reason = "autocommit_off"
+	ReasonReadOnlyTxn      Reason = "read_only_transaction"
+	ReasonTempTable        Reason = "temporary_table"
+	ReasonLockHeld         Reason = "user_lock_held"
+	ReasonUserVarsPinned   Reason = "user_vars_on_primary"
+	ReasonSessionState     Reason = "session_state"
+	ReasonLastBackend      Reason = "previous_statement_backend"
+	ReasonNoReplica        Reason = "no_replica_configured"
+	ReasonNoHealthyReplica Reason = "no_eligible_replica"
+	ReasonReadYourWrites   Reason = "read_your_writes"
+)
+
+// Hint is a routing hint from a leading comment.
+type Hint uint8
+
+const (
+	HintNone    Hint = iota
+	HintPrimary      // /* tailgate:primary */
+	HintReplica      // /* tailgate:replica */
+)
+
+// Effect is a bit set of session side effects a statement has once it ran.
+type Effect uint16
+
+const (
+	EffectGetLock         Effect = 1 << iota // calls GET_LOCK()
+	EffectReleaseLock                        // calls RELEASE_LOCK()
+	EffectReleaseAllLocks                    // calls RELEASE_ALL_LOCKS()
+	EffectCreateTempTable                    // CREATE TEMPORARY TABLE (Statement.Tables holds the names)
+	EffectDropTable                          // DROP [TEMPORARY] TABLE (Statement.Tables holds the names)
+	EffectUserVarAssign                      // assigns user variables outside a replayable SET (SELECT @v:=1, SELECT ... INTO @v)
+	EffectUsesUserVars                       // reads user variables (@v)
+	EffectSetAutocommit                      // SET autocommit=... (Statement.Autocommit holds the value)
+	EffectSetTransaction                     // SET [SESSION] TRANSACTION ... (isolation / access mode)
+	EffectLockTables                         // LOCK TABLES
+	EffectUnlockTables                       // UNLOCK TABLES
+)
+
+// Has reports whether every bit of f is in e.
+func (e Effect) Has(f Effect) bool { return e&f == f }
+
+// Statement is what the classifier learned about one statement text. Classifier results are
+// cached and shared between sessions: treat a *Statement as read-only.
+type Statement struct {
+	Kind    Kind
+	Reason  Reason // set for KindWrite; empty otherwise
+	Hint    Hint
+	MaxLag  time.Duration // from /* tailgate:max_lag=500ms */; 0 when absent
+	Effects Effect
+
+	// Tables lists the temporary tables created or the tables dropped (lower case, unqualified).
+	Tables []string
+	// Schema is the database of a USE statement.
+	Schema string
+	// SetKey identifies what a KindSessionSet statement sets (sorted, lower-case variable names
+	// joined by ",", e.g. "@a,sql_mode" or "names"), so that a later SET of the same things
+	// replaces it in the session's replay list.
+	SetKey string
+	// Autocommit is the value of SET autocommit=... (with EffectSetAutocommit).
+	Autocommit bool
+	// Multi is true when the text holds several statements.
+	Multi bool
+}
