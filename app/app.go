@@ -26,6 +26,8 @@ type App struct {
 	router  *router.Router
 	server  *proxy.Server
 	monitor *replication.Monitor
+	// classifier is shared by live traffic and EXPLAIN ROUTE.
+	classifier *router.Classifier
 
 	listening bool
 }
@@ -54,8 +56,9 @@ func New(cfg *config.Config, log hclog.Logger) *App {
 	}
 	mon := replication.NewMonitor(monitorOptions(cfg, log))
 	rt := router.New(routerOptions(cfg, mon))
-	srv := proxy.New(proxyOptions(cfg, log), rt, router.NewClassifier(10000))
-	return &App{cfg: cfg, log: log, router: rt, server: srv, monitor: mon}
+	cl := router.NewClassifier(10000)
+	srv := proxy.New(proxyOptions(cfg, log), rt, cl)
+	return &App{cfg: cfg, log: log, router: rt, server: srv, monitor: mon, classifier: cl}
 }
 
 // monitorOptions: the replication account reads replica positions; without one the

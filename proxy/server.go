@@ -63,10 +63,19 @@ type Options struct {
 	Replicas      []BackendConfig
 	// ReadYourWrites sends a session's reads only to replicas that applied its last write.
 	ReadYourWrites bool
+	// Observer, when set, is told about every statement routed (metrics).
+	Observer Observer
 	// ConsistencyScope widens read-your-writes: "session" (default), "user" (the latest
 	// write of any session of the same user) or "global" (the latest write through tailgate).
 	ConsistencyScope string
 	Logger           hclog.Logger
+}
+
+// Observer is told about each routed statement; it must not block.
+type Observer interface {
+	// ObserveQuery reports one statement: where it went, whether the backend answered
+	// with an error (failed) and how long the response took.
+	ObserveQuery(d router.Decision, failed bool, elapsed time.Duration)
 }
 
 // Classifier is what the proxy needs of the statement classifier.
@@ -458,4 +467,29 @@ func (s *Server) userWrite(user string) *atomic.Pointer[string] {
 	}
 	p, _ := s.userWrites.LoadOrStore(user, new(atomic.Pointer[string]))
 	return p.(*atomic.Pointer[string])
+}
+
+// SessionInfo describes one client session for SHOW SESSIONS.
+type SessionInfo struct {
+	ID     uint32
+	User   string
+	Client string
+	State  string // "idle" or "query"
+	InTxn  bool
+	Since  time.Time
+	Pinned string // backend the session is pinned to ("" when not pinned)
+}
+
+// Sessions lists the current client sessions, by id.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	out := make([]SessionInfo, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		st, _ := ss.status.Load().(string)
+		pinned, _ := ss.pinned.Load().(string)
+		out = append(out, SessionInfo{ID: ss.id, User: ss.user, Client: ss.remote, State: st, InTxn: ss.inTxn.Load(), Since: ss.started, Pinned: pinned})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }

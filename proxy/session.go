@@ -47,6 +47,9 @@ type session struct {
 	started time.Time
 	status  atomic.Value // string: "idle", "query"
 	inTxn   atomic.Bool  // a transaction is open (read by shutdown without the session's lock)
+	pinned  atomic.Value // string: backend the session is pinned to, for SHOW SESSIONS
+	// pinnedName is the session goroutine's copy of pinned (stored only on change).
+	pinnedName string
 }
 
 func (s *session) view() router.SessionView {
@@ -67,6 +70,17 @@ func (s *session) view() router.SessionView {
 		v.WritePosition = s.requiredPosition()
 	}
 	return v
+}
+
+// pinnedTo names the backend the session cannot leave now, or "".
+func (s *session) pinnedTo() string {
+	switch {
+	case s.txn != nil:
+		return s.txn.b.Name
+	case !s.autocommit || len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked:
+		return router.PrimaryName
+	}
+	return ""
 }
 
 // requiredPosition is the write position a read must see under the consistency scope.
@@ -102,6 +116,10 @@ func (s *session) run(ctx context.Context) {
 	defer s.closeBackends()
 	for {
 		s.inTxn.Store(s.txn != nil)
+		if p := s.pinnedTo(); p != s.pinnedName {
+			s.pinnedName = p
+			s.pinned.Store(p)
+		}
 		s.status.Store("idle")
 		// Checked after publishing "idle": a shutdown either sees this session idle and
 		// closes its client, or this check sees the shutdown.
@@ -200,7 +218,11 @@ func (s *session) query(pkt []byte) error {
 		return s.flushClient()
 	}
 	s.srv.metrics.routed(d)
+	start := time.Now()
 	out, err := s.exec(bc, pkt, respResult)
+	if obs := s.srv.opts.Observer; obs != nil {
+		obs.ObserveQuery(d, err != nil || out.hasError, time.Since(start))
+	}
 	if err != nil {
 		return err
 	}
@@ -343,8 +365,13 @@ func (s *session) onPrimary(pkt []byte, kind respKind) error {
 		s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
 		return s.flushClient()
 	}
-	s.srv.metrics.routed(router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: "command"})
-	_, err = s.exec(bc, pkt, kind)
+	d := router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: "command"}
+	s.srv.metrics.routed(d)
+	start := time.Now()
+	out, err := s.exec(bc, pkt, kind)
+	if obs := s.srv.opts.Observer; obs != nil {
+		obs.ObserveQuery(d, err != nil || out.hasError, time.Since(start))
+	}
 	return err
 }
 

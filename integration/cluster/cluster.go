@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -70,7 +73,8 @@ type Cluster struct {
 	// Dir holds one sub-directory per node and cluster.json.
 	Dir string
 
-	temp      bool // Dir was created by Start and is removed by Close
+	temp      bool     // Dir was created by Start and is removed by Close
+	lock      *os.File // flock on Dir/cluster.lock, held from Start to Close
 	logf      func(format string, args ...any)
 	closeOnce sync.Once
 	closeErr  error
@@ -122,6 +126,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			_ = c.Close()
 		}
 	}()
+	if err := c.lockDir(); err != nil {
+		return nil, err
+	}
 
 	prev, err := c.readManifest()
 	if err != nil {
@@ -261,6 +268,9 @@ func (c *Cluster) Close() error {
 			}
 		}
 		err := parallel(nodes, (*Node).Stop)
+		if c.lock != nil {
+			_ = c.lock.Close() // releases the flock
+		}
 		if c.temp {
 			if rerr := os.RemoveAll(c.Dir); rerr != nil {
 				err = errors.Join(err, fmt.Errorf("cluster: remove %s: %w", c.Dir, rerr))
@@ -433,6 +443,28 @@ func (c *Cluster) newNodes(ports []int, extra []string) {
 	for i := range c.Replicas {
 		c.Replicas[i] = mk(fmt.Sprintf("replica%d", i+1), i+1)
 	}
+}
+
+// lockDir takes an exclusive flock on Dir/cluster.lock so that two programs never run servers on
+// the same data directories: the second would ping the first one's sockets and think its own
+// servers were up. The kernel drops the lock when the process dies.
+func (c *Cluster) lockDir() error {
+	path := filepath.Join(c.Dir, "cluster.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := io.ReadAll(f)
+		f.Close()
+		return fmt.Errorf("cluster: %s is in use by another process (pid %s): stop it or use another directory: %w",
+			c.Dir, strings.TrimSpace(string(holder)), err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	c.lock = f
+	return nil
 }
 
 func (c *Cluster) readManifest() (*manifest, error) {

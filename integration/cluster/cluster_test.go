@@ -246,6 +246,12 @@ func TestRestartExistingDir(t *testing.T) {
 	t.Logf("restart of an existing 2-node cluster on new ports: %s", time.Since(began).Round(time.Millisecond))
 	equal(t, ports[0], c2.Primary.Port, "primary port")
 
+	_, err = Start(ctx, Options{Replicas: 1, Dir: dir})
+	errorContains(t, err, "is in use by another process")
+	if n := c2.Primary; !n.Running() {
+		t.Fatal("a refused second Start stopped the running primary")
+	}
+
 	r := c2.Replicas[0]
 	var id int
 	must(t, openApp(t, r).QueryRowContext(ctx, "SELECT id FROM kept").Scan(&id), "old row on the replica")

@@ -160,6 +160,13 @@ func (n *Node) Start(ctx context.Context) error {
 		n.mu.Unlock()
 		return fmt.Errorf("%s: already running as pid %d", n.Name, n.pid)
 	}
+	// Readiness is judged by pinging the socket, so a server that already answers on it
+	// (someone else's) would pass for ours.
+	if conn, err := net.DialTimeout("unix", n.Socket, time.Second); err == nil {
+		conn.Close()
+		n.mu.Unlock()
+		return fmt.Errorf("%s: a server not started by this Node already answers on %s: stop it first", n.Name, n.Socket)
+	}
 	logStart := fileSize(n.errorLog())
 	cmd := exec.Command(bin, "--defaults-file="+n.cnfPath())
 	// Own process group: a terminal's Ctrl-C reaches only the controlling program, which then
