@@ -47,6 +47,9 @@ func (a *App) ProxyAddr() net.Addr { return a.server.Addr() }
 // Server is the proxy server.
 func (a *App) Server() *proxy.Server { return a.server }
 
+// Monitor is the replica freshness monitor.
+func (a *App) Monitor() *replication.Monitor { return a.monitor }
+
 // Router is the router.
 func (a *App) Router() *router.Router { return a.router }
 
@@ -69,9 +72,16 @@ func monitorOptions(cfg *config.Config, log hclog.Logger) replication.Options {
 		ConnectTimeout: cfg.Proxy.BackendConnectTimeout.Duration,
 		Logger:         log,
 	}
+	opts.MaxLag, opts.Recover = cfg.Lag.Max.Duration, cfg.Lag.Recover.Duration
 	switch {
 	case cfg.Replication != nil:
 		opts.User, opts.Password = cfg.Replication.User, cfg.Replication.Password
+		opts.Tailer = &replication.TailerOptions{
+			Address:  cfg.Primary.Address,
+			User:     cfg.Replication.User,
+			Password: cfg.Replication.Password,
+			ServerID: cfg.Replication.ServerID,
+		}
 	case len(cfg.Users) > 0:
 		u := cfg.Users[0]
 		opts.User, opts.Password = u.Name, u.Password

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,15 @@ import (
 
 var _ router.Freshness = (*Monitor)(nil)
 
+// evaluateEvery is how often lag and states are recomputed from the timeline and the
+// replica positions. Lag grows between position polls too, so a replica that stops
+// applying is caught within lag.max plus this interval.
+const evaluateEvery = 10 * time.Millisecond
+
+// healthEvery is how often each replica's replication threads are checked
+// (SHOW SLAVE STATUS); positions are polled every PollInterval.
+const healthEvery = time.Second
+
 // Replica names one replica to watch.
 type Replica struct {
 	Name    string
@@ -25,33 +35,52 @@ type Replica struct {
 type Options struct {
 	// Replicas are the servers to watch.
 	Replicas []Replica
-	// User and Password log in to the replicas to read their GTID position; reading
-	// @@gtid_slave_pos needs no privilege.
+	// User and Password log in to the replicas to read their GTID position and thread
+	// health; reading @@gtid_slave_pos needs no privilege, SHOW SLAVE STATUS needs
+	// SLAVE MONITOR (without it thread health is not shown).
 	User, Password string
 	// PollInterval is how often each replica's position is read.
 	PollInterval time.Duration
-	// ConnectTimeout bounds each connection attempt.
+	// ConnectTimeout bounds each connection attempt and each poll.
 	ConnectTimeout time.Duration
 	// DownAfter is how many failed polls in a row mark a replica down.
 	DownAfter int
-	Logger    hclog.Logger
+	// MaxLag takes a replica out of rotation; Recover puts it back (hysteresis).
+	MaxLag, Recover time.Duration
+	// Tailer, when set, follows the primary's binlog so that lag can be measured. Without
+	// it lag is unknown (0) and only reachability decides the state.
+	Tailer *TailerOptions
+	Logger hclog.Logger
 }
 
-// Monitor keeps each replica's applied GTID position and reachability current, and
-// answers the router's freshness questions from that snapshot without blocking.
+// Monitor keeps each replica's applied GTID position, reachability, replication thread
+// health and lag current, and answers the router's freshness questions from atomics
+// without blocking.
 type Monitor struct {
-	opts Options
-	log  hclog.Logger
-	reps atomic.Pointer[map[string]*replicaView]
+	opts   Options
+	log    hclog.Logger
+	views  map[string]*replicaView
+	order  []*replicaView
+	tl     *timeline
+	tailer *tailer
+	maxLag atomic.Int64 // nanoseconds; changed by SetThresholds
+	recov  atomic.Int64
 }
 
-// replicaView is what is known about one replica; its fields are swapped atomically.
+// replicaView is what is known about one replica.
 type replicaView struct {
-	name  string
-	state atomic.Uint32 // router.ReplicaState
-	pos   atomic.Pointer[mariaPos]
-	// fails counts failed polls in a row.
-	fails int
+	name    string
+	address string
+	state   atomic.Uint32 // router.ReplicaState
+	lag     atomic.Int64  // nanoseconds
+	pos     atomic.Pointer[mariaPos]
+	// reachable is set by the poller; the evaluator turns it into states.
+	reachable atomic.Bool
+	// threads is the replication thread health text ("" when unknown).
+	threads atomic.Pointer[string]
+	changes atomic.Uint64 // state changes, for tests and metrics
+
+	fails int // failed polls in a row (poller goroutine only)
 }
 
 // NewMonitor returns a monitor; Run starts watching.
@@ -65,35 +94,63 @@ func NewMonitor(opts Options) *Monitor {
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 2 * time.Second
 	}
-	m := &Monitor{opts: opts, log: opts.Logger.Named("replication")}
-	views := make(map[string]*replicaView, len(opts.Replicas))
-	for _, r := range opts.Replicas {
-		v := &replicaView{name: r.Name}
-		empty := mariaPos{}
-		v.pos.Store(&empty)
-		views[r.Name] = v
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 100 * time.Millisecond
 	}
-	m.reps.Store(&views)
+	m := &Monitor{opts: opts, log: opts.Logger.Named("replication"), views: map[string]*replicaView{}, tl: newTimeline()}
+	m.SetThresholds(opts.MaxLag, opts.Recover)
+	for _, r := range opts.Replicas {
+		v := &replicaView{name: r.Name, address: r.Address}
+		v.pos.Store(&mariaPos{})
+		v.reachable.Store(true)
+		empty := ""
+		v.threads.Store(&empty)
+		m.views[r.Name] = v
+		m.order = append(m.order, v)
+	}
+	if opts.Tailer != nil {
+		t := *opts.Tailer
+		t.Logger = opts.Logger
+		m.tailer = newTailer(t, m.tl)
+	}
 	return m
 }
 
-// Run polls every replica until ctx ends; it returns when all its goroutines have.
+// SetThresholds changes lag.max and lag.recover (config reload).
+func (m *Monitor) SetThresholds(maxLag, recover time.Duration) {
+	m.maxLag.Store(int64(maxLag))
+	m.recov.Store(int64(recover))
+}
+
+// Run watches until ctx ends; it returns when all its goroutines have.
 func (m *Monitor) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, r := range m.opts.Replicas {
-		v := (*m.reps.Load())[r.Name]
+	for _, v := range m.order {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.watch(ctx, r, v)
+			m.watch(ctx, v)
 		}()
 	}
+	if m.tailer != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.tailer.run(ctx)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.evaluate(ctx)
+	}()
 	wg.Wait()
 }
 
-// watch polls one replica's position on a ticker, over one kept connection.
-func (m *Monitor) watch(ctx context.Context, r Replica, v *replicaView) {
-	log := m.log.With("replica", r.Name)
+// watch polls one replica's position on a ticker, over one kept connection, and its
+// replication threads every healthEvery.
+func (m *Monitor) watch(ctx context.Context, v *replicaView) {
+	log := m.log.With("replica", v.name)
 	var conn *client.Conn
 	defer func() {
 		if conn != nil {
@@ -102,19 +159,24 @@ func (m *Monitor) watch(ctx context.Context, r Replica, v *replicaView) {
 	}()
 	t := time.NewTicker(m.opts.PollInterval)
 	defer t.Stop()
+	var lastHealth time.Time
 	for {
 		var err error
 		if conn == nil {
-			conn, err = m.connect(ctx, r)
+			conn, err = m.connect(ctx, v.address)
 		}
 		if err == nil {
 			err = m.poll(conn, v)
+			if err == nil && time.Since(lastHealth) >= healthEvery {
+				lastHealth = time.Now()
+				m.checkThreads(log, conn, v)
+			}
 			if err != nil {
 				_ = conn.Close()
 				conn = nil
 			}
 		}
-		m.record(log, v, err)
+		m.recordPoll(log, v, err)
 		select {
 		case <-ctx.Done():
 			return
@@ -123,14 +185,13 @@ func (m *Monitor) watch(ctx context.Context, r Replica, v *replicaView) {
 	}
 }
 
-func (m *Monitor) connect(ctx context.Context, r Replica) (*client.Conn, error) {
+func (m *Monitor) connect(ctx context.Context, address string) (*client.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.opts.ConnectTimeout)
 	defer cancel()
-	c, err := client.ConnectWithContext(ctx, r.Address, m.opts.User, m.opts.Password, "", m.opts.ConnectTimeout)
+	c, err := client.ConnectWithContext(ctx, address, m.opts.User, m.opts.Password, "", m.opts.ConnectTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	c.ReadTimeout = m.opts.ConnectTimeout
 	return c, nil
 }
 
@@ -155,37 +216,151 @@ func (m *Monitor) poll(c *client.Conn, v *replicaView) error {
 	return nil
 }
 
-// record updates the replica's state after a poll, logging each change once.
-func (m *Monitor) record(log hclog.Logger, v *replicaView, err error) {
-	old := router.ReplicaState(v.state.Load())
-	next := router.StateOnline
+// checkThreads reads SHOW SLAVE STATUS and logs changes of the replication threads once.
+// Lag never relies on it (Seconds_Behind_Master has 1 s resolution and reads 0 or NULL
+// for a stopped SQL thread); it explains a lagging replica to the operator.
+func (m *Monitor) checkThreads(log hclog.Logger, c *client.Conn, v *replicaView) {
+	res, err := c.Execute("SHOW SLAVE STATUS")
 	if err != nil {
-		v.fails++
-		if v.fails < m.opts.DownAfter && old != router.StateDown {
-			return
-		}
-		next = router.StateDown
-	} else {
-		v.fails = 0
+		return // no SLAVE MONITOR privilege: thread health stays unknown
 	}
-	if next == old {
+	text := "not a replica"
+	if res.RowNumber() > 0 {
+		get := func(col string) string {
+			s, _ := res.GetStringByName(0, col)
+			return s
+		}
+		text = fmt.Sprintf("io=%s sql=%s", get("Slave_IO_Running"), get("Slave_SQL_Running"))
+		if e := get("Last_IO_Error"); e != "" {
+			text += " io_error=" + e
+		}
+		if e := get("Last_SQL_Error"); e != "" {
+			text += " sql_error=" + e
+		}
+	}
+	if old := *v.threads.Load(); old != text {
+		v.threads.Store(&text)
+		if old != "" || !strings.HasPrefix(text, "io=Yes sql=Yes") {
+			log.Info("replication threads", "status", text)
+		}
+	}
+}
+
+// recordPoll turns poll results into reachability (DownAfter failures in a row).
+func (m *Monitor) recordPoll(log hclog.Logger, v *replicaView, err error) {
+	if err == nil {
+		v.fails = 0
+		if !v.reachable.Swap(true) {
+			log.Info("replica reachable again")
+		}
 		return
 	}
-	v.state.Store(uint32(next))
-	if next == router.StateDown {
-		log.Warn("replica down", "error", err)
+	v.fails++
+	if v.fails >= m.opts.DownAfter && v.reachable.Swap(false) {
+		log.Warn("replica unreachable", "error", err)
+		m.setState(v, router.StateDown, time.Duration(v.lag.Load()))
+	}
+}
+
+// evaluate recomputes lag and states on a ticker.
+func (m *Monitor) evaluate(ctx context.Context) {
+	t := time.NewTicker(evaluateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			m.evaluateAt(now)
+		}
+	}
+}
+
+// evaluateAt computes every replica's lag at now and applies the state machine:
+// online -> lagging above lag.max, lagging -> online below lag.recover, down while
+// unreachable.
+func (m *Monitor) evaluateAt(now time.Time) {
+	maxLag, recov := time.Duration(m.maxLag.Load()), time.Duration(m.recov.Load())
+	var minPos mariaPos
+	for _, v := range m.order {
+		pos := *v.pos.Load()
+		lag := time.Duration(0)
+		if m.tailer != nil {
+			if seen, ok := m.tl.oldestUnapplied(pos); ok {
+				lag = max(now.Sub(time.Unix(0, seen)), 0)
+			}
+		}
+		v.lag.Store(int64(lag))
+		minPos = minPosition(minPos, pos)
+		if !v.reachable.Load() {
+			m.setState(v, router.StateDown, lag)
+			continue
+		}
+		state := router.ReplicaState(v.state.Load())
+		switch {
+		case m.tailer == nil:
+			m.setState(v, router.StateOnline, 0)
+		case state == router.StateLagging && lag < recov:
+			m.setState(v, router.StateOnline, lag)
+		case state == router.StateDown:
+			if lag > maxLag {
+				m.setState(v, router.StateLagging, lag)
+			} else {
+				m.setState(v, router.StateOnline, lag)
+			}
+		case state == router.StateOnline && lag > maxLag:
+			m.setState(v, router.StateLagging, lag)
+		}
+	}
+	if minPos != nil {
+		m.tl.prune(minPos)
+	}
+}
+
+// minPosition is the per-domain minimum of two positions (nil = no constraint yet).
+func minPosition(acc, pos mariaPos) mariaPos {
+	if acc == nil {
+		out := make(mariaPos, len(pos))
+		for d, g := range pos {
+			out[d] = g
+		}
+		return out
+	}
+	for d, g := range acc {
+		if p, ok := pos[d]; !ok {
+			delete(acc, d)
+		} else if p.seq < g.seq {
+			acc[d] = p
+		}
+	}
+	return acc
+}
+
+// setState changes a replica's state, logging each change once with the lag figure.
+func (m *Monitor) setState(v *replicaView, next router.ReplicaState, lag time.Duration) {
+	old := router.ReplicaState(v.state.Swap(uint32(next)))
+	if old == next {
+		return
+	}
+	v.changes.Add(1)
+	args := []any{"replica", v.name, "from", old.String(), "to", next.String(), "lag_ms", lag.Milliseconds()}
+	if th := *v.threads.Load(); th != "" {
+		args = append(args, "threads", th)
+	}
+	if next == router.StateOnline {
+		m.log.Info("replica state changed", args...)
 	} else {
-		log.Info("replica back online")
+		m.log.Warn("replica state changed", args...)
 	}
 }
 
 // ReplicaStatus implements router.Freshness.
 func (m *Monitor) ReplicaStatus(name string) router.ReplicaStatus {
-	v := (*m.reps.Load())[name]
+	v := m.views[name]
 	if v == nil {
 		return router.ReplicaStatus{State: router.StateDown}
 	}
-	return router.ReplicaStatus{State: router.ReplicaState(v.state.Load())}
+	return router.ReplicaStatus{State: router.ReplicaState(v.state.Load()), Lag: time.Duration(v.lag.Load())}
 }
 
 // HasApplied implements router.Freshness for MariaDB GTIDs ("domain-server-seq", or a
@@ -194,7 +369,7 @@ func (m *Monitor) HasApplied(name, position string) bool {
 	if position == "" {
 		return true
 	}
-	v := (*m.reps.Load())[name]
+	v := m.views[name]
 	if v == nil {
 		return false
 	}
@@ -208,9 +383,42 @@ func (m *Monitor) HasApplied(name, position string) bool {
 
 // Position returns the replica's last known applied GTID position as text.
 func (m *Monitor) Position(name string) string {
-	v := (*m.reps.Load())[name]
+	v := m.views[name]
 	if v == nil {
 		return ""
 	}
 	return v.pos.Load().String()
 }
+
+// Threads returns the replica's replication thread health ("io=Yes sql=No ...", "" when
+// unknown).
+func (m *Monitor) Threads(name string) string {
+	v := m.views[name]
+	if v == nil {
+		return ""
+	}
+	return *v.threads.Load()
+}
+
+// StateChanges returns how many times the replica changed state.
+func (m *Monitor) StateChanges(name string) uint64 {
+	v := m.views[name]
+	if v == nil {
+		return 0
+	}
+	return v.changes.Load()
+}
+
+// TailerStats reports the binlog tailer's connection, reconnects and newest sequence
+// number; ok is false without a tailer.
+func (m *Monitor) TailerStats() (connected bool, reconnects, lastSeq uint64, ok bool) {
+	if m.tailer == nil {
+		return false, 0, 0, false
+	}
+	return m.tailer.connected.Load(), m.tailer.reconnects.Load(), m.tailer.lastSeq.Load(), true
+}
+
+// PrimaryPosition is the newest primary GTID position the tailer has seen.
+func (m *Monitor) PrimaryPosition() string { return m.tl.newest().String() }
+
+func isMariaDB(version string) bool { return strings.Contains(version, "MariaDB") }

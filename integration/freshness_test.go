@@ -1,0 +1,369 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tailgate-proxy/tailgate/config"
+	"github.com/tailgate-proxy/tailgate/integration/cluster"
+	"github.com/tailgate-proxy/tailgate/router"
+)
+
+// tailerIDs hands out distinct tailer server ids, so that two tailgates never clash.
+var tailerIDs atomic.Uint32
+
+// freshConfig is a test config with the binlog tailer on.
+func freshConfig(c *cluster.Cluster, maxLag, recover time.Duration) *config.Config {
+	cfg := testConfig(c)
+	cfg.Replication = &config.Replication{User: cluster.MonitorUser, Password: cluster.MonitorPassword, ServerID: 4200100 + tailerIDs.Add(1)}
+	cfg.Lag.Max = config.Duration{Duration: maxLag}
+	cfg.Lag.Recover = config.Duration{Duration: recover}
+	return cfg
+}
+
+// writeEvery writes to the primary directly every interval until the test ends or
+// stop is called.
+func writeEvery(t *testing.T, c *cluster.Cluster, interval time.Duration) (stop func()) {
+	t.Helper()
+	db, err := sql.Open("mysql", c.Primary.DSN(cluster.AppUser, cluster.AppPassword, "tailgate_test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "CREATE TABLE IF NOT EXISTS ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6))")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(interval)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				if _, err := db.ExecContext(ctx, "INSERT INTO ticks (at) VALUES (NOW(6))"); err != nil && ctx.Err() == nil {
+					t.Errorf("writer: %v", err)
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			_ = db.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// sqlThread stops or starts a replica's SQL thread; the test's cleanup starts it again.
+func sqlThread(t *testing.T, n *cluster.Node, start bool) {
+	t.Helper()
+	stmt := "STOP SLAVE SQL_THREAD"
+	if start {
+		stmt = "START SLAVE SQL_THREAD"
+	}
+	if err := n.Exec(context.Background(), stmt); err != nil {
+		t.Fatalf("%s on %s: %v", stmt, n.Name, err)
+	}
+	if !start {
+		t.Cleanup(func() { _ = n.Exec(context.Background(), "START SLAVE SQL_THREAD") })
+	}
+}
+
+// waitState waits until the monitor shows the replica in state, returning how long it took.
+func waitState(t *testing.T, tg *tailgate, name string, state router.ReplicaState, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < within {
+		if tg.app.Monitor().ReplicaStatus(name).State == state {
+			return time.Since(start)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("%s did not become %s within %s (now %+v)", name, state, within, tg.app.Monitor().ReplicaStatus(name))
+	return 0
+}
+
+func trials() int {
+	if n, err := strconv.Atoi(os.Getenv("TAILGATE_LAG_TRIALS")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}
+
+// TestStoppedReplicaLeavesAndReturns: STOP SLAVE SQL_THREAD on one replica while the
+// primary takes a write every 20 ms: it stops getting reads within lag.max + 250 ms and
+// is back within lag.recover + 250 ms of START SLAVE SQL_THREAD, with no flapping.
+// TAILGATE_LAG_TRIALS=20 repeats it for the detection-latency figures.
+func TestStoppedReplicaLeavesAndReturns(t *testing.T) {
+	const maxLag, recover = time.Second, 500 * time.Millisecond
+	tg := startTailgate(t, freshConfig(shared, maxLag, recover))
+	writeEvery(t, shared, 20*time.Millisecond)
+	victim := shared.Replicas[0]
+	victimID := int(victim.ServerID)
+	c := conn(t, tg.db(t, ""))
+	waitState(t, tg, victim.Name, router.StateOnline, 5*time.Second)
+
+	var detect, back []time.Duration
+	for trial := range trials() {
+		changesBefore := tg.app.Monitor().StateChanges(victim.Name)
+		stopped := time.Now()
+		sqlThread(t, victim, false)
+		// Read until the victim has served nothing for a while; the last read it
+		// served must come within lag.max + 250 ms of the stop.
+		var lastServed time.Time
+		for time.Since(stopped) < maxLag+time.Second {
+			if serverID(t, c, "SELECT @@server_id") == victimID {
+				lastServed = time.Now()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		excluded := lastServed.Sub(stopped)
+		if excluded > maxLag+250*time.Millisecond {
+			t.Errorf("trial %d: stopped replica served reads until %s after STOP, want <= %s", trial, excluded, maxLag+250*time.Millisecond)
+		}
+		if st := tg.app.Monitor().ReplicaStatus(victim.Name); st.State != router.StateLagging {
+			t.Fatalf("trial %d: stopped replica is %+v, want lagging", trial, st)
+		}
+		detect = append(detect, excluded)
+
+		started := time.Now()
+		sqlThread(t, victim, true)
+		var firstServed time.Duration
+		for time.Since(started) < recover+2*time.Second {
+			if serverID(t, c, "SELECT @@server_id") == victimID {
+				firstServed = time.Since(started)
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if firstServed == 0 || firstServed > recover+250*time.Millisecond {
+			t.Errorf("trial %d: replica back in rotation after %s, want <= %s", trial, firstServed, recover+250*time.Millisecond)
+		}
+		back = append(back, firstServed)
+		if n := tg.app.Monitor().StateChanges(victim.Name) - changesBefore; n > 2 {
+			t.Errorf("trial %d: %d state changes, want <= 2 (flapping)", trial, n)
+		}
+	}
+	slices.Sort(detect)
+	slices.Sort(back)
+	t.Logf("lag.max=%s: last read served after STOP: median %s max %s over %d trials; back after START: median %s max %s",
+		maxLag, detect[len(detect)/2], detect[len(detect)-1], len(detect), back[len(back)/2], back[len(back)-1])
+}
+
+// TestStalenessProbe: a heartbeat row updated on the primary every 20 ms, read through
+// tailgate at 50 Hz while one replica's SQL thread is stopped: no read is older than
+// lag.max + 100 ms.
+func TestStalenessProbe(t *testing.T) {
+	const maxLag = time.Second
+	duration := 30 * time.Second
+	if testing.Short() {
+		duration = 10 * time.Second
+	}
+	tg := startTailgate(t, freshConfig(shared, maxLag, 500*time.Millisecond))
+	primary, err := sql.Open("mysql", shared.Primary.DSN(cluster.AppUser, cluster.AppPassword, "tailgate_test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	mustExec(t, primary, "CREATE TABLE IF NOT EXISTS heartbeat (id INT PRIMARY KEY, ts BIGINT)")
+	if _, err := primary.Exec("REPLACE INTO heartbeat VALUES (1, ?)", time.Now().UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				_, _ = primary.ExecContext(ctx, "UPDATE heartbeat SET ts = ? WHERE id = 1", time.Now().UnixMicro())
+			}
+		}
+	}()
+	defer func() { cancel(); wg.Wait() }()
+	time.Sleep(100 * time.Millisecond) // heartbeats flowing
+	waitReplicated(t, shared)
+	sqlThread(t, shared.Replicas[1], false)
+
+	c := conn(t, tg.db(t, ""))
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	var reads, stale int
+	var worst time.Duration
+	perServer := map[int]int{}
+	for end := time.Now().Add(duration); time.Now().Before(end); <-tk.C {
+		var ts int64
+		var sid int
+		if err := c.QueryRowContext(context.Background(), "SELECT ts, @@server_id FROM heartbeat WHERE id = 1").Scan(&ts, &sid); err != nil {
+			t.Fatal(err)
+		}
+		age := time.Since(time.UnixMicro(ts))
+		reads++
+		perServer[sid]++
+		worst = max(worst, age)
+		if age > maxLag+100*time.Millisecond {
+			stale++
+		}
+	}
+	t.Logf("%d reads in %s (per server_id %v): worst age %s, %d older than %s", reads, duration, perServer, worst, stale, maxLag+100*time.Millisecond)
+	if stale > 0 {
+		t.Errorf("%d of %d reads were older than lag.max + 100ms (worst %s)", stale, reads, worst)
+	}
+}
+
+// TestReadYourWritesWithLaggingReplica: INSERT then SELECT of that row, 1,000 times on one
+// autocommit connection, with one replica's SQL thread stopped but still "online" (lag.max
+// is high): no read misses its own write.
+func TestReadYourWritesWithLaggingReplica(t *testing.T) {
+	tg := startTailgate(t, freshConfig(shared, time.Minute, 30*time.Second))
+	c := conn(t, tg.db(t, ""))
+	mustExec(t, c, "CREATE TABLE IF NOT EXISTS ryw (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	waitReplicated(t, shared)
+	sqlThread(t, shared.Replicas[0], false)
+	perServer := map[int]int{}
+	misses := 0
+	for i := range 1000 {
+		res, err := c.ExecContext(context.Background(), "INSERT INTO ryw (v) VALUES (?)", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := res.LastInsertId()
+		var v, sid int
+		err = c.QueryRowContext(context.Background(), "SELECT v, @@server_id FROM ryw WHERE id = ?", id).Scan(&v, &sid)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			misses++
+		case err != nil:
+			t.Fatal(err)
+		case v != i:
+			t.Fatalf("row %d has v=%d, want %d", id, v, i)
+		}
+		perServer[sid]++
+	}
+	replicaReads := 1000 - perServer[int(shared.Primary.ServerID)]
+	t.Logf("1000 INSERT+SELECT: %d misses; reads per server_id %v; replicas served %.1f%%", misses, perServer, float64(replicaReads)/10)
+	if misses > 0 {
+		t.Errorf("%d reads missed the session's own write", misses)
+	}
+	if n := perServer[int(shared.Replicas[0].ServerID)]; n > 0 {
+		t.Errorf("the stopped replica served %d reads after writes it had not applied", n)
+	}
+}
+
+// TestAllReplicasStale: both replicas' SQL threads stopped under writes: reads go to the
+// primary with on_all_stale = "primary" and fail clearly with "error".
+func TestAllReplicasStale(t *testing.T) {
+	for _, policy := range []string{config.OnAllStalePrimary, config.OnAllStaleError} {
+		t.Run(policy, func(t *testing.T) {
+			cfg := freshConfig(shared, 300*time.Millisecond, 100*time.Millisecond)
+			cfg.Lag.OnAllStale = policy
+			tg := startTailgate(t, cfg)
+			c := conn(t, tg.db(t, ""))
+			for _, r := range shared.Replicas {
+				waitState(t, tg, r.Name, router.StateOnline, 5*time.Second)
+			}
+			stop := writeEvery(t, shared, 20*time.Millisecond)
+			for _, r := range shared.Replicas {
+				sqlThread(t, r, false)
+			}
+			for _, r := range shared.Replicas {
+				waitState(t, tg, r.Name, router.StateLagging, 3*time.Second)
+			}
+			var id int
+			err := c.QueryRowContext(context.Background(), "SELECT @@server_id").Scan(&id)
+			switch policy {
+			case config.OnAllStalePrimary:
+				if err != nil || id != int(shared.Primary.ServerID) {
+					t.Fatalf("read with every replica stale: server %d, %v; want the primary", id, err)
+				}
+			case config.OnAllStaleError:
+				if err == nil {
+					t.Fatalf("read with every replica stale succeeded on server %d; want an error", id)
+				}
+				if !strings.Contains(err.Error(), "no replica is fresh enough") || !strings.Contains(err.Error(), "lagging (lag ") {
+					t.Fatalf("error %q does not explain the lag", err)
+				}
+				// The hint still reaches the primary.
+				if err := c.QueryRowContext(context.Background(), "/* tailgate:primary */ SELECT @@server_id").Scan(&id); err != nil || id != int(shared.Primary.ServerID) {
+					t.Fatalf("primary hint: %d, %v", id, err)
+				}
+			}
+			stop()
+			for _, r := range shared.Replicas {
+				sqlThread(t, r, true)
+			}
+			for _, r := range shared.Replicas {
+				waitState(t, tg, r.Name, router.StateOnline, 5*time.Second)
+			}
+		})
+	}
+}
+
+// TestPrimaryRestartTailerResumes: the primary restarts under the tailer; it reconnects and
+// resumes, and no replica is marked lagging for more than 1 s after the primary is back.
+func TestPrimaryRestartTailerResumes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := cluster.StartT(t, cluster.Options{Replicas: 2, Logf: t.Logf})
+	tg := startTailgate(t, freshConfig(c, time.Second, 500*time.Millisecond))
+	for _, r := range c.Replicas {
+		waitState(t, tg, r.Name, router.StateOnline, 5*time.Second)
+	}
+	stop := writeEvery(t, c, 50*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	before := tg.app.Monitor().PrimaryPosition()
+	if err := c.Primary.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Primary.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	writeEvery(t, c, 50*time.Millisecond)
+	lagging := map[string]time.Time{}
+	for time.Since(back) < 5*time.Second {
+		for _, r := range c.Replicas {
+			st := tg.app.Monitor().ReplicaStatus(r.Name)
+			if st.State == router.StateOnline {
+				delete(lagging, r.Name)
+				continue
+			}
+			if since, ok := lagging[r.Name]; !ok {
+				lagging[r.Name] = time.Now()
+			} else if time.Since(since) > time.Second {
+				t.Fatalf("%s %s for more than 1s after the primary came back (lag %s)", r.Name, st.State, st.Lag)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	connected, reconnects, _, _ := tg.app.Monitor().TailerStats()
+	after := tg.app.Monitor().PrimaryPosition()
+	t.Logf("tailer reconnects %d, position %s -> %s", reconnects, before, after)
+	if !connected || reconnects == 0 {
+		t.Fatalf("tailer connected=%v reconnects=%d; want a reconnect and a live stream", connected, reconnects)
+	}
+	if after == before {
+		t.Fatalf("tailer position did not move after the restart (%s): it did not resume", after)
+	}
+}
