@@ -1,0 +1,171 @@
+package replication
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tailgate-proxy/tailgate/router"
+)
+
+func TestParseMariaPos(t *testing.T) {
+	tests := []struct {
+		in   string
+		ok   bool
+		want string
+	}{
+		{"", true, ""},
+		{"0-1-42", true, "0-1-42"},
+		{"1-2-7, 0-1-42", true, "0-1-42,1-2-7"},
+		{"0-1", false, ""},
+		{"a-1-2", false, ""},
+		{"0-1-x", false, ""},
+		{"0-1-42,", false, ""},
+	}
+	for _, tc := range tests {
+		pos, ok := parseMariaPos(tc.in)
+		if ok != tc.ok || ok && pos.String() != tc.want {
+			t.Errorf("parseMariaPos(%q) = %q, %v; want %q, %v", tc.in, pos.String(), ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestContains(t *testing.T) {
+	pos, _ := parseMariaPos("0-1-42,1-2-7")
+	for _, tc := range []struct {
+		gtid string
+		want bool
+	}{
+		{"0-1-42", true}, {"0-1-41", true}, {"0-1-43", false},
+		{"1-2-7", true}, {"1-2-8", false}, {"2-1-1", false},
+		{"0-3-40", true}, // another server id in the same domain: sequence numbers decide
+	} {
+		g, _ := parseMariaGTID(tc.gtid)
+		if got := pos.contains(g); got != tc.want {
+			t.Errorf("contains(%s) = %v, want %v", tc.gtid, got, tc.want)
+		}
+	}
+	want, _ := parseMariaPos("0-1-40,1-2-7")
+	if !pos.containsAll(want) {
+		t.Errorf("containsAll(%s) = false", want)
+	}
+}
+
+func TestDecodeMariaGTIDEvent(t *testing.T) {
+	raw := make([]byte, 19+13)
+	raw[19] = 42 // seq 42
+	raw[27] = 3  // domain 3
+	g, ok := decodeMariaGTIDEvent(raw, 1)
+	if !ok || g != (mariaGTID{domain: 3, server: 1, seq: 42}) {
+		t.Fatalf("decode = %+v, %v", g, ok)
+	}
+	if _, ok := decodeMariaGTIDEvent(raw[:25], 1); ok {
+		t.Fatal("a short event decoded")
+	}
+}
+
+func gtid(domain uint32, seq uint64) mariaGTID { return mariaGTID{domain: domain, server: 1, seq: seq} }
+
+func TestTimelineOldestUnapplied(t *testing.T) {
+	tl := newTimeline()
+	base := time.Unix(1000, 0)
+	for i := uint64(1); i <= 10; i++ {
+		tl.add(gtid(0, i), base.Add(time.Duration(i)*time.Second))
+	}
+	tl.add(gtid(0, 5), base.Add(time.Hour)) // a replayed event keeps its first stamp
+	tl.add(gtid(1, 3), base.Add(4500*time.Millisecond))
+
+	pos := func(s string) mariaPos { p, _ := parseMariaPos(s); return p }
+	for _, tc := range []struct {
+		pos    string
+		seenAt time.Duration // offset from base; -1 = nothing unapplied
+	}{
+		{"0-1-10,1-1-3", -1},
+		{"0-1-4,1-1-3", 5 * time.Second},
+		{"0-1-7", 4500 * time.Millisecond}, // domain 1 not applied at all: its txn is older
+		{"", 1 * time.Second},
+	} {
+		seen, ok := tl.oldestUnapplied(pos(tc.pos))
+		if tc.seenAt < 0 {
+			if ok {
+				t.Errorf("pos %q: unapplied txn seen at %v, want none", tc.pos, time.Unix(0, seen))
+			}
+			continue
+		}
+		if !ok || time.Unix(0, seen) != base.Add(tc.seenAt) {
+			t.Errorf("pos %q: oldest unapplied seen at %v (%v), want %v", tc.pos, time.Unix(0, seen), ok, base.Add(tc.seenAt))
+		}
+	}
+	tl.prune(pos("0-1-6,1-1-3"))
+	if n := tl.size(); n != 5+1 { // seqs 6..10 of domain 0 and 3 of domain 1
+		t.Errorf("after prune %d entries, want 6", n)
+	}
+	if seen, _ := tl.oldestUnapplied(pos("0-1-6,1-1-3")); time.Unix(0, seen) != base.Add(7*time.Second) {
+		t.Errorf("after prune oldest unapplied = %v", time.Unix(0, seen))
+	}
+}
+
+// TestStateMachine drives evaluateAt with a fake clock: hysteresis, no flapping, down.
+func TestStateMachine(t *testing.T) {
+	m := NewMonitor(Options{
+		Replicas: []Replica{{Name: "r1"}},
+		MaxLag:   time.Second, Recover: 500 * time.Millisecond,
+		Tailer: &TailerOptions{},
+	})
+	v := m.views["r1"]
+	base := time.Unix(2000, 0)
+	setPos := func(s string) { p, _ := parseMariaPos(s); v.pos.Store(&p) }
+	for i := uint64(1); i <= 100; i++ { // a write every 20 ms
+		m.tl.add(gtid(0, i), base.Add(time.Duration(i)*20*time.Millisecond))
+	}
+	state := func() router.ReplicaState { return m.ReplicaStatus("r1").State }
+
+	setPos("0-1-10") // stuck after the txn seen at 200 ms
+	m.evaluateAt(base.Add(1100 * time.Millisecond))
+	if state() != router.StateOnline {
+		t.Fatalf("lag 880ms: %s, want online", state())
+	}
+	m.evaluateAt(base.Add(1300 * time.Millisecond))
+	if st := m.ReplicaStatus("r1"); st.State != router.StateLagging || st.Lag != 1080*time.Millisecond {
+		t.Fatalf("lag 1080ms: %+v, want lagging with that lag", st)
+	}
+	setPos("0-1-60") // caught up to the txn seen at 1.2 s: lag 700ms > recover
+	m.evaluateAt(base.Add(1920 * time.Millisecond))
+	if state() != router.StateLagging {
+		t.Fatalf("lag 700ms (between recover and max): %s, want still lagging", state())
+	}
+	setPos("0-1-100")
+	m.evaluateAt(base.Add(2100 * time.Millisecond))
+	if state() != router.StateOnline {
+		t.Fatalf("caught up: %s, want online", state())
+	}
+	if n := m.StateChanges("r1"); n != 2 {
+		t.Fatalf("%d state changes, want 2", n)
+	}
+	v.reachable.Store(false)
+	m.evaluateAt(base.Add(2200 * time.Millisecond))
+	if state() != router.StateDown {
+		t.Fatalf("unreachable: %s, want down", state())
+	}
+	v.reachable.Store(true)
+	m.evaluateAt(base.Add(2300 * time.Millisecond))
+	if state() != router.StateOnline {
+		t.Fatalf("reachable and caught up: %s, want online", state())
+	}
+}
+
+func TestHasApplied(t *testing.T) {
+	m := NewMonitor(Options{Replicas: []Replica{{Name: "r1"}}})
+	p, _ := parseMariaPos("0-1-42")
+	m.views["r1"].pos.Store(&p)
+	for _, tc := range []struct {
+		name, pos string
+		want      bool
+	}{
+		{"r1", "", true}, {"r1", "0-1-42", true}, {"r1", "0-1-43", false},
+		{"r1", "0-1-40,1-1-1", false}, {"r9", "0-1-1", false},
+	} {
+		if got := m.HasApplied(tc.name, tc.pos); got != tc.want {
+			t.Errorf("HasApplied(%s, %q) = %v, want %v", tc.name, tc.pos, got, tc.want)
+		}
+	}
+}
