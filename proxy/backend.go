@@ -68,6 +68,7 @@ type backendConn struct {
 	multiStmtOff bool
 	closed       bool
 	lastUsed     time.Time
+	mariadb      bool // the server is MariaDB (else MySQL)
 }
 
 // dialBackend opens and authenticates a connection to b.
@@ -123,19 +124,26 @@ func dialBackend(ctx context.Context, b *Backend, p *dialParams) (*backendConn, 
 		status: mysql.SERVER_STATUS_AUTOCOMMIT,
 		schema: p.schema,
 	}
-	if b.Primary {
-		// Every committing OK packet then carries the write's GTID (read-your-writes).
-		track := trackGTIDMySQL
-		if strings.Contains(cc.GetServerVersion(), "MariaDB") {
-			track = trackGTIDMariaDB
-		}
-		if err := bc.simpleCommand(mysql.COM_QUERY, track); err != nil {
-			bc.close()
-			return nil, fmt.Errorf("enable GTID tracking on %s (%s): %w", b.Name, b.Address, err)
-		}
+	bc.mariadb = strings.Contains(cc.GetServerVersion(), "MariaDB")
+	if err := bc.initSession(); err != nil {
+		bc.close()
+		return nil, fmt.Errorf("set up the session on %s (%s): %w", b.Name, b.Address, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return bc, nil
+}
+
+// initSession prepares a new (or reset) backend session: on the primary, every
+// committing OK packet then carries the write's GTID (read-your-writes).
+func (bc *backendConn) initSession() error {
+	if !bc.b.Primary {
+		return nil
+	}
+	track := trackGTIDMySQL
+	if bc.mariadb {
+		track = trackGTIDMariaDB
+	}
+	return bc.simpleCommand(mysql.COM_QUERY, track)
 }
 
 const (

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -292,8 +293,16 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	defer s.wg.Done()
 	defer func() { _ = conn.Close() }()
 	remote := conn.RemoteAddr().String()
+	authenticated := false
 	defer func() {
 		if r := recover(); r != nil {
+			if !authenticated {
+				// go-mysql's handshake decoder panics on some malformed input: that is bad
+				// input from an unauthenticated client, not a tailgate failure.
+				s.metrics.handshakeFailed.Add(1)
+				s.log.Debug("malformed handshake; connection closed", "client", remote, "panic", r)
+				return
+			}
 			s.log.Error("session panicked; connection closed", "client", remote, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
@@ -321,6 +330,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	limited.budget = -1
+	authenticated = true
 	_ = conn.SetDeadline(time.Time{})
 
 	sess := hs.sess
@@ -439,10 +449,19 @@ func (s *Server) dial(b *Backend, p *dialParams) (*backendConn, error) {
 	return bc, nil
 }
 
-// limitedConn bounds the bytes an unauthenticated client can make the server read.
+// limitedConn bounds what an unauthenticated client can make the server read or
+// allocate: at most maxHandshakeBytes in all, and no frame header announcing more than
+// what is left of that budget (go-mysql grows its buffer to the announced length before
+// reading the payload). It follows the plaintext frame stream; after an SSL request the
+// bytes are TLS records and only the byte budget applies.
 type limitedConn struct {
 	net.Conn
-	budget int // < 0: unlimited
+	budget int // < 0: unlimited (authenticated)
+	// Frame parsing of the plaintext stream.
+	hdr     [4]byte
+	hdrN    int // header bytes seen of the current frame
+	payload int // payload bytes still to come in the current frame
+	tls     bool
 }
 
 func (c *limitedConn) Read(p []byte) (int, error) {
@@ -457,7 +476,56 @@ func (c *limitedConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	c.budget -= n
+	if !c.tls {
+		if ferr := c.follow(p[:n]); ferr != nil {
+			return 0, ferr
+		}
+	}
 	return n, err
+}
+
+// follow tracks frame boundaries in b and refuses a header announcing too much.
+func (c *limitedConn) follow(b []byte) error {
+	for len(b) > 0 {
+		if c.payload > 0 {
+			k := min(c.payload, len(b))
+			c.payload -= k
+			b = b[k:]
+			continue
+		}
+		c.hdr[c.hdrN] = b[0]
+		c.hdrN++
+		b = b[1:]
+		if c.hdrN < 4 {
+			continue
+		}
+		c.hdrN = 0
+		c.payload = int(c.hdr[0]) | int(c.hdr[1])<<8 | int(c.hdr[2])<<16
+		if c.payload > c.budget+len(b) {
+			return fmt.Errorf("%w: a %d-byte packet before authentication (limit %d)", ErrPacketTooLarge, c.payload, maxHandshakeBytes)
+		}
+		if c.payload == sslRequestLen && len(b) >= 4 && binary.LittleEndian.Uint32(b)&mysql.CLIENT_SSL != 0 {
+			c.tls = true // TLS records follow this packet
+			return nil
+		}
+	}
+	return nil
+}
+
+// sslRequestLen is the payload size of a client's SSL request packet.
+const sslRequestLen = 32
+
+// RemoteAddr reports the client's host without the port, as MySQL names clients in
+// its access-denied messages.
+func (c *limitedConn) RemoteAddr() net.Addr { return hostAddr{c.Conn.RemoteAddr()} }
+
+type hostAddr struct{ net.Addr }
+
+func (a hostAddr) String() string {
+	if host, _, err := net.SplitHostPort(a.Addr.String()); err == nil {
+		return host
+	}
+	return a.Addr.String()
 }
 
 // userWrite returns the latest-write slot of a user.

@@ -131,6 +131,7 @@ func (s *session) run(ctx context.Context) {
 		if err != nil {
 			if errors.Is(err, ErrPacketTooLarge) {
 				s.writeError(mysql.ER_NET_PACKET_TOO_LARGE, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes")
+				_ = s.flushClient()
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("client read failed", "error", err)
 			}
@@ -419,6 +420,12 @@ func (s *session) resetConnection() error {
 	for _, bc := range s.openConns() {
 		if err := bc.simpleCommand(mysql.COM_RESET_CONNECTION, ""); err != nil {
 			s.log.Debug("backend reset failed; dropping the connection", "backend", bc.b.Name, "error", err)
+			bc.close()
+			s.forget(bc)
+			continue
+		}
+		if err := bc.initSession(); err != nil {
+			s.log.Debug("backend session setup after reset failed; dropping the connection", "backend", bc.b.Name, "error", err)
 			bc.close()
 			s.forget(bc)
 			continue
