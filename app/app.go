@@ -8,11 +8,16 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tailgate-proxy/tailgate/admin"
 	"github.com/tailgate-proxy/tailgate/config"
 	"github.com/tailgate-proxy/tailgate/proxy"
 	"github.com/tailgate-proxy/tailgate/replication"
@@ -28,8 +33,13 @@ type App struct {
 	monitor *replication.Monitor
 	// classifier is shared by live traffic and EXPLAIN ROUTE.
 	classifier *router.Classifier
+	admin      *admin.Server     // nil without [admin]
+	metrics    *admin.HTTPServer // nil without [metrics]
 
+	cfgMu     sync.RWMutex // guards cfg: Reload replaces it while admin connections and scrapes read it
+	reloadMu  sync.Mutex   // reloads (SIGHUP, RELOAD CONFIG) run one at a time
 	listening bool
+	draining  atomic.Bool // shutdown started: /readyz fails from then on
 }
 
 // Listen opens the listeners, so that Run can be called after their addresses are known.
@@ -37,8 +47,34 @@ func (a *App) Listen() error {
 	if err := a.server.Listen(); err != nil {
 		return err
 	}
+	if a.admin != nil {
+		if err := a.admin.Listen(); err != nil {
+			return err
+		}
+	}
+	if a.metrics != nil {
+		if err := a.metrics.Listen(); err != nil {
+			return err
+		}
+	}
 	a.listening = true
 	return nil
+}
+
+// AdminAddr is the admin listener's address (after Listen), nil when it is off.
+func (a *App) AdminAddr() net.Addr {
+	if a.admin == nil {
+		return nil
+	}
+	return a.admin.Addr()
+}
+
+// MetricsAddr is the metrics listener's address (after Listen), nil when it is off.
+func (a *App) MetricsAddr() net.Addr {
+	if a.metrics == nil {
+		return nil
+	}
+	return a.metrics.Addr()
 }
 
 // ProxyAddr is the client listener's address (after Listen).
@@ -60,8 +96,23 @@ func New(cfg *config.Config, log hclog.Logger) *App {
 	mon := replication.NewMonitor(monitorOptions(cfg, log))
 	rt := router.New(routerOptions(cfg, mon))
 	cl := router.NewClassifier(10000)
-	srv := proxy.New(proxyOptions(cfg, log), rt, cl)
-	return &App{cfg: cfg, log: log, router: rt, server: srv, monitor: mon, classifier: cl}
+	a := &App{cfg: cfg, log: log, router: rt, monitor: mon, classifier: cl}
+	popts := proxyOptions(cfg, log)
+	var reg *prometheus.Registry
+	if cfg.Metrics != nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		popts.Observer = admin.NewMetrics(a, reg) // reads a only at scrape time
+	}
+	a.server = proxy.New(popts, rt, cl)
+	if cfg.Admin != nil {
+		a.admin = admin.New(admin.Options{Listen: cfg.Admin.Listen, User: cfg.Admin.User, Password: cfg.Admin.Password,
+			AllowRemote: cfg.Admin.AllowRemote, HandshakeTimeout: cfg.Proxy.HandshakeTimeout.Duration, Logger: log}, a)
+	}
+	if cfg.Metrics != nil {
+		a.metrics = admin.NewHTTP(admin.HTTPOptions{Listen: cfg.Metrics.Listen, Ready: a.ClientListenerReady, Logger: log}, a, reg)
+	}
+	return a
 }
 
 // monitorOptions: the replication account reads replica positions; without one the
@@ -111,6 +162,7 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) proxy.Options {
 		HandshakeTimeout:      cfg.Proxy.HandshakeTimeout.Duration,
 		MaxAllowedPacket:      int(cfg.Proxy.MaxAllowedPacket),
 		BackendConnectTimeout: cfg.Proxy.BackendConnectTimeout.Duration,
+		MaxBackendConnections: cfg.Proxy.MaxBackendConnections,
 		Users:                 users,
 		Primary:               proxy.BackendConfig{Name: router.PrimaryName, Address: cfg.Primary.Address},
 		Replicas:              replicas,
@@ -149,6 +201,20 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { defer close(monDone); a.monitor.Run(monCtx) }()
 	defer func() { stopMonitor(); <-monDone }()
 
+	// The admin and metrics listeners stop after the proxy drained, before the monitor.
+	auxCtx, stopAux := context.WithCancel(context.Background())
+	var aux sync.WaitGroup
+	for _, serve := range a.auxServers() {
+		aux.Add(1)
+		go func() {
+			defer aux.Done()
+			if err := serve(auxCtx); err != nil {
+				a.log.Error("admin/metrics listener stopped", "error", err)
+			}
+		}()
+	}
+	defer func() { stopAux(); aux.Wait() }()
+
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	defer stopServe()
 	done := make(chan error, 1)
@@ -162,12 +228,14 @@ func (a *App) Run(ctx context.Context) error {
 				a.log.Error("reload refused; the running configuration stays", "error", err)
 			}
 		case <-ctx.Done():
-			a.log.Info("shutting down", "timeout", a.cfg.Proxy.ShutdownTimeout.Duration)
+			a.draining.Store(true)
+			timeout := a.config().Proxy.ShutdownTimeout.Duration
+			a.log.Info("shutting down", "timeout", timeout)
 			stopServe()
 			select {
 			case err := <-done:
 				return err
-			case <-time.After(a.cfg.Proxy.ShutdownTimeout.Duration):
+			case <-time.After(timeout):
 				a.log.Warn("shutdown timeout reached; closing the remaining sessions")
 				a.server.CloseAll()
 				err := <-done
@@ -180,18 +248,43 @@ func (a *App) Run(ctx context.Context) error {
 	}
 }
 
-// Reload validates the config file again and applies what can change live.
-func (a *App) Reload() error {
-	cfg, err := config.Load(a.cfg.Path)
-	if err != nil {
-		return err
+func (a *App) auxServers() []func(context.Context) error {
+	var s []func(context.Context) error
+	if a.admin != nil {
+		s = append(s, a.admin.Serve)
 	}
-	for _, change := range config.Diff(a.cfg, cfg) {
+	if a.metrics != nil {
+		s = append(s, a.metrics.Serve)
+	}
+	return s
+}
+
+// Reload validates the config file again and applies what can change live.
+func (a *App) Reload() error { _, err := a.reload(); return err }
+
+// reload is Reload, returning the changes it applied. An invalid file changes nothing.
+func (a *App) reload() ([]string, error) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	old := a.config()
+	cfg, err := config.Load(old.Path)
+	if err != nil {
+		return nil, err
+	}
+	changes := config.Diff(old, cfg)
+	for _, change := range changes {
 		a.log.Info("config change", "change", change)
 	}
 	users, reps := proxyBackends(cfg)
+	a.monitor.SetReplicas(monitorOptions(cfg, a.log).Replicas)
+	a.monitor.SetThresholds(cfg.Lag.Max.Duration, cfg.Lag.Recover.Duration)
 	a.server.UpdateBackends(users, reps)
 	a.router.Update(routerOptions(cfg, a.router.Freshness()))
+	if a.admin != nil && cfg.Admin != nil {
+		_ = a.admin.SetCredentials(cfg.Admin.User, cfg.Admin.Password) // Load validated: not empty
+	}
+	a.cfgMu.Lock()
 	a.cfg = cfg
-	return nil
+	a.cfgMu.Unlock()
+	return changes, nil
 }

@@ -1,0 +1,263 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// commandList is what an unknown command or HELP shows.
+var commandList = [...][2]string{
+	{"SHOW BACKENDS", "one row per backend: name, role, address, state, lag_ms, gtid, weight, connections, queries"},
+	{"EXPLAIN ROUTE <sql>", "where <sql> would go now in a fresh autocommit session: target, backend, reason"},
+	{"SHOW STATS", "the proxy's counters: name, value"},
+	{"SHOW SESSIONS", "client sessions: id, user, client, state, pinned, in_transaction, since"},
+	{"SET BACKEND <name> OFFLINE", "drain a backend: no new statements go there, running ones finish"},
+	{"SET BACKEND <name> ONLINE", "bring a drained backend back"},
+	{"SHOW CONFIG", "the running configuration, secrets masked: key, value"},
+	{"RELOAD CONFIG", "reload the config file: one row per change applied"},
+	{"HELP", "this list"},
+}
+
+// commandNames lists the commands in one line, for error messages.
+func commandNames() string {
+	names := make([]string, len(commandList))
+	for i, c := range commandList {
+		names[i] = c[0]
+	}
+	return strings.Join(names, ", ")
+}
+
+type commandKind uint8
+
+const (
+	cmdShowBackends commandKind = iota + 1
+	cmdExplainRoute
+	cmdShowStats
+	cmdShowSessions
+	cmdSetBackend
+	cmdShowConfig
+	cmdReloadConfig
+	cmdHelp
+	// Client chatter: statements clients send on their own (the mariadb CLI asks for
+	// @@version_comment at connect, drivers send SET NAMES) that must not fail.
+	cmdSetSession // SET NAMES / SET autocommit / ...: accepted and ignored
+	cmdSelect     // SELECT of constants and a few system variables
+	cmdEmptyShow  // SHOW WARNINGS / SHOW ERRORS: never any
+)
+
+// command is one parsed admin statement.
+type command struct {
+	kind commandKind
+	// arg is the backend name of SET BACKEND or the statement of EXPLAIN ROUTE.
+	arg     string
+	offline bool
+	// selects are the items of a chatter SELECT.
+	selects []string
+}
+
+// Parse errors. Their messages are what the client sees.
+var (
+	errEmptyQuery = mysql.NewError(mysql.ER_EMPTY_QUERY, "Query was empty")
+	errSetBackend = syntaxError("usage: SET BACKEND <name> OFFLINE|ONLINE")
+	errExplain    = syntaxError("usage: EXPLAIN ROUTE <sql>, for example EXPLAIN ROUTE SELECT * FROM t WHERE id = 1")
+)
+
+func syntaxError(msg string) *mysql.MyError {
+	return mysql.NewError(mysql.ER_PARSE_ERROR, "tailgate admin: "+msg)
+}
+
+func unknownCommand(text string) *mysql.MyError {
+	const maxShown = 64
+	if len(text) > maxShown {
+		text = text[:maxShown] + "..."
+	}
+	return syntaxError(fmt.Sprintf("unknown command %q; the admin port takes only: %s", text, commandNames()))
+}
+
+// trimStatement drops surrounding whitespace and trailing semicolons.
+func trimStatement(text string) string {
+	return strings.TrimRightFunc(strings.TrimSpace(text), func(r rune) bool { return r == ';' || unicode.IsSpace(r) })
+}
+
+// afterWords returns text after its first n whitespace-separated words and the
+// whitespace that follows them: the verbatim rest of the statement.
+func afterWords(text string, n int) string {
+	rest := strings.TrimLeftFunc(text, unicode.IsSpace)
+	for range n {
+		i := strings.IndexFunc(rest, unicode.IsSpace)
+		if i < 0 {
+			return ""
+		}
+		rest = strings.TrimLeftFunc(rest[i:], unicode.IsSpace)
+	}
+	return rest
+}
+
+// parseCommand parses one admin statement. Keywords are case-insensitive; trailing
+// semicolons and whitespace are ignored. The error is a *mysql.MyError for the client.
+func parseCommand(text string) (command, error) {
+	text = trimStatement(text)
+	if text == "" {
+		return command{}, errEmptyQuery
+	}
+	words := strings.Fields(text)
+	kw := func(i int) string {
+		if i < len(words) {
+			return strings.ToUpper(words[i])
+		}
+		return ""
+	}
+	switch kw(0) {
+	case "SHOW":
+		if len(words) == 2 {
+			switch kw(1) {
+			case "BACKENDS":
+				return command{kind: cmdShowBackends}, nil
+			case "STATS":
+				return command{kind: cmdShowStats}, nil
+			case "SESSIONS":
+				return command{kind: cmdShowSessions}, nil
+			case "CONFIG":
+				return command{kind: cmdShowConfig}, nil
+			case "WARNINGS", "ERRORS":
+				return command{kind: cmdEmptyShow}, nil
+			}
+		}
+	case "EXPLAIN":
+		if kw(1) == "ROUTE" {
+			sql := afterWords(text, 2)
+			if sql == "" {
+				return command{}, errExplain
+			}
+			return command{kind: cmdExplainRoute, arg: sql}, nil
+		}
+	case "SET":
+		if kw(1) == "BACKEND" {
+			if len(words) != 4 {
+				return command{}, errSetBackend
+			}
+			name := unquote(words[2])
+			switch {
+			case name == "":
+				return command{}, errSetBackend
+			case kw(3) == "OFFLINE":
+				return command{kind: cmdSetBackend, arg: name, offline: true}, nil
+			case kw(3) == "ONLINE":
+				return command{kind: cmdSetBackend, arg: name}, nil
+			}
+			return command{}, errSetBackend
+		}
+		if len(words) > 1 {
+			return command{kind: cmdSetSession}, nil
+		}
+	case "RELOAD":
+		if kw(1) == "CONFIG" && len(words) == 2 {
+			return command{kind: cmdReloadConfig}, nil
+		}
+	case "HELP":
+		if len(words) == 1 {
+			return command{kind: cmdHelp}, nil
+		}
+	case "SELECT":
+		if items, ok := chatterSelect(afterWords(text, 1)); ok {
+			return command{kind: cmdSelect, selects: items}, nil
+		}
+	}
+	return command{}, unknownCommand(text)
+}
+
+// unquote strips one pair of backticks or quotes around a name.
+func unquote(s string) string {
+	if len(s) >= 2 {
+		if q := s[0]; (q == '`' || q == '\'' || q == '"') && s[len(s)-1] == q {
+			return s[1 : len(s)-1]
+		}
+	}
+	return s
+}
+
+// chatterSelect accepts "item, item ... [LIMIT n]" when every item is one chatterValue
+// knows.
+func chatterSelect(list string) ([]string, bool) {
+	if f := strings.Fields(list); len(f) >= 2 && strings.EqualFold(f[len(f)-2], "LIMIT") {
+		if _, err := strconv.ParseUint(f[len(f)-1], 10, 64); err != nil {
+			return nil, false
+		}
+		i := strings.LastIndex(strings.ToUpper(list), "LIMIT")
+		list = list[:i]
+	}
+	items := strings.Split(list, ",")
+	for i, it := range items {
+		items[i] = strings.TrimSpace(it)
+		if _, ok := chatterValue(items[i], chatterEnv{}); !ok {
+			return nil, false
+		}
+	}
+	return items, true
+}
+
+// chatterEnv is what chatter SELECTs may ask about the connection.
+type chatterEnv struct {
+	user, client string
+	connID       uint32
+}
+
+const (
+	versionComment = "tailgate admin"
+	adminVersion   = "8.0.11-tailgate-admin"
+	adminMaxPacket = 16 << 20
+)
+
+// chatterValue evaluates one SELECT item: an integer, NULL, or a system variable or
+// function clients ask for at connect.
+func chatterValue(item string, env chatterEnv) (any, bool) {
+	if n, err := strconv.ParseInt(item, 10, 64); err == nil {
+		return n, true
+	}
+	name := strings.ToLower(strings.ReplaceAll(item, " ", ""))
+	if v, ok := strings.CutPrefix(name, "@@"); ok {
+		v = strings.TrimPrefix(v, "session.")
+		switch v {
+		case "version_comment":
+			return versionComment, true
+		case "version":
+			return adminVersion, true
+		case "max_allowed_packet":
+			return int64(adminMaxPacket), true
+		case "autocommit":
+			return int64(1), true
+		}
+		switch {
+		case strings.HasPrefix(v, "character_set_"):
+			return "utf8mb4", true
+		case strings.HasPrefix(v, "collation_"):
+			return "utf8mb4_general_ci", true
+		}
+		return nil, false
+	}
+	switch name {
+	case "null", "database()", "schema()":
+		return nil, true
+	case "version()":
+		return adminVersion, true
+	case "user()", "current_user()", "session_user()", "system_user()":
+		return env.user + "@" + env.client, true
+	case "connection_id()":
+		return int64(env.connID), true
+	}
+	return nil, false
+}
+
+// sourceError wraps an error of the Source for the client.
+func sourceError(what string, err error) *mysql.MyError {
+	var my *mysql.MyError
+	if errors.As(err, &my) {
+		return my
+	}
+	return mysql.NewError(mysql.ER_UNKNOWN_ERROR, "tailgate admin: "+what+": "+err.Error())
+}

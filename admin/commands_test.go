@@ -1,0 +1,77 @@
+package admin
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+func TestParseCommand(t *testing.T) {
+	tests := []struct {
+		in   string
+		want command
+		code uint16 // error code, 0 when it parses
+	}{
+		{"SHOW BACKENDS", command{kind: cmdShowBackends}, 0},
+		{"show\tbackends\n;", command{kind: cmdShowBackends}, 0},
+		{"Show Stats;;", command{kind: cmdShowStats}, 0},
+		{"SHOW SESSIONS", command{kind: cmdShowSessions}, 0},
+		{"SHOW CONFIG", command{kind: cmdShowConfig}, 0},
+		{"reload config", command{kind: cmdReloadConfig}, 0},
+		{"help;", command{kind: cmdHelp}, 0},
+		{"EXPLAIN ROUTE SELECT  *\nFROM t  ", command{kind: cmdExplainRoute, arg: "SELECT  *\nFROM t"}, 0},
+		{"explain\troute\n/* tailgate:primary */ SELECT 1;", command{kind: cmdExplainRoute, arg: "/* tailgate:primary */ SELECT 1"}, 0},
+		{"SET BACKEND replica1 OFFLINE", command{kind: cmdSetBackend, arg: "replica1", offline: true}, 0},
+		{"set backend 'replica-2' online", command{kind: cmdSetBackend, arg: "replica-2"}, 0},
+		{"SET NAMES utf8mb4", command{kind: cmdSetSession}, 0},
+		{"SELECT @@version_comment LIMIT 1", command{kind: cmdSelect, selects: []string{"@@version_comment"}}, 0},
+		{"SELECT 1, USER()", command{kind: cmdSelect, selects: []string{"1", "USER()"}}, 0},
+		{"SHOW WARNINGS", command{kind: cmdEmptyShow}, 0},
+		// The mariadb CLI's status command.
+		{"select @@character_set_client, @@character_set_connection, @@character_set_server, @@character_set_database limit 1",
+			command{kind: cmdSelect, selects: []string{"@@character_set_client", "@@character_set_connection", "@@character_set_server", "@@character_set_database"}}, 0},
+		{"", command{}, mysql.ER_EMPTY_QUERY},
+		{" ;\n", command{}, mysql.ER_EMPTY_QUERY},
+		{"EXPLAIN ROUTE", command{}, mysql.ER_PARSE_ERROR},
+		{"SET BACKEND", command{}, mysql.ER_PARSE_ERROR},
+		{"SET BACKEND a b c", command{}, mysql.ER_PARSE_ERROR},
+		{"SET", command{}, mysql.ER_PARSE_ERROR},
+		{"SHOW", command{}, mysql.ER_PARSE_ERROR},
+		{"SHOW DATABASES", command{}, mysql.ER_PARSE_ERROR},
+		{"SELECT * FROM t", command{}, mysql.ER_PARSE_ERROR},
+		{"SELECT @@hostname", command{}, mysql.ER_PARSE_ERROR},
+		{"SELECT 1 LIMIT x", command{}, mysql.ER_PARSE_ERROR},
+		{"RELOAD", command{}, mysql.ER_PARSE_ERROR},
+	}
+	for _, tt := range tests {
+		got, err := parseCommand(tt.in)
+		if tt.code != 0 {
+			var me *mysql.MyError
+			if !errors.As(err, &me) || me.Code != tt.code {
+				t.Errorf("parseCommand(%q) = %+v, %v; want error %d", tt.in, got, err, tt.code)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("parseCommand(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range []string{"SHOW BACKENDS", "EXPLAIN ROUTE SELECT 1", "SET BACKEND r OFFLINE", "SELECT 1 LIMIT 1", "select @@version", ";"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cmd, err := parseCommand(s)
+		if err == nil && cmd.kind == 0 {
+			t.Fatalf("parseCommand(%q) returned no command and no error", s)
+		}
+		var me *mysql.MyError
+		if err != nil && !errors.As(err, &me) {
+			t.Fatalf("parseCommand(%q): error %T is not a MySQL error", s, err)
+		}
+	})
+}

@@ -1,0 +1,187 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+
+	"github.com/tailgate-proxy/tailgate/admin"
+	"github.com/tailgate-proxy/tailgate/config"
+	"github.com/tailgate-proxy/tailgate/router"
+)
+
+// The App is what the admin commands and metrics read and steer.
+var _ admin.Source = (*App)(nil)
+
+// primaryStateTimeout bounds the primary check behind SHOW BACKENDS and a scrape.
+const primaryStateTimeout = time.Second
+
+// config returns the running configuration. Reload replaces a.cfg while admin
+// connections and scrapes read it, so they read it only through here, where the lock
+// guarding a.cfg belongs.
+func (a *App) config() *config.Config {
+	a.cfgMu.RLock()
+	defer a.cfgMu.RUnlock()
+	return a.cfg
+}
+
+// Backends implements admin.Source: the primary, then the replicas in name order.
+func (a *App) Backends() []admin.BackendInfo {
+	weights := map[string]int{}
+	for _, r := range a.router.Replicas() {
+		weights[r.Name] = r.Weight
+	}
+	fresh := a.router.Freshness()
+	backends := a.server.Backends()
+	out := make([]admin.BackendInfo, 0, len(backends))
+	for _, b := range backends {
+		info := admin.BackendInfo{
+			Name:        b.Name,
+			Role:        b.Role(),
+			Address:     b.Address,
+			Connections: b.Connections(),
+			Queries:     b.Queries(),
+		}
+		if b.Primary {
+			info.GTID = a.monitor.PrimaryPosition()
+			info.State = admin.StateOnline
+			ctx, cancel := context.WithTimeout(context.Background(), primaryStateTimeout)
+			if err := a.CheckPrimary(ctx); err != nil {
+				info.State = admin.StateDown
+			}
+			cancel()
+		} else {
+			st := fresh.ReplicaStatus(b.Name)
+			info.State = st.State.String()
+			info.LagMS = st.Lag.Milliseconds()
+			info.GTID = a.monitor.Position(b.Name)
+			info.Weight = weights[b.Name]
+			if a.router.Offline(b.Name) {
+				info.State = admin.StateOffline
+			}
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// ExplainRoute implements admin.Source with the classifier and router of live traffic,
+// for a fresh autocommit session.
+func (a *App) ExplainRoute(sql string) (admin.Route, error) {
+	st := a.classifier.Classify(sql)
+	d, err := a.router.Route(st, &router.SessionView{})
+	if err != nil {
+		return admin.Route{}, err
+	}
+	return admin.Route{Target: d.Target.String(), Backend: d.Backend, Reason: string(d.Reason)}, nil
+}
+
+// Stats implements admin.Source.
+func (a *App) Stats() []admin.Stat {
+	s := a.server.Stats().Snapshot()
+	lagging := 0
+	fresh := a.router.Freshness()
+	for _, r := range a.router.Replicas() {
+		if fresh.ReplicaStatus(r.Name).State == router.StateLagging {
+			lagging++
+		}
+	}
+	stats := []admin.Stat{
+		{Name: admin.StatQueriesPrimary, Value: s.QueriesPrimary},
+		{Name: admin.StatQueriesReplica, Value: s.QueriesReplica},
+		{Name: admin.StatFallbacks, Value: s.Fallbacks},
+		{Name: admin.StatRouteErrors, Value: s.RouteErrors},
+		{Name: admin.StatReplicasLagging, Value: uint64(lagging)},
+		{Name: admin.StatClientConnections, Value: uint64(max(s.Sessions, 0))},
+		{Name: admin.StatRefused, Value: s.Refused},
+		{Name: admin.StatHandshakeFailures, Value: s.HandshakeFailures},
+		{Name: admin.StatAuthFailures, Value: s.AuthFailures},
+		{Name: admin.StatBackendDialErrors, Value: s.BackendDialErrors},
+	}
+	if connected, reconnects, seq, ok := a.monitor.TailerStats(); ok {
+		up := uint64(0)
+		if connected {
+			up = 1
+		}
+		stats = append(stats,
+			admin.Stat{Name: admin.StatTailerConnected, Value: up},
+			admin.Stat{Name: admin.StatTailerPosition, Value: seq},
+			admin.Stat{Name: admin.StatTailerReconnects, Value: reconnects})
+	}
+	return stats
+}
+
+// Sessions implements admin.Source.
+func (a *App) Sessions() []admin.SessionInfo {
+	ss := a.server.Sessions()
+	out := make([]admin.SessionInfo, len(ss))
+	for i, s := range ss {
+		out[i] = admin.SessionInfo{ID: s.ID, User: s.User, Client: s.Client, State: s.State, Pinned: s.Pinned, InTxn: s.InTxn, Since: s.Since}
+	}
+	return out
+}
+
+// SetBackendOffline implements admin.Source: it drains or restores a replica. The
+// primary cannot be drained: writes have nowhere else to go.
+func (a *App) SetBackendOffline(name string, offline bool) error {
+	if name == router.PrimaryName {
+		return errors.New("the primary cannot be taken offline or online: only replicas can be drained")
+	}
+	var names []string
+	for _, r := range a.router.Replicas() {
+		if r.Name == name {
+			a.router.SetOffline(name, offline)
+			return nil
+		}
+		names = append(names, r.Name)
+	}
+	return fmt.Errorf("no backend named %q; replicas are: %s", name, strings.Join(names, ", "))
+}
+
+// Config implements admin.Source: the running configuration with secrets masked.
+func (a *App) Config() *config.Config { return a.config().Masked() }
+
+// ReloadConfig implements admin.Source with Reload, reporting the changes it applied.
+func (a *App) ReloadConfig() ([]string, error) {
+	old := a.config()
+	if old.Path == "" {
+		return nil, errors.New("the running configuration was not loaded from a file; there is nothing to reload")
+	}
+	return a.reload()
+}
+
+// CheckPrimary implements admin.Source: it logs in to the primary with the monitor's
+// account (a bare TCP connect would count as an aborted handshake and, repeated by load
+// balancer probes, get tailgate's host blocked by max_connect_errors).
+func (a *App) CheckPrimary(ctx context.Context) error {
+	cfg := a.config()
+	opts := monitorOptions(cfg, a.log)
+	timeout := cfg.Proxy.BackendConnectTimeout.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return context.DeadlineExceeded
+	}
+	c, err := client.ConnectWithContext(ctx, cfg.Primary.Address, opts.User, opts.Password, "", timeout)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// ClientListenerReady reports whether the client listener is open, for
+// admin.HTTPOptions.Ready: /readyz fails before Listen.
+func (a *App) ClientListenerReady() error {
+	if a.draining.Load() {
+		return errors.New("shutting down: not accepting new clients")
+	}
+	if !a.listening {
+		return errors.New("not listening yet")
+	}
+	return nil
+}
