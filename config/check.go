@@ -47,6 +47,9 @@ func (v *checker) proxy(p *Proxy) {
 	if p.MaxConnections < 1 {
 		v.add("proxy.max_connections", "must be >= 1, not %d", p.MaxConnections)
 	}
+	if p.MaxBackendConnections < 1 {
+		v.add("proxy.max_backend_connections", "must be >= 1, not %d", p.MaxBackendConnections)
+	}
 	v.positive("proxy.handshake_timeout", p.HandshakeTimeout)
 	v.notNegative("proxy.shutdown_timeout", p.ShutdownTimeout)
 	v.notNegative("proxy.primary_wait", p.PrimaryWait)

@@ -52,6 +52,9 @@ type Proxy struct {
 	TLS *ServerTLS `toml:"tls"`
 	// BackendConnectTimeout bounds dialing and authenticating to a backend. Default 3s.
 	BackendConnectTimeout Duration `toml:"backend_connect_timeout"`
+	// MaxBackendConnections caps the connections tailgate opens to each backend; client
+	// sessions share them between statements. Default 256.
+	MaxBackendConnections int `toml:"max_backend_connections"`
 	// BackendReadTimeout bounds each read from a backend; 0 (the default) means no limit.
 	BackendReadTimeout Duration `toml:"backend_read_timeout"`
 }
@@ -225,6 +228,7 @@ type defaulter interface{ setDefaults() }
 func (p *Proxy) setDefaults() {
 	p.Listen = "127.0.0.1:6033"
 	p.MaxConnections = 10000
+	p.MaxBackendConnections = 256
 	p.HandshakeTimeout = Duration{10 * time.Second}
 	p.ShutdownTimeout = Duration{15 * time.Second}
 	p.PrimaryWait = Duration{5 * time.Second}

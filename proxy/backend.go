@@ -22,6 +22,7 @@ type Backend struct {
 
 	conns   atomic.Int64  // open backend connections
 	queries atomic.Uint64 // statements sent
+	pool    *pool
 }
 
 // Connections returns the number of open connections to the backend.
@@ -69,6 +70,15 @@ type backendConn struct {
 	closed       bool
 	lastUsed     time.Time
 	mariadb      bool // the server is MariaDB (else MySQL)
+
+	// Pooling: the pool it returns to, under which key, and whose session state it
+	// carries (dirty: SETs or other session state applied since its last reset).
+	pool  *pool
+	key   poolKey
+	owner *stateOwner
+	dirty bool
+	// stmts are the statements prepared on this connection, by text.
+	stmts map[string]*backendStmt
 }
 
 // dialBackend opens and authenticates a connection to b.

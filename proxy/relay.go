@@ -54,6 +54,8 @@ const (
 // relayOutcome is what the relay learned from a response's OK/ERR/EOF packets.
 type relayOutcome struct {
 	status   uint16 // server status of the last OK/EOF
+	warnings uint16 // warning count of the last OK/EOF
+	insertID uint64 // last insert id of the last OK packet
 	hasError bool   // an ERR packet ended the response
 	// stmtID, numParams are set for a successful COM_STMT_PREPARE.
 	stmtID    uint32
@@ -62,8 +64,8 @@ type relayOutcome struct {
 
 // relay copies one response from bc to the client, packet by packet without decoding rows,
 // and flushes the client once at the end. It reads only the OK/ERR/EOF packets.
-func (s *session) relay(bc *backendConn, kind respKind) (relayOutcome, error) {
-	r := relayState{s: s, bc: bc}
+func (s *session) relay(bc *backendConn, kind respKind, stmtID uint32) (relayOutcome, error) {
+	r := relayState{s: s, bc: bc, stmtID: stmtID}
 	out, err := r.run(kind)
 	if err != nil {
 		return out, err
@@ -79,6 +81,8 @@ type relayState struct {
 	bc     *backendConn
 	out    relayOutcome
 	copied bool // a packet already went to the client
+	// stmtID replaces the backend's statement id in a COM_STMT_PREPARE answer.
+	stmtID uint32
 }
 
 // next peeks the next frame of the response.
@@ -161,7 +165,7 @@ func (r *relayState) ok(f frame) error {
 	if err != nil {
 		return backendErr(fmt.Errorf("%w: bad OK packet", errMalformed), r.copied)
 	}
-	r.out.status = ok.status
+	r.out.status, r.out.warnings, r.out.insertID = ok.status, ok.warnings, ok.insertID
 	r.bc.status = ok.status
 	if ok.status&mysql.SERVER_SESSION_STATE_CHANGED != 0 {
 		r.s.onSessionTrack(r.bc, ok.sessionTrack())
@@ -238,13 +242,13 @@ func (r *relayState) result() (bool, error) {
 		return false, backendErr(fmt.Errorf("%w: expected EOF after column definitions", errMalformed), r.copied)
 	}
 	status := eofStatus(f.payload)
-	if err := r.pass(f); err != nil {
-		return false, err
-	}
 	if status&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
 		// COM_STMT_EXECUTE opened a cursor: rows come with COM_STMT_FETCH.
-		r.setStatus(status)
-		return false, nil
+		r.setEOF(f.payload)
+		return false, r.pass(f)
+	}
+	if err := r.pass(f); err != nil {
+		return false, err
 	}
 	if err := r.rows(); err != nil {
 		return false, err
@@ -262,7 +266,7 @@ func (r *relayState) rows() error {
 		if f.payload != nil && len(f.payload) > 0 {
 			switch {
 			case isEOF(f.payload, f.length):
-				r.setStatus(eofStatus(f.payload))
+				r.setEOF(f.payload)
 				return r.pass(f)
 			case f.payload[0] == mysql.ERR_HEADER:
 				r.out.hasError = true
@@ -275,9 +279,14 @@ func (r *relayState) rows() error {
 	}
 }
 
-func (r *relayState) setStatus(status uint16) {
+// setEOF learns the status and warnings of an EOF packet.
+func (r *relayState) setEOF(p []byte) {
+	status := eofStatus(p)
 	r.out.status = status
 	r.bc.status = status
+	if len(p) >= 5 {
+		r.out.warnings = binary.LittleEndian.Uint16(p[1:])
+	}
 }
 
 // defsUntilEOF relays column definitions until EOF (or an ERR instead of the first).
@@ -289,7 +298,7 @@ func (r *relayState) defsUntilEOF() error {
 		}
 		if f.payload != nil && len(f.payload) > 0 {
 			if isEOF(f.payload, f.length) {
-				r.setStatus(eofStatus(f.payload))
+				r.setEOF(f.payload)
 				return r.pass(f)
 			}
 			if f.payload[0] == mysql.ERR_HEADER {
@@ -321,8 +330,21 @@ func (r *relayState) prepare() error {
 	r.out.stmtID = binary.LittleEndian.Uint32(p[1:])
 	columns := binary.LittleEndian.Uint16(p[5:])
 	r.out.numParams = binary.LittleEndian.Uint16(p[7:])
-	if err := r.pass(f); err != nil {
-		return err
+	if r.stmtID == 0 {
+		if err := r.pass(f); err != nil {
+			return err
+		}
+	} else {
+		// The client gets the session's statement id, not this connection's.
+		r.s.scratch = append(r.s.scratch[:0], p...)
+		binary.LittleEndian.PutUint32(r.s.scratch[1:], r.stmtID)
+		if err := r.bc.pio.skipFrame(f); err != nil {
+			return backendErr(err, r.copied)
+		}
+		if err := r.s.client.writePacket(r.s.scratch); err != nil {
+			return clientErr(err)
+		}
+		r.copied = true
 	}
 	for _, n := range []uint16{r.out.numParams, columns} {
 		if n == 0 {

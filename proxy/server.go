@@ -54,8 +54,11 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// MaxAllowedPacket is the largest command packet accepted from a client.
 	MaxAllowedPacket int
-	// BackendConnectTimeout bounds opening a backend connection.
+	// BackendConnectTimeout bounds opening a backend connection, and waiting for one when
+	// a backend is at its connection limit.
 	BackendConnectTimeout time.Duration
+	// MaxBackendConnections caps the connections to each backend (0 = no cap).
+	MaxBackendConnections int
 	// ServerVersion is advertised to clients; "" uses the primary's (or a default when
 	// the primary is down at start).
 	ServerVersion string
@@ -122,6 +125,7 @@ func New(opts Options, rt *router.Router, cl Classifier) *Server {
 		sessions:   map[uint32]*session{},
 		primary:    &Backend{Name: router.PrimaryName, Address: opts.Primary.Address, Primary: true},
 	}
+	s.primary.pool = newPool(s.primary, opts.MaxBackendConnections)
 	s.setUsers(opts.Users)
 	s.setReplicas(opts.Replicas)
 	return s
@@ -147,9 +151,20 @@ func (s *Server) setReplicas(reps []BackendConfig) {
 				continue
 			}
 		}
-		m[r.Name] = &Backend{Name: r.Name, Address: r.Address}
+		b := &Backend{Name: r.Name, Address: r.Address}
+		b.pool = newPool(b, s.opts.MaxBackendConnections)
+		m[r.Name] = b
 	}
 	s.backends.Store(&m)
+	if old != nil {
+		for name, b := range *old {
+			if m[name] != b {
+				// Removed (or moved): running statements finish on their connections,
+				// which are closed instead of pooled from now on.
+				b.pool.retire()
+			}
+		}
+	}
 }
 
 // UpdateBackends applies a reloaded set of users and replicas to new sessions and statements.
@@ -322,9 +337,6 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	}
 	sc, err := s.mysqlSrv.NewCustomizedConn(limited, hs, hs)
 	if err != nil {
-		if hs.primary != nil {
-			hs.primary.close()
-		}
 		s.metrics.handshakeFailed.Add(1)
 		s.log.Debug("handshake failed", "client", remote, "error", err)
 		return
@@ -360,8 +372,6 @@ type handshake struct {
 	srv  *Server
 	db   string
 	sess *session
-	// primary is the connection opened during the handshake.
-	primary *backendConn
 }
 
 // GetCredential returns the user's password. An unknown user gets a random one, so it
@@ -376,7 +386,8 @@ func (h *handshake) GetCredential(username string) (server.Credential, bool, err
 	return server.Credential{Passwords: []string{u.Password}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
 }
 
-// OnAuthSuccess opens the primary connection with the client's database and flags.
+// OnAuthSuccess sets up the session and checks the backend login and database on a
+// primary connection.
 func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 	s := h.srv
 	u := (*s.users.Load())[c.GetUser()]
@@ -388,10 +399,12 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 	}
 	sess := &session{
 		srv:        s,
+		log:        s.log.With("client", c.RemoteAddr().String(), "user", c.GetUser()),
 		user:       c.GetUser(),
 		remote:     c.RemoteAddr().String(),
 		clientCaps: caps,
 		autocommit: true,
+		owner:      &stateOwner{},
 		dial: dialParams{
 			user: user, password: pass, schema: h.db,
 			collation:   collationName(c.Charset()),
@@ -402,8 +415,19 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 		},
 	}
 	sess.state.schema = h.db
+	sess.key = poolKey{user: user, flags: sess.dial.clientFlags, collation: sess.dial.collation, schema: h.db}
 	sess.userWrite = s.userWrite(sess.user)
-	bc, err := s.dial(s.primary, &sess.dial)
+	h.sess = sess
+	// Check the backend login and the database now, so that they fail the connect as
+	// they would on the server.
+	bc, err := sess.conn(router.PrimaryName)
+	if err == nil {
+		if err = sess.state.sync(bc); err != nil {
+			sess.drop(bc)
+		} else {
+			sess.release(bc)
+		}
+	}
 	if err != nil {
 		var myErr *mysql.MyError
 		if errors.As(err, &myErr) {
@@ -411,8 +435,6 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 		}
 		return mysql.NewError(mysql.ER_CONNECT_TO_MASTER, "tailgate: "+err.Error())
 	}
-	sess.primary = bc
-	h.primary, h.sess = bc, sess
 	return nil
 }
 

@@ -28,22 +28,39 @@ type session struct {
 	log        hclog.Logger
 	dial       dialParams
 
-	state   sessionState
-	primary *backendConn
-	reps    map[string]*backendConn
+	state sessionState
+	key   poolKey // which pooled backend connections fit this session
+	// owner marks the backend connections that carry this session's state; it is
+	// replaced by COM_RESET_CONNECTION, after which they count as another session's.
+	owner *stateOwner
+	// held are the backend connections the session keeps between statements: pinned ones
+	// (transaction, temporary tables, locks...) and one held over for the next statement
+	// (after warnings or an error, for SHOW WARNINGS). Others go back to the pool after
+	// each response.
+	held map[*Backend]*backendConn
 
 	// Routing state learned from the server and from statements that ran.
-	last         *backendConn // served the previous statement
+	last         *Backend     // served the previous statement
+	lastConn     *backendConn // its connection, while held over for the next statement
 	txn          *backendConn // holds the open transaction (SERVER_STATUS_IN_TRANS), or nil
 	autocommit   bool
 	tempTables   map[string]struct{}
 	locks        int
 	tablesLocked bool
-	userVarsPin  bool
-	writeGTID    string                  // GTID of the session's last write (read-your-writes)
-	userWrite    *atomic.Pointer[string] // latest write of the session's user (scope "user")
+	userVarsPin  bool // user variables assigned in statements: reads that use them stay on the primary
+	// stickyPrimary keeps the primary connection after state that cannot be replayed on
+	// another connection (user variables assigned in statements, SQL PREPARE, CALL,
+	// multi-statements with writes, admin statements).
+	stickyPrimary bool
+	lastInsertID  uint64       // from OK packets: replayed before LAST_INSERT_ID() elsewhere
+	insertConn    *backendConn // connection whose LAST_INSERT_ID() is lastInsertID
+	stmts         map[uint32]*prepared
+	lastStmtID    uint32
+	writeGTID     string                  // GTID of the session's last write (read-your-writes)
+	userWrite     *atomic.Pointer[string] // latest write of the session's user (scope "user")
 
 	scratch []byte // reused for rewritten packets
+	execBuf []byte // reused for rewritten COM_STMT_EXECUTE packets
 	started time.Time
 	status  atomic.Value // string: "idle", "query"
 	inTxn   atomic.Bool  // a transaction is open (read by shutdown without the session's lock)
@@ -64,7 +81,7 @@ func (s *session) view() router.SessionView {
 		v.TransactionBackend = s.txn.b.Name
 	}
 	if s.last != nil {
-		v.LastBackend = s.last.b.Name
+		v.LastBackend = s.last.Name
 	}
 	if s.srv.opts.ReadYourWrites {
 		v.WritePosition = s.requiredPosition()
@@ -77,10 +94,15 @@ func (s *session) pinnedTo() string {
 	switch {
 	case s.txn != nil:
 		return s.txn.b.Name
-	case !s.autocommit || len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked:
+	case s.primaryPinned():
 		return router.PrimaryName
 	}
 	return ""
+}
+
+// primaryPinned reports whether the session must keep its primary connection.
+func (s *session) primaryPinned() bool {
+	return !s.autocommit || len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked || s.stickyPrimary
 }
 
 // requiredPosition is the write position a read must see under the consistency scope.
@@ -171,22 +193,18 @@ func (s *session) dispatch(pkt []byte) error {
 	case mysql.COM_RESET_CONNECTION:
 		return s.resetConnection()
 	case mysql.COM_STMT_PREPARE:
-		return s.onPrimary(pkt, respPrepare)
+		return s.stmtPrepare(pkt)
 	case mysql.COM_STMT_EXECUTE:
-		return s.onPrimary(pkt, respResult)
+		return s.stmtExecute(pkt)
 	case mysql.COM_STMT_FETCH:
-		return s.onPrimary(pkt, respRows)
+		return s.stmtFetch(pkt)
 	case mysql.COM_STMT_RESET:
-		return s.onPrimary(pkt, respSingle)
-	case mysql.COM_STMT_CLOSE, mysql.COM_STMT_SEND_LONG_DATA:
-		// No response. The command reaches the primary, where every statement was prepared.
-		bc, err := s.conn(router.PrimaryName)
-		if err != nil {
-			return nil // nothing to answer; a later EXECUTE reports the primary's state
-		}
-		if err := bc.send(pkt); err != nil {
-			return backendErr(err, false)
-		}
+		return s.stmtReset(pkt)
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		s.stmtLongData(pkt)
+		return nil
+	case mysql.COM_STMT_CLOSE:
+		s.stmtClose(pkt)
 		return nil
 	}
 	s.writeError(mysql.ER_UNKNOWN_COM_ERROR, "08S01", fmt.Sprintf("tailgate does not support command 0x%02x", pkt[0]))
@@ -197,15 +215,39 @@ func (s *session) dispatch(pkt []byte) error {
 func (s *session) query(pkt []byte) error {
 	sql := string(pkt[1:])
 	st := s.srv.classifier.Classify(sql)
+	d, bc, err := s.route(st)
+	if err != nil || bc == nil {
+		return err
+	}
+	if s.log.IsTrace() {
+		s.log.Trace("route", "sql", truncate(sql, 200), "target", d.Target, "backend", d.Backend, "reason", d.Reason)
+	}
+	if err := s.prepareSessionFunc(st, bc); err != nil {
+		return err
+	}
+	start := time.Now()
+	out, err := s.exec(bc, pkt, respResult)
+	s.observe(d, out, err, start)
+	if err != nil {
+		return err
+	}
+	if !out.hasError {
+		s.applyEffects(st, bc, sql)
+	}
+	s.settle(bc, out, st)
+	return nil
+}
+
+// route decides where st goes and returns a connection there, brought to the session's
+// state. When it cannot (stale policy, backend unreachable) it answers the client itself
+// and returns a nil connection.
+func (s *session) route(st *router.Statement) (router.Decision, *backendConn, error) {
 	view := s.view()
 	d, err := s.srv.router.Route(st, &view)
 	if err != nil {
 		s.srv.metrics.routeError()
 		s.writeError(mysql.ER_UNKNOWN_ERROR, "HY000", "tailgate: "+err.Error())
-		return s.flushClient()
-	}
-	if s.log.IsTrace() {
-		s.log.Trace("route", "sql", truncate(sql, 200), "target", d.Target, "backend", d.Backend, "reason", d.Reason)
+		return d, nil, s.flushClient()
 	}
 	bc, err := s.conn(d.Backend)
 	if err != nil && d.Target == router.TargetReplica && s.txn == nil {
@@ -216,49 +258,76 @@ func (s *session) query(pkt []byte) error {
 	}
 	if err != nil {
 		s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
-		return s.flushClient()
+		return d, nil, s.flushClient()
 	}
 	s.srv.metrics.routed(d)
-	start := time.Now()
-	out, err := s.exec(bc, pkt, respResult)
+	return d, bc, nil
+}
+
+func (s *session) observe(d router.Decision, out relayOutcome, err error, start time.Time) {
 	if obs := s.srv.opts.Observer; obs != nil {
 		obs.ObserveQuery(d, err != nil || out.hasError, time.Since(start))
 	}
-	if err != nil {
-		return err
+}
+
+// prepareSessionFunc makes LAST_INSERT_ID() right on a pooled primary connection other
+// than the one that ran the session's last insert.
+func (s *session) prepareSessionFunc(st *router.Statement, bc *backendConn) error {
+	if st.Reason != router.ReasonSessionFunc || !bc.b.Primary || bc == s.insertConn || s.lastInsertID == 0 {
+		return nil
 	}
-	if !out.hasError {
-		s.applyEffects(st, bc, sql)
+	if err := bc.simpleCommand(mysql.COM_QUERY, fmt.Sprintf("DO LAST_INSERT_ID(%d)", s.lastInsertID)); err != nil {
+		var myErr *mysql.MyError
+		if errors.As(err, &myErr) {
+			return nil // reported by the statement itself if it matters
+		}
+		return s.backendFailed(bc, err, false)
 	}
+	bc.dirty, bc.owner = true, s.owner
+	s.insertConn = bc
 	return nil
 }
 
 // exec syncs session state onto bc, sends the command and relays the response.
 func (s *session) exec(bc *backendConn, pkt []byte, kind respKind) (relayOutcome, error) {
+	return s.execRelay(bc, pkt, kind, 0)
+}
+
+// execRelay is exec with a statement id to give the client in a COM_STMT_PREPARE answer.
+func (s *session) execRelay(bc *backendConn, pkt []byte, kind respKind, stmtID uint32) (relayOutcome, error) {
 	if err := s.state.sync(bc); err != nil {
-		var myErr *mysql.MyError
-		if errors.As(err, &myErr) {
-			s.writeError(myErr.Code, myErr.State, "tailgate could not apply the session state on "+bc.b.Name+": "+myErr.Message)
-			return relayOutcome{hasError: true}, s.flushClient()
-		}
-		return relayOutcome{}, s.backendFailed(bc, err, false)
+		return relayOutcome{hasError: true}, s.syncFailed(bc, err)
 	}
 	bc.b.queries.Add(1)
 	if err := bc.send(pkt); err != nil {
 		return relayOutcome{}, s.backendFailed(bc, err, false)
 	}
-	out, err := s.relay(bc, kind)
+	out, err := s.relay(bc, kind, stmtID)
 	if err != nil {
 		if se, ok := isBackendErr(err); ok {
 			return out, s.backendFailed(bc, se.err, se.midResponse)
 		}
-		bc.close() // the response was cut off on the client side: bc is mid-stream
-		s.forget(bc)
+		s.drop(bc) // the response was cut off on the client side: bc is mid-stream
 		return out, err
 	}
-	s.last = bc
+	s.last = bc.b
 	s.learnStatus(bc, out.status)
+	if out.insertID != 0 && bc.b.Primary {
+		s.lastInsertID, s.insertConn = out.insertID, bc
+	}
 	return out, nil
+}
+
+// syncFailed reports a failure to bring bc to the session's state: a server error goes to
+// the client (and bc stays usable), anything else is a broken connection.
+func (s *session) syncFailed(bc *backendConn, err error) error {
+	var myErr *mysql.MyError
+	if errors.As(err, &myErr) {
+		s.writeError(myErr.Code, myErr.State, "tailgate could not apply the session state on "+bc.b.Name+": "+myErr.Message)
+		s.settle(bc, relayOutcome{hasError: true}, nil)
+		return s.flushClient()
+	}
+	return s.backendFailed(bc, err, false)
 }
 
 // learnStatus updates transaction state from the server status flags.
@@ -282,9 +351,16 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql string
 			s.state.recordSet(st.SetKey, sql)
 			bc.stateVersion = s.state.version
 		}
+		bc.dirty, bc.owner = true, s.owner
 	case router.KindUse:
 		s.state.schema = st.Schema
 		bc.schema = st.Schema
+	}
+	if bc.b.Primary {
+		switch st.Reason {
+		case router.ReasonAdminCommand, router.ReasonCall, router.ReasonMultiWrite:
+			s.stickyPrimary = true
+		}
 	}
 	e := st.Effects
 	if e == 0 {
@@ -314,6 +390,7 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql string
 	}
 	if e.Has(router.EffectUserVarAssign) {
 		s.userVarsPin = true
+		s.stickyPrimary = s.stickyPrimary || bc.b.Primary
 	}
 	if e.Has(router.EffectLockTables) {
 		s.tablesLocked = true
@@ -359,7 +436,7 @@ func (s *session) onSessionTrack(bc *backendConn, block []byte) {
 	}
 }
 
-// onPrimary runs a command on the primary connection.
+// onPrimary runs a command on a primary connection.
 func (s *session) onPrimary(pkt []byte, kind respKind) error {
 	bc, err := s.conn(router.PrimaryName)
 	if err != nil {
@@ -370,8 +447,9 @@ func (s *session) onPrimary(pkt []byte, kind respKind) error {
 	s.srv.metrics.routed(d)
 	start := time.Now()
 	out, err := s.exec(bc, pkt, kind)
-	if obs := s.srv.opts.Observer; obs != nil {
-		obs.ObserveQuery(d, err != nil || out.hasError, time.Since(start))
+	s.observe(d, out, err, start)
+	if err == nil {
+		s.settle(bc, out, nil)
 	}
 	return err
 }
@@ -379,13 +457,14 @@ func (s *session) onPrimary(pkt []byte, kind respKind) error {
 // initDB handles COM_INIT_DB: it runs where the session last ran (checking the database
 // exists and is accessible) and becomes session state.
 func (s *session) initDB(pkt []byte) error {
-	bc := s.last
-	if bc == nil {
-		var err error
-		if bc, err = s.conn(router.PrimaryName); err != nil {
-			s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
-			return s.flushClient()
-		}
+	name := router.PrimaryName
+	if s.last != nil {
+		name = s.last.Name
+	}
+	bc, err := s.conn(name)
+	if err != nil {
+		s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
+		return s.flushClient()
 	}
 	out, err := s.exec(bc, pkt, respSingle)
 	if err != nil {
@@ -395,6 +474,7 @@ func (s *session) initDB(pkt []byte) error {
 		s.state.schema = string(pkt[1:])
 		bc.schema = s.state.schema
 	}
+	s.settle(bc, out, nil)
 	return nil
 }
 
@@ -417,24 +497,19 @@ func (s *session) setOption(pkt []byte) error {
 // the session forgets its variables, temporary tables, locks and transaction.
 func (s *session) resetConnection() error {
 	s.state.reset()
-	for _, bc := range s.openConns() {
-		if err := bc.simpleCommand(mysql.COM_RESET_CONNECTION, ""); err != nil {
+	for _, bc := range s.heldConns() {
+		if err := bc.reset(); err != nil {
 			s.log.Debug("backend reset failed; dropping the connection", "backend", bc.b.Name, "error", err)
-			bc.close()
-			s.forget(bc)
-			continue
-		}
-		if err := bc.initSession(); err != nil {
-			s.log.Debug("backend session setup after reset failed; dropping the connection", "backend", bc.b.Name, "error", err)
-			bc.close()
-			s.forget(bc)
+			s.drop(bc)
 			continue
 		}
 		bc.stateVersion = s.state.version
-		bc.multiStmtOff = false
+		s.release(bc)
 	}
-	s.txn, s.locks, s.tablesLocked, s.userVarsPin, s.tempTables = nil, 0, false, false, nil
-	s.autocommit = true
+	s.txn, s.locks, s.tablesLocked, s.userVarsPin, s.stickyPrimary, s.tempTables = nil, 0, false, false, false, nil
+	s.autocommit, s.lastInsertID, s.insertConn, s.lastConn = true, 0, nil, nil
+	s.owner = &stateOwner{}
+	s.stmts = nil
 	s.client.scratchOK(s)
 	return s.flushClient()
 }
@@ -451,86 +526,170 @@ func (s *session) serverStatus() uint16 {
 	return st
 }
 
-// conn returns the session's connection to the named backend, opening it if needed.
+// conn returns a connection to the named backend for the next command: the one the
+// session holds, or one borrowed from the backend's pool, brought to the session's state.
 func (s *session) conn(name string) (*backendConn, error) {
-	if err := s.dropIfClosed(name); err != nil {
-		return nil, err
-	}
-	if name == router.PrimaryName {
-		if s.primary == nil {
-			bc, err := s.srv.dial(s.srv.primary, &s.dial)
-			if err != nil {
-				return nil, err
-			}
-			s.primary = bc
+	b := s.srv.primary
+	if name != router.PrimaryName {
+		if b = s.srv.backend(name); b == nil {
+			return nil, fmt.Errorf("replica %q is not configured", name)
 		}
-		return s.primary, nil
 	}
-	if bc := s.reps[name]; bc != nil {
-		return bc, nil
+	if s.lastConn != nil && s.lastConn.b != b {
+		// The connection held over for SHOW WARNINGS is not needed after all.
+		lc := s.lastConn
+		s.lastConn = nil
+		s.settleConn(lc)
 	}
-	b := s.srv.backend(name)
-	if b == nil {
-		return nil, fmt.Errorf("replica %q is not configured", name)
+	if bc := s.held[b]; bc != nil {
+		if err := s.dropIfClosed(bc); err != nil {
+			return nil, err
+		}
+		if bc = s.held[b]; bc != nil {
+			return bc, nil
+		}
 	}
-	bc, err := s.srv.dial(b, &s.dial)
+	bc, err := b.pool.get(context.Background(), s.key, s.owner, func() (*backendConn, error) {
+		return s.srv.dial(b, &s.dial)
+	}, s.srv.opts.BackendConnectTimeout)
 	if err != nil {
 		return nil, err
 	}
-	if s.reps == nil {
-		s.reps = map[string]*backendConn{}
+	if bc.dirty && bc.owner != s.owner {
+		// Another session's variables live on it: start from a clean session.
+		if err := bc.reset(); err != nil {
+			b.pool.discard(bc)
+			return nil, fmt.Errorf("reset a pooled connection to %s: %w", b.Name, err)
+		}
 	}
-	s.reps[name] = bc
+	if bc.owner != s.owner {
+		bc.stateVersion = 0 // a clean session: every recorded SET applies
+	}
+	if s.state.schema == "" && bc.schema != "" {
+		// No way to "unselect" a database: use a connection without one.
+		b.pool.discard(bc)
+		if bc, err = s.srv.dial(b, &s.dial); err != nil {
+			return nil, err
+		}
+		bc.pool, bc.key = b.pool, s.key
+		b.pool.adopt()
+	}
+	bc.owner = s.owner
+	if s.held == nil {
+		s.held = map[*Backend]*backendConn{}
+	}
+	s.held[b] = bc
 	return bc, nil
 }
 
-// dropIfClosed forgets the session's idle connection to the named backend when the server
-// closed it (wait_timeout, restart), so that conn opens a new one with the session state
-// replayed. Lost state that cannot be replayed (a transaction, temporary tables, locks)
-// is reported instead.
-func (s *session) dropIfClosed(name string) error {
-	bc := s.primary
-	if name != router.PrimaryName {
-		bc = s.reps[name]
+// settle decides after a response whether the session keeps bc: pinned connections stay,
+// a connection whose statement left warnings or an error is held over for the next
+// statement (SHOW WARNINGS), and the others go back to the pool.
+func (s *session) settle(bc *backendConn, out relayOutcome, st *router.Statement) {
+	if bc.closed {
+		return
 	}
-	if bc == nil || time.Since(bc.lastUsed) < idleCheckAfter || bc.alive() {
+	holdOver := out.hasError || out.warnings > 0 ||
+		st != nil && (st.Reason == router.ReasonCalcFoundRows || st.Effects.Has(router.EffectSetTransaction))
+	if holdOver {
+		s.lastConn = bc
+		return
+	}
+	if s.lastConn == bc {
+		s.lastConn = nil
+	}
+	s.settleConn(bc)
+}
+
+// settleConn returns bc to its pool unless the session is pinned to it.
+func (s *session) settleConn(bc *backendConn) {
+	if s.pinnedConn(bc) {
+		return
+	}
+	s.release(bc)
+}
+
+// pinnedConn reports whether the session must keep bc between statements.
+func (s *session) pinnedConn(bc *backendConn) bool {
+	if bc == s.txn || bc == s.lastConn {
+		return true
+	}
+	if bc.b.Primary && s.primaryPinned() {
+		return true
+	}
+	for _, ps := range s.stmts {
+		if ps.cursor == bc {
+			return true
+		}
+	}
+	return false
+}
+
+// release gives a held connection back to its pool.
+func (s *session) release(bc *backendConn) {
+	if s.held[bc.b] == bc {
+		delete(s.held, bc.b)
+	}
+	if s.insertConn == bc {
+		s.insertConn = nil
+	}
+	bc.owner = s.owner
+	if bc.schema != s.key.schema && s.key.schema == "" {
+		bc.pool.discard(bc) // keyed for sessions without a database
+		return
+	}
+	bc.pool.put(bc)
+}
+
+// dropIfClosed forgets a held connection the server closed while it was idle (wait_timeout,
+// restart), so that conn borrows another one with the session state replayed. Lost state
+// that cannot be replayed (a transaction, temporary tables, locks) is reported instead.
+func (s *session) dropIfClosed(bc *backendConn) error {
+	if time.Since(bc.lastUsed) < idleCheckAfter || bc.alive() {
 		return nil
 	}
 	s.log.Debug("backend closed an idle connection; reconnecting", "backend", bc.b.Name)
-	lost := s.txn == bc || bc.b.Primary && (len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked)
-	bc.close()
-	s.forget(bc)
+	lost := s.txn == bc || bc.b.Primary && s.primaryPinned()
+	s.drop(bc)
 	if lost {
-		s.tempTables, s.locks, s.tablesLocked = nil, 0, false
-		return fmt.Errorf("the connection to %s was closed by the server while idle; the transaction, temporary tables and locks it held are gone", bc.b.Name)
+		s.tempTables, s.locks, s.tablesLocked, s.stickyPrimary = nil, 0, false, false
+		return fmt.Errorf("the connection to %s was closed by the server while idle; the transaction, temporary tables, locks and variables it held are gone", bc.b.Name)
 	}
 	return nil
 }
 
-func (s *session) openConns() []*backendConn {
-	var out []*backendConn
-	if s.primary != nil {
-		out = append(out, s.primary)
-	}
-	for _, bc := range s.reps {
+func (s *session) heldConns() []*backendConn {
+	out := make([]*backendConn, 0, len(s.held))
+	for _, bc := range s.held {
 		out = append(out, bc)
 	}
 	return out
 }
 
-// forget drops a closed connection from the session.
+// drop closes a held connection and forgets it.
+func (s *session) drop(bc *backendConn) {
+	if s.held[bc.b] == bc {
+		delete(s.held, bc.b)
+	}
+	bc.pool.discard(bc)
+	s.forget(bc)
+}
+
+// forget clears references to a connection that is gone.
 func (s *session) forget(bc *backendConn) {
-	if s.primary == bc {
-		s.primary = nil
-	}
-	if s.reps[bc.b.Name] == bc {
-		delete(s.reps, bc.b.Name)
-	}
-	if s.last == bc {
-		s.last = nil
+	if s.lastConn == bc {
+		s.lastConn = nil
 	}
 	if s.txn == bc {
 		s.txn = nil
+	}
+	if s.insertConn == bc {
+		s.insertConn = nil
+	}
+	for _, ps := range s.stmts {
+		if ps.cursor == bc {
+			ps.cursor = nil
+		}
 	}
 }
 
@@ -539,8 +698,7 @@ func (s *session) forget(bc *backendConn) {
 func (s *session) backendFailed(bc *backendConn, err error, midResponse bool) error {
 	lostTxn := s.txn == bc
 	primaryState := bc.b.Primary && (len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked)
-	bc.close()
-	s.forget(bc)
+	s.drop(bc)
 	s.log.Warn("backend connection failed", "backend", bc.b.Name, "error", err)
 	msg := fmt.Sprintf("tailgate: lost connection to %s (%s) during the query: %v", bc.b.Name, bc.b.Address, err)
 	if lostTxn {
@@ -588,11 +746,21 @@ func (s *session) flushClient() error {
 	return nil
 }
 
+// closeBackends gives the session's connections back when it ends: a connection with an
+// open transaction is closed (the server rolls it back); the others return to their pool
+// marked dirty when they carry session state, so the next user resets them.
 func (s *session) closeBackends() {
-	for _, bc := range s.openConns() {
-		bc.close()
+	for _, bc := range s.heldConns() {
+		if bc == s.txn {
+			s.drop(bc)
+			continue
+		}
+		if s.pinnedConn(bc) {
+			bc.dirty = true
+		}
+		s.release(bc)
 	}
-	s.primary, s.reps = nil, nil
+	s.lastConn, s.txn = nil, nil
 }
 
 // scratchOK buffers an OK packet with the session's status.

@@ -67,6 +67,7 @@ func (st *sessionState) sync(bc *backendConn) error {
 		if err := bc.simpleCommand(mysql.COM_QUERY, e.sql); err != nil {
 			return err
 		}
+		bc.dirty = true
 	}
 	bc.stateVersion = st.version
 	return nil

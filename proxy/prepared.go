@@ -1,0 +1,387 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/tailgate-proxy/tailgate/router"
+)
+
+// Prepared statements are routed by what they are: the session hands out its own
+// statement ids, and each backend connection prepares a statement lazily, the first time
+// it executes it there, keyed by the statement text (so pooled connections reuse what other
+// sessions prepared). Parameter types and long data are kept by the session and resent to
+// a connection that has not seen them.
+
+const (
+	// maxStmtsPerConn bounds the statements prepared on one backend connection; the
+	// oldest is closed beyond it (server limit: max_prepared_stmt_count for all connections).
+	maxStmtsPerConn = 128
+	cursorReadOnly  = 0x01 // COM_STMT_EXECUTE flag CURSOR_TYPE_READ_ONLY
+	lastRowSent     = 0x0080
+	// mariadbLastStmt is the statement id MariaDB clients use for "the statement just
+	// prepared" (prepare and execute sent together).
+	mariadbLastStmt = 0xffffffff
+)
+
+// prepared is a client's prepared statement.
+type prepared struct {
+	sql        string
+	st         *router.Statement
+	numParams  uint16
+	paramTypes []byte            // types the client last bound (2 bytes per parameter)
+	longData   map[uint16][]byte // COM_STMT_SEND_LONG_DATA waiting for the next execute
+	cursor     *backendConn      // connection holding an open cursor of this statement
+}
+
+// backendStmt is a statement prepared on one backend connection.
+type backendStmt struct {
+	id         uint32
+	boundTypes []byte // parameter types this connection last received for it
+	used       time.Time
+}
+
+// stmtPrepare prepares on the backend the statement would run on, to answer the client
+// with its metadata under a session statement id.
+func (s *session) stmtPrepare(pkt []byte) error {
+	sql := string(pkt[1:])
+	st := s.srv.classifier.Classify(sql)
+	if st.Kind == router.KindSessionSet || st.Kind == router.KindUse {
+		// Its values come with each execute, so it cannot be replayed elsewhere: it runs
+		// on the primary, which the session then keeps.
+		st = &router.Statement{Kind: router.KindWrite, Reason: router.ReasonAdminCommand, Hint: st.Hint}
+	}
+	d, bc, err := s.route(st)
+	if err != nil || bc == nil {
+		return err
+	}
+	id := s.lastStmtID + 1
+	if id == 0 || id == mariadbLastStmt {
+		id = 1
+	}
+	start := time.Now()
+	out, err := s.execRelay(bc, pkt, respPrepare, id)
+	s.observe(d, out, err, start)
+	if err != nil {
+		return err
+	}
+	if !out.hasError {
+		s.lastStmtID = id
+		if s.stmts == nil {
+			s.stmts = map[uint32]*prepared{}
+		}
+		s.stmts[id] = &prepared{sql: sql, st: st, numParams: out.numParams}
+		bc.remember(sql, out.stmtID)
+	}
+	s.settle(bc, out, st)
+	return nil
+}
+
+// stmtExecute runs a prepared statement where its routing says, preparing it there first
+// when needed.
+func (s *session) stmtExecute(pkt []byte) error {
+	if len(pkt) < 10 {
+		return s.clientError(mysql.ER_MALFORMED_PACKET, "malformed COM_STMT_EXECUTE")
+	}
+	ps, id := s.lookupStmt(pkt)
+	if ps == nil {
+		return s.clientError(mysql.ER_UNKNOWN_STMT_HANDLER, fmt.Sprintf("Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id))
+	}
+	flags := pkt[5]
+	// Layout after the 10-byte head: NULL bitmap, new-params-bound flag, types, values.
+	boundAt := -1
+	if n := int(ps.numParams); n > 0 {
+		boundAt = 10 + (n+7)/8
+		if len(pkt) <= boundAt {
+			return s.clientError(mysql.ER_MALFORMED_PACKET, "malformed COM_STMT_EXECUTE")
+		}
+		if pkt[boundAt] == 1 {
+			if len(pkt) < boundAt+1+2*n {
+				return s.clientError(mysql.ER_MALFORMED_PACKET, "malformed COM_STMT_EXECUTE")
+			}
+			ps.paramTypes = append(ps.paramTypes[:0], pkt[boundAt+1:boundAt+1+2*n]...)
+		}
+	}
+	if ps.cursor != nil {
+		// A new execute closes the statement's open cursor.
+		s.closeCursor(ps)
+	}
+	d, bc, err := s.route(ps.st)
+	if err != nil || bc == nil {
+		return err
+	}
+	bs, err := s.ensurePrepared(bc, ps)
+	if err != nil || bs == nil {
+		return err
+	}
+	if err := s.sendLongData(bc, ps, bs); err != nil {
+		return err
+	}
+	out := s.rewriteExecute(pkt, ps, bs, boundAt)
+	start := time.Now()
+	res, err := s.exec(bc, out, respResult)
+	s.observe(d, res, err, start)
+	if err != nil {
+		return err
+	}
+	if !res.hasError {
+		s.applyEffects(ps.st, bc, ps.sql)
+		if flags&cursorReadOnly != 0 && res.status&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
+			ps.cursor = bc
+		}
+	}
+	s.settle(bc, res, ps.st)
+	return nil
+}
+
+// rewriteExecute gives an execute packet the backend's statement id, and the parameter
+// types when the client relies on types it bound on another connection.
+func (s *session) rewriteExecute(pkt []byte, ps *prepared, bs *backendStmt, boundAt int) []byte {
+	binary.LittleEndian.PutUint32(pkt[1:], bs.id)
+	if boundAt < 0 {
+		return pkt
+	}
+	if pkt[boundAt] == 1 {
+		bs.boundTypes = append(bs.boundTypes[:0], ps.paramTypes...)
+		return pkt
+	}
+	if len(ps.paramTypes) == 0 || bytes.Equal(bs.boundTypes, ps.paramTypes) {
+		return pkt
+	}
+	buf := append(s.execBuf[:0], pkt[:boundAt]...)
+	buf = append(buf, 1)
+	buf = append(buf, ps.paramTypes...)
+	buf = append(buf, pkt[boundAt+1:]...)
+	s.execBuf = buf
+	bs.boundTypes = append(bs.boundTypes[:0], ps.paramTypes...)
+	return buf
+}
+
+// ensurePrepared returns the statement as prepared on bc, preparing it silently if needed.
+// A server error is relayed to the client (returning a nil statement).
+func (s *session) ensurePrepared(bc *backendConn, ps *prepared) (*backendStmt, error) {
+	if bs := bc.stmts[ps.sql]; bs != nil {
+		bs.used = time.Now()
+		return bs, nil
+	}
+	if err := s.state.sync(bc); err != nil {
+		return nil, s.syncFailed(bc, err)
+	}
+	id, err := bc.prepare(ps.sql)
+	if err != nil {
+		var myErr *mysql.MyError
+		if errors.As(err, &myErr) {
+			s.settle(bc, relayOutcome{hasError: true}, nil)
+			return nil, s.clientError(myErr.Code, myErr.Message)
+		}
+		return nil, s.backendFailed(bc, err, false)
+	}
+	return bc.remember(ps.sql, id), nil
+}
+
+// sendLongData replays COM_STMT_SEND_LONG_DATA chunks before an execute.
+func (s *session) sendLongData(bc *backendConn, ps *prepared, bs *backendStmt) error {
+	for param, data := range ps.longData {
+		buf := make([]byte, 0, 7+len(data))
+		buf = append(buf, mysql.COM_STMT_SEND_LONG_DATA)
+		buf = binary.LittleEndian.AppendUint32(buf, bs.id)
+		buf = binary.LittleEndian.AppendUint16(buf, param)
+		buf = append(buf, data...)
+		if err := bc.send(buf); err != nil {
+			return s.backendFailed(bc, err, false)
+		}
+	}
+	ps.longData = nil
+	return nil
+}
+
+// stmtFetch reads rows from a statement's open cursor.
+func (s *session) stmtFetch(pkt []byte) error {
+	if len(pkt) < 9 {
+		return s.clientError(mysql.ER_MALFORMED_PACKET, "malformed COM_STMT_FETCH")
+	}
+	ps, id := s.lookupStmt(pkt)
+	if ps == nil || ps.cursor == nil {
+		return s.clientError(mysql.ER_STMT_HAS_NO_OPEN_CURSOR, fmt.Sprintf("The statement (%d) has no open cursor.", id))
+	}
+	bc := ps.cursor
+	bs := bc.stmts[ps.sql]
+	if bs == nil {
+		return s.clientError(mysql.ER_STMT_HAS_NO_OPEN_CURSOR, fmt.Sprintf("The statement (%d) has no open cursor.", id))
+	}
+	binary.LittleEndian.PutUint32(pkt[1:], bs.id)
+	out, err := s.exec(bc, pkt, respRows)
+	if err != nil {
+		return err
+	}
+	if out.hasError || out.status&lastRowSent != 0 {
+		ps.cursor = nil
+		s.settle(bc, out, nil)
+	}
+	return nil
+}
+
+// stmtReset clears a statement's long data and closes its cursor.
+func (s *session) stmtReset(pkt []byte) error {
+	if len(pkt) < 5 {
+		return s.clientError(mysql.ER_MALFORMED_PACKET, "malformed COM_STMT_RESET")
+	}
+	ps, id := s.lookupStmt(pkt)
+	if ps == nil {
+		return s.clientError(mysql.ER_UNKNOWN_STMT_HANDLER, fmt.Sprintf("Unknown prepared statement handler (%d) given to mysqld_stmt_reset", id))
+	}
+	ps.longData = nil
+	if ps.cursor != nil {
+		s.closeCursor(ps)
+	}
+	s.client.scratchOK(s)
+	return s.flushClient()
+}
+
+// closeCursor resets the statement on the connection holding its cursor.
+func (s *session) closeCursor(ps *prepared) {
+	bc := ps.cursor
+	ps.cursor = nil
+	if bs := bc.stmts[ps.sql]; bs != nil {
+		var arg [4]byte
+		binary.LittleEndian.PutUint32(arg[:], bs.id)
+		if err := bc.simpleCommand(mysql.COM_STMT_RESET, string(arg[:])); err != nil {
+			var myErr *mysql.MyError
+			if !errors.As(err, &myErr) {
+				s.drop(bc)
+				return
+			}
+		}
+	}
+	s.settleConn(bc)
+}
+
+// stmtLongData keeps a parameter chunk for the next execute (no response).
+func (s *session) stmtLongData(pkt []byte) {
+	if len(pkt) < 7 {
+		return
+	}
+	ps, _ := s.lookupStmt(pkt)
+	if ps == nil {
+		return
+	}
+	param := binary.LittleEndian.Uint16(pkt[5:])
+	if ps.longData == nil {
+		ps.longData = map[uint16][]byte{}
+	}
+	ps.longData[param] = append(ps.longData[param], pkt[7:]...)
+}
+
+// stmtClose forgets a statement (no response). Backend connections keep it prepared for
+// other sessions until they need the room.
+func (s *session) stmtClose(pkt []byte) {
+	if len(pkt) < 5 {
+		return
+	}
+	ps, id := s.lookupStmt(pkt)
+	if ps == nil {
+		return
+	}
+	if ps.cursor != nil {
+		s.closeCursor(ps)
+	}
+	delete(s.stmts, id)
+}
+
+// lookupStmt finds the statement a COM_STMT_* packet names.
+func (s *session) lookupStmt(pkt []byte) (*prepared, uint32) {
+	id := binary.LittleEndian.Uint32(pkt[1:])
+	if id == mariadbLastStmt {
+		id = s.lastStmtID
+	}
+	return s.stmts[id], id
+}
+
+// clientError answers the current command with an error packet.
+func (s *session) clientError(code uint16, msg string) error {
+	state := mysql.MySQLState[code]
+	s.writeError(code, state, msg)
+	return s.flushClient()
+}
+
+// remember records a statement prepared on the connection, closing the least recently
+// used one beyond maxStmtsPerConn and a previous preparation of the same text.
+func (bc *backendConn) remember(sql string, id uint32) *backendStmt {
+	if old := bc.stmts[sql]; old != nil && old.id != id {
+		bc.closeStmt(old.id)
+	}
+	if bc.stmts == nil {
+		bc.stmts = map[string]*backendStmt{}
+	}
+	if len(bc.stmts) >= maxStmtsPerConn {
+		var oldest string
+		var at time.Time
+		for text, bs := range bc.stmts {
+			if oldest == "" || bs.used.Before(at) {
+				oldest, at = text, bs.used
+			}
+		}
+		bc.closeStmt(bc.stmts[oldest].id)
+		delete(bc.stmts, oldest)
+	}
+	bs := &backendStmt{id: id, used: time.Now()}
+	bc.stmts[sql] = bs
+	return bs
+}
+
+// closeStmt sends COM_STMT_CLOSE (no response); a failure shows on the next command.
+func (bc *backendConn) closeStmt(id uint32) {
+	var buf [5]byte
+	buf[0] = mysql.COM_STMT_CLOSE
+	binary.LittleEndian.PutUint32(buf[1:], id)
+	_ = bc.send(buf[:])
+}
+
+// prepare prepares sql on the connection without relaying the answer, returning the
+// server's statement id.
+func (bc *backendConn) prepare(sql string) (uint32, error) {
+	buf := make([]byte, 0, 1+len(sql))
+	buf = append(append(buf, mysql.COM_STMT_PREPARE), sql...)
+	if err := bc.send(buf); err != nil {
+		return 0, err
+	}
+	p, err := bc.pio.readPacket()
+	if err != nil {
+		return 0, err
+	}
+	if len(p) > 0 && p[0] == mysql.ERR_HEADER {
+		return 0, parseErr(p)
+	}
+	if len(p) < 9 || p[0] != mysql.OK_HEADER {
+		return 0, fmt.Errorf("%w: bad COM_STMT_PREPARE answer", errMalformed)
+	}
+	id := binary.LittleEndian.Uint32(p[1:])
+	columns := binary.LittleEndian.Uint16(p[5:])
+	params := binary.LittleEndian.Uint16(p[7:])
+	for _, n := range []uint16{params, columns} {
+		if n == 0 {
+			continue
+		}
+		for i := 0; i <= int(n); i++ { // n definitions and their EOF
+			if _, err := bc.pio.readPacket(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return id, nil
+}
+
+// reset starts a clean session on a pooled connection that carried another session's state.
+func (bc *backendConn) reset() error {
+	if err := bc.simpleCommand(mysql.COM_RESET_CONNECTION, ""); err != nil {
+		return err
+	}
+	bc.stmts = nil // the server closed them
+	bc.dirty, bc.owner, bc.stateVersion, bc.multiStmtOff = false, nil, 0, false
+	return bc.initSession()
+}
