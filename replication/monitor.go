@@ -59,12 +59,23 @@ type Options struct {
 type Monitor struct {
 	opts   Options
 	log    hclog.Logger
-	views  map[string]*replicaView
-	order  []*replicaView
+	set    atomic.Pointer[viewSet]
 	tl     *timeline
 	tailer *tailer
 	maxLag atomic.Int64 // nanoseconds; changed by SetThresholds
 	recov  atomic.Int64
+
+	// Watchers of the replicas, started by Run and by SetReplicas while it runs.
+	mu      sync.Mutex
+	runCtx  context.Context // nil until Run
+	wg      sync.WaitGroup
+	cancels map[*replicaView]context.CancelFunc
+}
+
+// viewSet is the replicas watched now; replaced as a whole by SetReplicas.
+type viewSet struct {
+	byName map[string]*replicaView
+	order  []*replicaView
 }
 
 // replicaView is what is known about one replica.
@@ -97,17 +108,10 @@ func NewMonitor(opts Options) *Monitor {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 100 * time.Millisecond
 	}
-	m := &Monitor{opts: opts, log: opts.Logger.Named("replication"), views: map[string]*replicaView{}, tl: newTimeline()}
+	m := &Monitor{opts: opts, log: opts.Logger.Named("replication"), tl: newTimeline(), cancels: map[*replicaView]context.CancelFunc{}}
 	m.SetThresholds(opts.MaxLag, opts.Recover)
-	for _, r := range opts.Replicas {
-		v := &replicaView{name: r.Name, address: r.Address}
-		v.pos.Store(&mariaPos{})
-		v.reachable.Store(true)
-		empty := ""
-		v.threads.Store(&empty)
-		m.views[r.Name] = v
-		m.order = append(m.order, v)
-	}
+	m.set.Store(&viewSet{byName: map[string]*replicaView{}})
+	m.SetReplicas(opts.Replicas)
 	if opts.Tailer != nil {
 		t := *opts.Tailer
 		t.Logger = opts.Logger
@@ -122,29 +126,73 @@ func (m *Monitor) SetThresholds(maxLag, recover time.Duration) {
 	m.recov.Store(int64(recover))
 }
 
+// SetReplicas changes the replicas watched (config reload): new ones start as online
+// until their first poll, removed ones stop being watched, others keep their state.
+func (m *Monitor) SetReplicas(reps []Replica) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.set.Load()
+	next := &viewSet{byName: make(map[string]*replicaView, len(reps))}
+	for _, r := range reps {
+		v := old.byName[r.Name]
+		if v == nil || v.address != r.Address {
+			v = &replicaView{name: r.Name, address: r.Address}
+			v.pos.Store(&mariaPos{})
+			v.reachable.Store(true)
+			empty := ""
+			v.threads.Store(&empty)
+			m.startWatch(v)
+		}
+		next.byName[r.Name] = v
+		next.order = append(next.order, v)
+	}
+	m.set.Store(next)
+	for _, v := range old.order {
+		if next.byName[v.name] != v {
+			if cancel := m.cancels[v]; cancel != nil {
+				cancel()
+				delete(m.cancels, v)
+			}
+		}
+	}
+}
+
+// startWatch starts v's poller when Run is running; caller holds mu.
+func (m *Monitor) startWatch(v *replicaView) {
+	if m.runCtx == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(m.runCtx)
+	m.cancels[v] = cancel
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.watch(ctx, v)
+	}()
+}
+
 // Run watches until ctx ends; it returns when all its goroutines have.
 func (m *Monitor) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, v := range m.order {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.watch(ctx, v)
-		}()
+	m.mu.Lock()
+	m.runCtx = ctx
+	for _, v := range m.set.Load().order {
+		m.startWatch(v)
 	}
 	if m.tailer != nil {
-		wg.Add(1)
+		m.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer m.wg.Done()
 			m.tailer.run(ctx)
 		}()
 	}
-	wg.Add(1)
+	m.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer m.wg.Done()
 		m.evaluate(ctx)
 	}()
-	wg.Wait()
+	m.mu.Unlock()
+	<-ctx.Done()
+	m.wg.Wait()
 }
 
 // watch polls one replica's position on a ticker, over one kept connection, and its
@@ -282,7 +330,7 @@ func (m *Monitor) evaluate(ctx context.Context) {
 func (m *Monitor) evaluateAt(now time.Time) {
 	maxLag, recov := time.Duration(m.maxLag.Load()), time.Duration(m.recov.Load())
 	var minPos mariaPos
-	for _, v := range m.order {
+	for _, v := range m.set.Load().order {
 		pos := *v.pos.Load()
 		lag := time.Duration(0)
 		if m.tailer != nil {
@@ -356,7 +404,7 @@ func (m *Monitor) setState(v *replicaView, next router.ReplicaState, lag time.Du
 
 // ReplicaStatus implements router.Freshness.
 func (m *Monitor) ReplicaStatus(name string) router.ReplicaStatus {
-	v := m.views[name]
+	v := m.set.Load().byName[name]
 	if v == nil {
 		return router.ReplicaStatus{State: router.StateDown}
 	}
@@ -369,7 +417,7 @@ func (m *Monitor) HasApplied(name, position string) bool {
 	if position == "" {
 		return true
 	}
-	v := m.views[name]
+	v := m.set.Load().byName[name]
 	if v == nil {
 		return false
 	}
@@ -383,7 +431,7 @@ func (m *Monitor) HasApplied(name, position string) bool {
 
 // Position returns the replica's last known applied GTID position as text.
 func (m *Monitor) Position(name string) string {
-	v := m.views[name]
+	v := m.set.Load().byName[name]
 	if v == nil {
 		return ""
 	}
@@ -393,7 +441,7 @@ func (m *Monitor) Position(name string) string {
 // Threads returns the replica's replication thread health ("io=Yes sql=No ...", "" when
 // unknown).
 func (m *Monitor) Threads(name string) string {
-	v := m.views[name]
+	v := m.set.Load().byName[name]
 	if v == nil {
 		return ""
 	}
@@ -402,7 +450,7 @@ func (m *Monitor) Threads(name string) string {
 
 // StateChanges returns how many times the replica changed state.
 func (m *Monitor) StateChanges(name string) uint64 {
-	v := m.views[name]
+	v := m.set.Load().byName[name]
 	if v == nil {
 		return 0
 	}

@@ -111,7 +111,7 @@ func TestStateMachine(t *testing.T) {
 		MaxLag:   time.Second, Recover: 500 * time.Millisecond,
 		Tailer: &TailerOptions{},
 	})
-	v := m.views["r1"]
+	v := m.set.Load().byName["r1"]
 	base := time.Unix(2000, 0)
 	setPos := func(s string) { p, _ := parseMariaPos(s); v.pos.Store(&p) }
 	for i := uint64(1); i <= 100; i++ { // a write every 20 ms
@@ -156,7 +156,7 @@ func TestStateMachine(t *testing.T) {
 func TestHasApplied(t *testing.T) {
 	m := NewMonitor(Options{Replicas: []Replica{{Name: "r1"}}})
 	p, _ := parseMariaPos("0-1-42")
-	m.views["r1"].pos.Store(&p)
+	m.set.Load().byName["r1"].pos.Store(&p)
 	for _, tc := range []struct {
 		name, pos string
 		want      bool
@@ -167,5 +167,18 @@ func TestHasApplied(t *testing.T) {
 		if got := m.HasApplied(tc.name, tc.pos); got != tc.want {
 			t.Errorf("HasApplied(%s, %q) = %v, want %v", tc.name, tc.pos, got, tc.want)
 		}
+	}
+}
+
+func TestStamp(t *testing.T) {
+	arrived := time.Unix(5000, 300_000_000)
+	if got := stamp(arrived, 5000); got != arrived {
+		t.Errorf("live event stamped %v, want its arrival %v", got, arrived)
+	}
+	if got := stamp(arrived, 4990); got != time.Unix(4991, 0) {
+		t.Errorf("replayed event stamped %v, want the end of its second 4991", got)
+	}
+	if got := stamp(arrived, 0); got != arrived {
+		t.Errorf("event without timestamp stamped %v", got)
 	}
 }

@@ -26,7 +26,8 @@ type TailerOptions struct {
 	User, Password string
 	// ServerID identifies the tailer to the primary; unique among the cluster's server ids.
 	ServerID uint32
-	// Heartbeat is the primary's heartbeat period on the stream; the read timeout is 3x.
+	// Heartbeat is the primary's heartbeat period on the stream (default 250ms); a stream
+	// silent for 4 periods is reconnected.
 	Heartbeat time.Duration
 	// RetryMin and RetryMax bound the reconnect backoff.
 	RetryMin, RetryMax time.Duration
@@ -48,7 +49,7 @@ type tailer struct {
 
 func newTailer(opts TailerOptions, tl *timeline) *tailer {
 	if opts.Heartbeat <= 0 {
-		opts.Heartbeat = time.Second
+		opts.Heartbeat = 250 * time.Millisecond
 	}
 	if opts.RetryMin <= 0 {
 		opts.RetryMin = 100 * time.Millisecond
@@ -125,7 +126,7 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 		User:             t.opts.User,
 		Password:         t.opts.Password,
 		HeartbeatPeriod:  t.opts.Heartbeat,
-		ReadTimeout:      3 * t.opts.Heartbeat,
+		ReadTimeout:      4 * t.opts.Heartbeat,
 		RawModeEnabled:   true,
 		DisableRetrySync: true,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -150,7 +151,7 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 		if ev.Header.EventType != gmreplication.MARIADB_GTID_EVENT {
 			continue
 		}
-		seen := time.Now()
+		seen := stamp(time.Now(), ev.Header.Timestamp)
 		g, ok := decodeMariaGTIDEvent(ev.RawData, ev.Header.ServerID)
 		if !ok {
 			t.log.Warn("undecodable GTID event skipped", "size", len(ev.RawData))
@@ -159,6 +160,20 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 		t.tl.add(g, seen)
 		t.lastSeq.Store(g.seq)
 	}
+}
+
+// stamp is when a transaction appeared on the primary, as far as tailgate can tell: when
+// it arrived, but no later than the end of the second its binlog header names. Events
+// replayed after a reconnect thus keep (nearly) their real age instead of looking new,
+// which would under-state the lag of a replica that misses them.
+func stamp(arrived time.Time, headerSecs uint32) time.Time {
+	if headerSecs == 0 {
+		return arrived
+	}
+	if bound := time.Unix(int64(headerSecs)+1, 0); bound.Before(arrived) {
+		return bound
+	}
+	return arrived
 }
 
 // decodeMariaGTIDEvent reads a raw MariaDB GTID event: a 19-byte header, then the
