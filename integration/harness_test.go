@@ -151,3 +151,29 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// waitSeenReplicated waits until the replicas applied everything the primary has and
+// tailgate's monitor has seen them do it (read-your-writes keeps a session's reads on the
+// primary until then).
+func waitSeenReplicated(t testing.TB, tg *tailgate, c *cluster.Cluster) {
+	t.Helper()
+	waitReplicated(t, c)
+	db, err := c.Primary.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var pos string
+	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, r := range c.Replicas {
+		for !tg.app.Monitor().HasApplied(r.Name, pos) {
+			if time.Now().After(deadline) {
+				t.Fatalf("tailgate did not see %s apply %s", r.Name, pos)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}

@@ -1,0 +1,369 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	gmysql "github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/tailgate-proxy/tailgate/integration/cluster"
+)
+
+// statusCounts reads a global status counter (Com_stmt_execute...) on every server.
+func statusCounts(t *testing.T, c *cluster.Cluster, name string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, n := range c.Nodes() {
+		db, err := n.RootDB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var k string
+		var v int
+		if err := db.QueryRow(fmt.Sprintf("SHOW GLOBAL STATUS LIKE '%s'", name)).Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		_ = db.Close()
+		out[n.Name] = v
+	}
+	return out
+}
+
+func delta(after, before map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		out[k] = v - before[k]
+	}
+	return out
+}
+
+// TestPreparedStatementsRouted: server-side prepared reads execute on the replicas,
+// prepared writes and everything in a transaction on the primary.
+func TestPreparedStatementsRouted(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	db := tg.db(t, "") // go-sql-driver prepares server-side without interpolateParams
+	mustExec(t, db, "DROP TABLE IF EXISTS pst", "CREATE TABLE pst (id INT AUTO_INCREMENT PRIMARY KEY, v INT, sid INT)")
+	waitSeenReplicated(t, tg, shared)
+
+	before := statusCounts(t, shared, "Com_stmt_execute")
+	sel, err := db.Prepare("SELECT @@server_id, ? + 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sel.Close()
+	seen := map[int]int{}
+	for i := range 200 {
+		var sid, v int
+		if err := sel.QueryRow(i).Scan(&sid, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v != i+1 {
+			t.Fatalf("prepared read returned %d for %d", v, i)
+		}
+		seen[sid]++
+	}
+	split := delta(statusCounts(t, shared, "Com_stmt_execute"), before)
+	t.Logf("200 prepared reads: server_ids %v; Com_stmt_execute per server %v", seen, split)
+	if seen[int(shared.Primary.ServerID)] != 0 {
+		t.Errorf("the primary executed %d prepared reads", seen[int(shared.Primary.ServerID)])
+	}
+	for _, r := range shared.Replicas {
+		if seen[int(r.ServerID)] < 50 {
+			t.Errorf("%s executed only %d of 200 prepared reads", r.Name, seen[int(r.ServerID)])
+		}
+	}
+
+	ins, err := db.Prepare("INSERT INTO pst (v, sid) VALUES (?, @@server_id)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ins.Close()
+	for i := range 20 {
+		if _, err := ins.Exec(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wrong int
+	if err := db.QueryRow("/* tailgate:primary */ SELECT COUNT(*) FROM pst WHERE sid <> @@server_id").Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d prepared inserts ran on a replica", wrong)
+	}
+
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		var sid, v int
+		if err := tx.Stmt(sel).QueryRow(i).Scan(&sid, &v); err != nil {
+			t.Fatal(err)
+		}
+		if sid != int(shared.Primary.ServerID) {
+			t.Errorf("prepared read inside a transaction ran on %d, want the primary", sid)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// execPacket builds a COM_STMT_EXECUTE for one BIGINT parameter.
+func execPacket(id uint32, flags byte, v int64, withTypes bool) []byte {
+	p := binary.LittleEndian.AppendUint32(nil, id)
+	p = append(p, flags)
+	p = binary.LittleEndian.AppendUint32(p, 1) // iteration count
+	p = append(p, 0)                           // NULL bitmap for 1 parameter
+	if withTypes {
+		p = append(p, 1, gmysql.MYSQL_TYPE_LONGLONG, 0)
+	} else {
+		p = append(p, 0)
+	}
+	return binary.LittleEndian.AppendUint64(p, uint64(v))
+}
+
+// readResult reads a (binary) result set reply, returning the row count and final status.
+func (rc *rawClient) readResult(what string) (rows int, status uint16) {
+	rc.t.Helper()
+	p, err := rc.readPacket()
+	if err != nil {
+		rc.t.Fatalf("%s: %v", what, err)
+	}
+	if p[0] == gmysql.ERR_HEADER {
+		rc.t.Fatalf("%s: %v", what, decodeErr(p))
+	}
+	if p[0] == gmysql.OK_HEADER {
+		return 0, 0
+	}
+	cols, _, _ := gmysql.LengthEncodedInt(p)
+	for i := uint64(0); i <= cols; i++ { // definitions and their EOF
+		if p, err = rc.readPacket(); err != nil {
+			rc.t.Fatalf("%s: %v", what, err)
+		}
+	}
+	if st := binary.LittleEndian.Uint16(p[3:]); st&gmysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
+		return 0, st
+	}
+	for {
+		if p, err = rc.readPacket(); err != nil {
+			rc.t.Fatalf("%s: %v", what, err)
+		}
+		if isEOFPacket(p) {
+			return rows, binary.LittleEndian.Uint16(p[3:])
+		}
+		if p[0] == gmysql.ERR_HEADER {
+			rc.t.Fatalf("%s: %v", what, decodeErr(p))
+		}
+		rows++
+	}
+}
+
+// prepareRaw prepares q and returns the statement id tailgate handed out.
+func (rc *rawClient) prepareRaw(q string) uint32 {
+	rc.t.Helper()
+	rc.send(gmysql.COM_STMT_PREPARE, []byte(q))
+	p, err := rc.readPacket()
+	if err != nil || p[0] != gmysql.OK_HEADER {
+		rc.t.Fatalf("prepare %q: % x %v", q, p, err)
+	}
+	id := binary.LittleEndian.Uint32(p[1:])
+	cols, params := binary.LittleEndian.Uint16(p[5:]), binary.LittleEndian.Uint16(p[7:])
+	for _, n := range []uint16{params, cols} {
+		for i := 0; n > 0 && i <= int(n); i++ {
+			if _, err := rc.readPacket(); err != nil {
+				rc.t.Fatal(err)
+			}
+		}
+	}
+	return id
+}
+
+// TestPreparedProtocolEdges: re-execute without re-sent parameter types (libmariadb does
+// this) on connections that never saw the types, cursors fetched in steps, long data.
+func TestPreparedProtocolEdges(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	db := tg.db(t, "")
+	mustExec(t, db, "DROP TABLE IF EXISTS pse", "CREATE TABLE pse (id BIGINT PRIMARY KEY, b BLOB)")
+	for i := 1; i <= 10; i++ {
+		mustExec(t, db, fmt.Sprintf("INSERT INTO pse VALUES (%d, NULL)", i))
+	}
+	waitReplicated(t, shared)
+
+	rc := rawLogin(t, tg.addr)
+	id := rc.prepareRaw("SELECT id FROM pse WHERE id <= ?")
+	rc.send(gmysql.COM_STMT_EXECUTE, execPacket(id, 0, 3, true))
+	if n, _ := rc.readResult("execute with types"); n != 3 {
+		t.Fatalf("execute with types: %d rows, want 3", n)
+	}
+	// The reads alternate between the replicas: at least one execute lands on a connection
+	// that never received the types, and must still see them.
+	for i := int64(4); i <= 9; i++ {
+		rc.send(gmysql.COM_STMT_EXECUTE, execPacket(id, 0, i, false))
+		if n, _ := rc.readResult("execute without types"); n != int(i) {
+			t.Fatalf("execute without types (v=%d): %d rows", i, n)
+		}
+	}
+
+	// A read-only cursor, fetched 4 rows at a time, stays on its connection.
+	rc.send(gmysql.COM_STMT_EXECUTE, execPacket(id, 1, 10, true))
+	if _, st := rc.readResult("execute with cursor"); st&gmysql.SERVER_STATUS_CURSOR_EXISTS == 0 {
+		t.Fatalf("no cursor opened (status %#x)", st)
+	}
+	total := 0
+	for range 10 {
+		rc.send(gmysql.COM_STMT_FETCH, binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, id), 4))
+		var last bool
+		for {
+			p, err := rc.readPacket()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p[0] == gmysql.ERR_HEADER {
+				t.Fatalf("fetch: %v", decodeErr(p))
+			}
+			if isEOFPacket(p) {
+				last = binary.LittleEndian.Uint16(p[3:])&0x80 != 0
+				break
+			}
+			total++
+		}
+		if last {
+			break
+		}
+	}
+	if total != 10 {
+		t.Fatalf("fetched %d rows through the cursor, want 10", total)
+	}
+	rc.ping()
+
+	// Long data for a write, sent in two chunks before the execute.
+	up := rc.prepareRaw("UPDATE pse SET b = ? WHERE id = 1")
+	for _, chunk := range []string{"hello ", "long data"} {
+		rc.send(gmysql.COM_STMT_SEND_LONG_DATA, append(binary.LittleEndian.AppendUint16(binary.LittleEndian.AppendUint32(nil, up), 0), chunk...))
+	}
+	p := binary.LittleEndian.AppendUint32(nil, up)
+	p = append(p, 0, 1, 0, 0, 0, 0, 1, gmysql.MYSQL_TYPE_BLOB, 0)
+	rc.send(gmysql.COM_STMT_EXECUTE, p)
+	if reply, err := rc.readPacket(); err != nil || reply[0] != gmysql.OK_HEADER {
+		t.Fatalf("execute with long data: % x %v", reply, err)
+	}
+	var b string
+	if err := db.QueryRow("/* tailgate:primary */ SELECT b FROM pse WHERE id = 1").Scan(&b); err != nil || b != "hello long data" {
+		t.Fatalf("long data stored %q, %v", b, err)
+	}
+	// Closing and executing an unknown statement is an error, not a crash.
+	rc.send(gmysql.COM_STMT_CLOSE, binary.LittleEndian.AppendUint32(nil, up))
+	rc.send(gmysql.COM_STMT_EXECUTE, execPacket(up, 0, 1, true))
+	if reply, _ := rc.readPacket(); reply[0] != gmysql.ERR_HEADER || decodeErr(reply).Code != gmysql.ER_UNKNOWN_STMT_HANDLER {
+		t.Fatalf("execute after close: % x", reply)
+	}
+	rc.ping()
+}
+
+// backendThreads counts the connections tailgate holds to each server.
+func backendThreads(tg *tailgate) map[string]int64 {
+	out := map[string]int64{}
+	for _, b := range tg.app.Server().Backends() {
+		out[b.Name] = b.Connections()
+	}
+	return out
+}
+
+// TestIdleClientsShareBackendConnections: 5,000 mostly idle clients plus 8 busy ones hold
+// at most 64 backend connections per server.
+func TestIdleClientsShareBackendConnections(t *testing.T) {
+	const idle, busy = 5000, 8
+	cfg := testConfig(shared)
+	cfg.Proxy.MaxBackendConnections = 64
+	tg := startTailgate(t, cfg)
+	db := tg.db(t, "")
+	db.SetMaxIdleConns(idle + busy)
+	db.SetMaxOpenConns(idle + busy)
+	var conns []*sql.Conn
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, idle)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < idle; i += 16 {
+				c, err := db.Conn(context.Background())
+				if err == nil {
+					err = c.PingContext(context.Background())
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("opening idle clients: %v", err)
+	}
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	// Each idle client ran one statement, then sits idle.
+	for i, c := range conns {
+		if i%10 == 0 {
+			mustExec(t, c, "SELECT 1")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var peak map[string]int64
+	var bw sync.WaitGroup
+	for range busy {
+		bw.Add(1)
+		go func() {
+			defer bw.Done()
+			c, err := tg.db(t, "").Conn(ctx)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			for ctx.Err() == nil {
+				var x int
+				_ = c.QueryRowContext(ctx, "SELECT @@server_id").Scan(&x)
+				_, _ = c.ExecContext(ctx, "INSERT INTO ticks (at) VALUES (NOW(6))")
+			}
+		}()
+	}
+	mustExec(t, db, "CREATE TABLE IF NOT EXISTS ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6))")
+	for ctx.Err() == nil {
+		now := backendThreads(tg)
+		if peak == nil {
+			peak = now
+		}
+		for k, v := range now {
+			peak[k] = max(peak[k], v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	bw.Wait()
+	sessions := len(tg.app.Server().Sessions())
+	t.Logf("%d client sessions; peak backend connections per server %v", sessions, peak)
+	if sessions < idle {
+		t.Fatalf("only %d sessions open", sessions)
+	}
+	for name, n := range peak {
+		if n > 64 {
+			t.Errorf("%s: %d backend connections, want <= 64", name, n)
+		}
+	}
+}
