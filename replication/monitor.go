@@ -115,7 +115,7 @@ func NewMonitor(opts Options) *Monitor {
 	if opts.Tailer != nil {
 		t := *opts.Tailer
 		t.Logger = opts.Logger
-		m.tailer = newTailer(t, m.tl)
+		m.tailer = newTailer(t, primarySink{m.tl})
 	}
 	return m
 }
@@ -157,7 +157,9 @@ func (m *Monitor) SetReplicas(reps []Replica) {
 	}
 }
 
-// startWatch starts v's poller when Run is running; caller holds mu.
+// startWatch starts v's poller when Run is running, and with a tailer account, a stream
+// of the replica's own binlog that advances its position as it commits (polling backs it
+// up: a replica without log_slave_updates is only polled). Caller holds mu.
 func (m *Monitor) startWatch(v *replicaView) {
 	if m.runCtx == nil {
 		return
@@ -169,6 +171,16 @@ func (m *Monitor) startWatch(v *replicaView) {
 		defer m.wg.Done()
 		m.watch(ctx, v)
 	}()
+	if m.tailer != nil {
+		opts := m.tailer.opts
+		opts.Address, opts.Quiet, opts.RetryMax = v.address, true, 30*time.Second
+		stream := newTailer(opts, replicaSink{v})
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			stream.run(ctx)
+		}()
+	}
 }
 
 // Run watches until ctx ends; it returns when all its goroutines have.
@@ -260,8 +272,38 @@ func (m *Monitor) poll(c *client.Conn, v *replicaView) error {
 	if !ok {
 		return fmt.Errorf("unexpected GTID position %q", s)
 	}
-	v.pos.Store(&pos)
+	v.advance(pos)
 	return nil
+}
+
+// advance merges a newer position into the replica's: per domain the higher sequence
+// wins, so the poller and the binlog stream never move it backwards.
+func (v *replicaView) advance(pos mariaPos) {
+	for {
+		old := v.pos.Load()
+		changed := false
+		for d, g := range pos {
+			if have, ok := (*old)[d]; !ok || g.seq > have.seq {
+				changed = true
+				break
+			}
+		}
+		if !changed {
+			return
+		}
+		next := make(mariaPos, len(*old)+1)
+		for d, g := range *old {
+			next[d] = g
+		}
+		for d, g := range pos {
+			if have, ok := next[d]; !ok || g.seq > have.seq {
+				next[d] = g
+			}
+		}
+		if v.pos.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // checkThreads reads SHOW SLAVE STATUS and logs changes of the replication threads once.

@@ -31,15 +31,19 @@ type TailerOptions struct {
 	Heartbeat time.Duration
 	// RetryMin and RetryMax bound the reconnect backoff.
 	RetryMin, RetryMax time.Duration
-	Logger             hclog.Logger
+	// Quiet logs connection changes at debug (replica streams, which polling backs up).
+	Quiet  bool
+	Logger hclog.Logger
 }
 
-// tailer follows the primary's binlog and stamps each transaction's GTID with the time
-// tailgate saw it. Row events are not decoded (raw mode): only GTID events are read.
+// tailer follows a server's binlog and hands each transaction's GTID to its sink. Row
+// events are not decoded (raw mode): only GTID events are read. On the primary the sink
+// stamps transactions with the time tailgate saw them; on a replica (log_slave_updates)
+// it advances the replica's applied position the moment the replica commits.
 type tailer struct {
 	opts TailerOptions
 	log  hclog.Logger
-	tl   *timeline
+	sink gtidSink
 
 	connected  atomic.Bool
 	reconnects atomic.Uint64
@@ -47,7 +51,50 @@ type tailer struct {
 	lastSeq    atomic.Uint64 // sequence number of the newest GTID seen (domain 0 or any)
 }
 
-func newTailer(opts TailerOptions, tl *timeline) *tailer {
+// gtidSink receives a tailer's GTIDs.
+type gtidSink interface {
+	// startPosition is where a new binlog connection starts.
+	startPosition(ctx context.Context, t *tailer) (mariaPos, error)
+	// seen records a GTID event that arrived at the given time.
+	seen(g mariaGTID, at time.Time)
+}
+
+// primarySink stamps the primary's transactions into the timeline.
+type primarySink struct{ tl *timeline }
+
+func (p primarySink) startPosition(ctx context.Context, t *tailer) (mariaPos, error) {
+	if start := p.tl.newest(); len(start) > 0 {
+		return start, nil // resume after the last transaction seen
+	}
+	// First start: begin at the primary's current position; what came before is stamped
+	// as seen now, so a replica already behind counts as lagging from now on.
+	pos, err := t.serverPosition(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for _, g := range pos {
+		p.tl.add(g, now)
+	}
+	return pos, nil
+}
+
+func (p primarySink) seen(g mariaGTID, at time.Time) { p.tl.add(g, at) }
+
+// replicaSink advances a replica's applied position from its own binlog.
+type replicaSink struct{ v *replicaView }
+
+func (r replicaSink) startPosition(ctx context.Context, t *tailer) (mariaPos, error) {
+	pos, err := t.serverPosition(ctx)
+	if err == nil {
+		r.v.advance(pos)
+	}
+	return pos, err
+}
+
+func (r replicaSink) seen(g mariaGTID, _ time.Time) { r.v.advance(mariaPos{g.domain: g}) }
+
+func newTailer(opts TailerOptions, sink gtidSink) *tailer {
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = 250 * time.Millisecond
 	}
@@ -57,7 +104,7 @@ func newTailer(opts TailerOptions, tl *timeline) *tailer {
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 5 * time.Second
 	}
-	return &tailer{opts: opts, log: opts.Logger.Named("tailer"), tl: tl}
+	return &tailer{opts: opts, log: opts.Logger.Named("tailer").With("server", opts.Address), sink: sink}
 }
 
 // errFlavor is returned for a primary that is not MariaDB (MySQL GTIDs are not tailed yet).
@@ -82,7 +129,11 @@ func (t *tailer) run(ctx context.Context) {
 			backoff = t.opts.RetryMin // it ran a while: this is a new failure
 		}
 		t.reconnects.Add(1)
-		t.log.Warn("binlog stream lost; reconnecting", "error", err, "retry_in", backoff)
+		if t.opts.Quiet {
+			t.log.Debug("binlog stream lost; reconnecting", "error", err, "retry_in", backoff)
+		} else {
+			t.log.Warn("binlog stream lost; reconnecting", "error", err, "retry_in", backoff)
+		}
 		timer := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -96,19 +147,9 @@ func (t *tailer) run(ctx context.Context) {
 
 // session runs one binlog connection from its start position until it fails.
 func (t *tailer) session(ctx context.Context, first bool) error {
-	start := t.tl.newest()
-	if len(start) == 0 {
-		// First start: begin at the primary's current position; what came before is
-		// stamped as seen now, so a replica already behind counts as lagging from now on.
-		pos, err := t.primaryPosition(ctx)
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		for _, g := range pos {
-			t.tl.add(g, now)
-		}
-		start = pos
+	start, err := t.sink.startPosition(ctx, t)
+	if err != nil {
+		return err
 	}
 	host, portStr, err := net.SplitHostPort(t.opts.Address)
 	if err != nil {
@@ -141,7 +182,11 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 		return fmt.Errorf("start binlog stream: %w", err)
 	}
 	t.connected.Store(true)
-	t.log.Info("tailing the primary's binlog", "address", t.opts.Address, "from", start.String(), "first", first)
+	if t.opts.Quiet {
+		t.log.Debug("tailing the binlog", "from", start.String())
+	} else {
+		t.log.Info("tailing the binlog", "from", start.String(), "first", first)
+	}
 	for {
 		ev, err := streamer.GetEvent(ctx)
 		if err != nil {
@@ -157,7 +202,7 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 			t.log.Warn("undecodable GTID event skipped", "size", len(ev.RawData))
 			continue
 		}
-		t.tl.add(g, seen)
+		t.sink.seen(g, seen)
 		t.lastSeq.Store(g.seq)
 	}
 }
@@ -191,13 +236,13 @@ func decodeMariaGTIDEvent(raw []byte, serverID uint32) (mariaGTID, bool) {
 	}, true
 }
 
-// primaryPosition reads the primary's binlog position and checks its flavor.
-func (t *tailer) primaryPosition(ctx context.Context) (mariaPos, error) {
+// serverPosition reads the server's binlog position and checks its flavor.
+func (t *tailer) serverPosition(ctx context.Context) (mariaPos, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	c, err := client.ConnectWithContext(ctx, t.opts.Address, t.opts.User, t.opts.Password, "", 5*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the primary: %w", err)
+		return nil, fmt.Errorf("connect to %s: %w", t.opts.Address, err)
 	}
 	defer c.Close()
 	if !isMariaDB(c.GetServerVersion()) {
@@ -205,7 +250,7 @@ func (t *tailer) primaryPosition(ctx context.Context) (mariaPos, error) {
 	}
 	res, err := c.Execute("SELECT @@gtid_binlog_pos")
 	if err != nil {
-		return nil, fmt.Errorf("read the primary's position: %w", err)
+		return nil, fmt.Errorf("read the binlog position: %w", err)
 	}
 	s, err := res.GetString(0, 0)
 	if err != nil {
