@@ -4,7 +4,7 @@ BIN     := bin
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 DEMO    := .demo
 
-.PHONY: build test unit integration demo lint deps clean
+.PHONY: build test unit integration demo lint deps clean bench
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/tailgate ./cmd/tailgate
@@ -28,6 +28,11 @@ deps:
 # A local primary + 2 replicas and tailgate in front, in the foreground until Ctrl-C.
 demo: deps build
 	@scripts/demo.sh $(DEMO)
+
+# sysbench, direct vs through tailgate, on its own primary + 2 replicas (about 9 minutes by default;
+# BENCH_ARGS=-quick for a one-minute smoke run). Prints a table; results in bench/results/.
+bench: deps build
+	$(GO) run ./bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BIN) $(DEMO)

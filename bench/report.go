@@ -1,0 +1,365 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// results is the JSON file: settings, every run, and the summary printed as a table.
+type results struct {
+	Started     time.Time `json:"started"`
+	Finished    time.Time `json:"finished"`
+	Interrupted bool      `json:"interrupted,omitempty"`
+	Settings    settings  `json:"settings"`
+	Host        host      `json:"host"`
+	Versions    struct {
+		Tailgate string `json:"tailgate"`
+		MariaDB  string `json:"mariadb"`
+		Sysbench string `json:"sysbench"`
+	} `json:"versions"`
+	Summary []Summary `json:"summary"`
+	Runs    []Run     `json:"runs"`
+	// TailgateLog holds tailgate's WARN and ERROR log lines during the whole session.
+	TailgateLog []string `json:"tailgate_log_problems,omitempty"`
+}
+
+type settings struct {
+	Reps            int      `json:"reps"`
+	DurationSeconds int      `json:"duration_seconds"`
+	Tables          int      `json:"tables"`
+	TableSize       int      `json:"table_size"`
+	ServerConfig    []string `json:"server_config"`
+	ClockTicks      int64    `json:"clk_tck"`
+	ClockTicksFrom  string   `json:"clk_tck_source"`
+}
+
+type host struct {
+	CPUs         int    `json:"cpus"`
+	Kernel       string `json:"kernel"`
+	GoVersion    string `json:"go"`
+	LoadAvgStart string `json:"loadavg_start"`
+	LoadAvgEnd   string `json:"loadavg_end"`
+}
+
+// Run is one sysbench run against one target.
+type Run struct {
+	Workload string    `json:"workload"`
+	Mode     string    `json:"mode"`
+	PSMode   string    `json:"db_ps_mode"`
+	Threads  int       `json:"threads"`
+	Rep      int       `json:"rep"`
+	Target   string    `json:"target"`
+	Command  []string  `json:"command"`
+	Started  time.Time `json:"started"`
+
+	WallSeconds     float64 `json:"wall_seconds"`
+	SysbenchSeconds float64 `json:"sysbench_seconds"`
+	Queries         int64   `json:"queries"`
+	QPS             float64 `json:"qps"`
+	Transactions    int64   `json:"transactions"`
+	TPS             float64 `json:"tps"`
+	P95Ms           float64 `json:"p95_ms"`
+	AvgMs           float64 `json:"avg_ms"`
+	IgnoredErrors   int64   `json:"ignored_errors"`
+	Reconnects      int64   `json:"reconnects"`
+	ErrorLines      int     `json:"error_lines"`
+	FailedThreads   int     `json:"failed_threads"`
+	// Errors is IgnoredErrors + FailedThreads (or ErrorLines when no thread failed), and at
+	// least 1 for a failed run.
+	Errors        int64    `json:"errors"`
+	ErrorMessages []string `json:"error_messages,omitempty"`
+	// Error says why the run failed; empty for a run that produced statistics.
+	Error      string   `json:"error,omitempty"`
+	OutputTail string   `json:"output_tail,omitempty"`
+	Notes      []string `json:"notes,omitempty"`
+
+	// Tailgate's utime+stime during the run; for direct runs that is its background work
+	// (binlog tailer, replica position polls).
+	TailgateCPUTicks  int64   `json:"tailgate_cpu_ticks"`
+	TailgateCPUMicros float64 `json:"tailgate_cpu_us"`
+	// CPUMicrosPerQuery is TailgateCPUMicros / Queries, for tailgate runs only.
+	CPUMicrosPerQuery float64 `json:"tailgate_cpu_us_per_query,omitempty"`
+
+	// Servers are the status counter deltas per server during the run.
+	Servers map[string]map[string]int64 `json:"servers,omitempty"`
+}
+
+func (r Run) ok() bool { return r.Error == "" && r.Queries > 0 }
+
+// line is the progress line printed after each run.
+func (r Run) line(counter string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-17s %-4s rep %d  %-8s", r.Workload, r.Mode, r.Rep, r.Target)
+	if r.Queries > 0 {
+		fmt.Fprintf(&b, "  %8.0f qps  p95 %6.2f ms", r.QPS, r.P95Ms)
+	}
+	fmt.Fprintf(&b, "  errors %d", r.Errors)
+	switch {
+	case r.Target == targetTailgate && r.CPUMicrosPerQuery > 0:
+		fmt.Fprintf(&b, "  tailgate cpu %.1f us/query", r.CPUMicrosPerQuery)
+	case r.Target == targetDirect:
+		fmt.Fprintf(&b, "  (tailgate idle cpu %.2fs)", r.TailgateCPUMicros/1e6)
+	}
+	if r.Target == targetTailgate && r.Servers != nil {
+		cells := make([]string, len(nodeOrder))
+		for i, n := range nodeOrder {
+			cells[i] = thousands(r.Servers[n][counter])
+		}
+		fmt.Fprintf(&b, "  %s on %s: %s", counter, strings.Join(nodeOrder, "/"), strings.Join(cells, "/"))
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, "  FAILED: %s", r.Error)
+	}
+	return b.String()
+}
+
+// Summary is one workload and mode: medians over the repetitions of each target.
+type Summary struct {
+	Workload string        `json:"workload"`
+	Mode     string        `json:"mode"`
+	Threads  int           `json:"threads"`
+	Direct   targetSummary `json:"direct"`
+	Tailgate targetSummary `json:"tailgate"`
+	// Ratio is median tailgate QPS / median direct QPS; 0 when either has no good run.
+	Ratio float64 `json:"qps_ratio"`
+	// PairRatios are tailgate/direct for each repetition (direct and tailgate run back to back).
+	PairRatios []float64 `json:"pair_ratios"`
+	// Counter is the status variable that shows where this mode's statements ran, and
+	// TailgateSplit its delta per server summed over the tailgate runs.
+	Counter       string           `json:"counter"`
+	TailgateSplit map[string]int64 `json:"tailgate_split"`
+	DirectSplit   map[string]int64 `json:"direct_split"`
+}
+
+type targetSummary struct {
+	Runs       int     `json:"runs"`
+	FailedRuns int     `json:"failed_runs"`
+	MedianQPS  float64 `json:"median_qps"`
+	MedianP95  float64 `json:"median_p95_ms"`
+	Errors     int64   `json:"errors"`
+	Reconnects int64   `json:"reconnects"`
+	// MedianCPUPerQuery is tailgate's CPU microseconds per query (tailgate only).
+	MedianCPUPerQuery float64 `json:"median_cpu_us_per_query,omitempty"`
+}
+
+// nodeOrder is how servers are listed.
+var nodeOrder = []string{"primary", "replica1", "replica2"}
+
+func summarize(runs []Run, opts options) []Summary {
+	var out []Summary
+	for _, w := range opts.workloads {
+		for _, m := range opts.modes {
+			s := Summary{Workload: w.name, Mode: m.name, Threads: w.threads, Counter: m.counter,
+				TailgateSplit: map[string]int64{}, DirectSplit: map[string]int64{}}
+			byRep := map[int]map[string]Run{}
+			var mine []Run
+			for _, r := range runs {
+				if r.Workload != w.name || r.Mode != m.name {
+					continue
+				}
+				mine = append(mine, r)
+				if byRep[r.Rep] == nil {
+					byRep[r.Rep] = map[string]Run{}
+				}
+				byRep[r.Rep][r.Target] = r
+				split := s.DirectSplit
+				if r.Target == targetTailgate {
+					split = s.TailgateSplit
+				}
+				for node, vals := range r.Servers {
+					split[node] += vals[m.counter]
+				}
+			}
+			if len(mine) == 0 {
+				continue
+			}
+			s.Direct = summarizeTarget(mine, targetDirect)
+			s.Tailgate = summarizeTarget(mine, targetTailgate)
+			if s.Direct.MedianQPS > 0 && s.Tailgate.MedianQPS > 0 {
+				s.Ratio = s.Tailgate.MedianQPS / s.Direct.MedianQPS
+			}
+			for rep := 1; rep <= opts.reps; rep++ {
+				d, t := byRep[rep][targetDirect], byRep[rep][targetTailgate]
+				if d.ok() && t.ok() {
+					s.PairRatios = append(s.PairRatios, t.QPS/d.QPS)
+				}
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func summarizeTarget(runs []Run, target string) targetSummary {
+	var ts targetSummary
+	var qps, p95, cpu []float64
+	for _, r := range runs {
+		if r.Target != target {
+			continue
+		}
+		ts.Runs++
+		ts.Errors += r.Errors
+		ts.Reconnects += r.Reconnects
+		if !r.ok() {
+			ts.FailedRuns++
+			continue
+		}
+		qps = append(qps, r.QPS)
+		p95 = append(p95, r.P95Ms)
+		if r.CPUMicrosPerQuery > 0 {
+			cpu = append(cpu, r.CPUMicrosPerQuery)
+		}
+	}
+	ts.MedianQPS, ts.MedianP95, ts.MedianCPUPerQuery = median(qps), median(p95), median(cpu)
+	return ts
+}
+
+// median of xs (the mean of the middle two for an even count); 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func printSummary(w io.Writer, res *results) {
+	st := res.Settings
+	fmt.Fprintf(w, "Summary: median of %d run(s) x %ds per target; ratio = median QPS tailgate / direct; errors summed over the runs.\n",
+		st.Reps, st.DurationSeconds)
+	fmt.Fprintf(w, "Servers ran with %s. Tailgate CPU from /proc/<pid>/stat (utime+stime, CLK_TCK %d).\n\n",
+		strings.Join(st.ServerConfig, ", "), st.ClockTicks)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tmode\tthreads\tQPS direct\tQPS tailgate\tratio\tpair ratios\tp95 ms direct\tp95 ms tailgate\terrors direct/tailgate\ttailgate CPU us/query\t")
+	for _, s := range res.Summary {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			s.Workload, s.Mode, s.Threads,
+			num(s.Direct.MedianQPS, 0), num(s.Tailgate.MedianQPS, 0), num(s.Ratio, 3), ratios(s.PairRatios),
+			num(s.Direct.MedianP95, 2), num(s.Tailgate.MedianP95, 2),
+			errCell(s.Direct)+"/"+errCell(s.Tailgate), num(s.Tailgate.MedianCPUPerQuery, 1))
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nWhere the tailgate runs' statements ran (counter delta per server, summed over the runs):\n\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "workload\tmode\tcounter\t%s\t(direct runs: primary)\t\n", strings.Join(nodeOrder, "\t"))
+	for _, s := range res.Summary {
+		var total int64
+		for _, n := range nodeOrder {
+			total += s.TailgateSplit[n]
+		}
+		cells := make([]string, len(nodeOrder))
+		for i, n := range nodeOrder {
+			cells[i] = share(s.TailgateSplit[n], total)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", s.Workload, s.Mode, s.Counter, strings.Join(cells, "\t"),
+			thousands(s.DirectSplit["primary"]))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "(The replicas' Com_select includes tailgate's own position polls, SELECT @@gtid_slave_pos, about 10 a second each.)\n")
+
+	var failed []Run
+	for _, r := range res.Runs {
+		if r.Error != "" {
+			failed = append(failed, r)
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "\nFailed runs (%d):\n", len(failed))
+		for _, r := range failed {
+			fmt.Fprintf(w, "  %s %s rep %d %s: %s\n", r.Workload, r.Mode, r.Rep, r.Target, r.Error)
+			if r.OutputTail != "" {
+				fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(tailOf(r.OutputTail, 5), "\n", "\n    "))
+			}
+		}
+	}
+	if len(res.TailgateLog) > 0 {
+		fmt.Fprintf(w, "\ntailgate logged %d warning/error line(s), first:\n  %s\n", len(res.TailgateLog),
+			strings.Join(res.TailgateLog[:min(5, len(res.TailgateLog))], "\n  "))
+	}
+	fmt.Fprintf(w, "\nload average: %s at start, %s at end (%d CPUs); only ratios measured side by side mean something.\n",
+		res.Host.LoadAvgStart, res.Host.LoadAvgEnd, res.Host.CPUs)
+}
+
+func errCell(ts targetSummary) string {
+	s := strconv.FormatInt(ts.Errors, 10)
+	if ts.FailedRuns > 0 {
+		s += fmt.Sprintf(" (%d failed)", ts.FailedRuns)
+	}
+	return s
+}
+
+func num(x float64, prec int) string {
+	if x == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(x, 'f', prec, 64)
+}
+
+func ratios(xs []float64) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 2, 64)
+	}
+	return strings.Join(parts, " ")
+}
+
+func share(n, total int64) string {
+	if total == 0 {
+		return thousands(n)
+	}
+	return fmt.Sprintf("%s (%.0f%%)", thousands(n), 100*float64(n)/float64(total))
+}
+
+// thousands formats n with comma separators: 1234567 -> "1,234,567".
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// writeResults writes res as indented JSON to dir/<UTC start time>.json and returns the path.
+func writeResults(dir string, res *results) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, res.Started.Format("20060102T150405Z")+".json")
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path+".tmp", append(b, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
