@@ -104,6 +104,7 @@ func New(cfg *config.Config, log hclog.Logger) *App {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		popts.Observer = admin.NewMetrics(a, reg) // reads a only at scrape time
 	}
+	popts.OnBackendFailure = mon.ReportFailure
 	a.server = proxy.New(popts, rt, cl)
 	if cfg.Admin != nil {
 		a.admin = admin.New(admin.Options{Listen: cfg.Admin.Listen, User: cfg.Admin.User, Password: cfg.Admin.Password,
@@ -168,6 +169,7 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) proxy.Options {
 		Replicas:              replicas,
 		ReadYourWrites:        cfg.Consistency.ReadYourWrites,
 		ConsistencyScope:      cfg.Consistency.Scope,
+		PrimaryWait:           cfg.Proxy.PrimaryWait.Duration,
 		Logger:                log,
 	}
 }

@@ -69,6 +69,11 @@ type Options struct {
 	ReadYourWrites bool
 	// Observer, when set, is told about every statement routed (metrics).
 	Observer Observer
+	// OnBackendFailure, when set, is told when a connection to a replica fails, so that
+	// routing avoids it until it answers again.
+	OnBackendFailure func(name string)
+	// PrimaryWait is how long new statements wait for an unreachable primary.
+	PrimaryWait time.Duration
 	// ConsistencyScope widens read-your-writes: "session" (default), "user" (the latest
 	// write of any session of the same user) or "global" (the latest write through tailgate).
 	ConsistencyScope string
@@ -330,7 +335,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		_ = p.flush()
 		return
 	}
-	hs := &handshake{srv: s}
+	hs := &handshake{srv: s, ctx: ctx}
 	limited := &limitedConn{Conn: conn, budget: maxHandshakeBytes}
 	if s.opts.HandshakeTimeout > 0 {
 		_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
@@ -370,6 +375,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 // client is told it is in, so that a bad database or backend login fails the connect.
 type handshake struct {
 	srv  *Server
+	ctx  context.Context
 	db   string
 	sess *session
 }
@@ -419,15 +425,21 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 	sess.userWrite = s.userWrite(sess.user)
 	h.sess = sess
 	// Check the backend login and the database now, so that they fail the connect as
-	// they would on the server.
-	bc, err := sess.conn(router.PrimaryName)
-	if err == nil {
-		if err = sess.state.sync(bc); err != nil {
-			sess.drop(bc)
-		} else {
-			sess.release(bc)
+	// they would on the server: on the primary, or on a replica while the primary is
+	// unreachable (reads keep working then).
+	sess.ctx, sess.loginCheck = h.ctx, true
+	err := sess.checkLogin(router.PrimaryName)
+	var myErr *mysql.MyError
+	if err != nil && !errors.As(err, &myErr) {
+		for _, r := range s.Backends()[1:] {
+			if rerr := sess.checkLogin(r.Name); rerr == nil || errors.As(rerr, &myErr) {
+				s.log.Warn("primary unreachable; client login checked on a replica", "replica", r.Name, "error", err)
+				err = rerr
+				break
+			}
 		}
 	}
+	sess.loginCheck = false
 	if err != nil {
 		var myErr *mysql.MyError
 		if errors.As(err, &myErr) {

@@ -59,12 +59,15 @@ type session struct {
 	writeGTID     string                  // GTID of the session's last write (read-your-writes)
 	userWrite     *atomic.Pointer[string] // latest write of the session's user (scope "user")
 
-	scratch []byte // reused for rewritten packets
-	execBuf []byte // reused for rewritten COM_STMT_EXECUTE packets
-	started time.Time
-	status  atomic.Value // string: "idle", "query"
-	inTxn   atomic.Bool  // a transaction is open (read by shutdown without the session's lock)
-	pinned  atomic.Value // string: backend the session is pinned to, for SHOW SESSIONS
+	ctx        context.Context // ends when tailgate shuts down
+	retryable  bool            // the statement running may be retried on another backend
+	loginCheck bool            // checking the login during the handshake: no waiting for the primary
+	scratch    []byte          // reused for rewritten packets
+	execBuf    []byte          // reused for rewritten COM_STMT_EXECUTE packets
+	started    time.Time
+	status     atomic.Value // string: "idle", "query"
+	inTxn      atomic.Bool  // a transaction is open (read by shutdown without the session's lock)
+	pinned     atomic.Value // string: backend the session is pinned to, for SHOW SESSIONS
 	// pinnedName is the session goroutine's copy of pinned (stored only on change).
 	pinnedName string
 }
@@ -135,6 +138,7 @@ func (s *session) learnWrite(gtid string) {
 
 // run is the command loop. It returns when the client quits or fails.
 func (s *session) run(ctx context.Context) {
+	s.ctx = ctx
 	defer s.closeBackends()
 	for {
 		s.inTxn.Store(s.txn != nil)
@@ -226,7 +230,18 @@ func (s *session) query(pkt []byte) error {
 		return err
 	}
 	start := time.Now()
+	// An autocommit read whose replica fails before answering anything is retried once
+	// on another eligible backend; writes and transactions never are.
+	s.retryable = d.Target == router.TargetReplica && s.txn == nil && st.Kind == router.KindRead
 	out, err := s.exec(bc, pkt, respResult)
+	s.retryable = false
+	if errors.Is(err, errRetry) {
+		s.srv.metrics.retries.Add(1)
+		if d, bc, err = s.route(st); err != nil || bc == nil {
+			return err
+		}
+		out, err = s.exec(bc, pkt, respResult)
+	}
 	s.observe(d, out, err, start)
 	if err != nil {
 		return err
@@ -237,6 +252,10 @@ func (s *session) query(pkt []byte) error {
 	s.settle(bc, out, st)
 	return nil
 }
+
+// errRetry tells query that a read failed before any byte reached the client and may be
+// sent elsewhere.
+var errRetry = errors.New("retry on another backend")
 
 // route decides where st goes and returns a connection there, brought to the session's
 // state. When it cannot (stale policy, backend unreachable) it answers the client itself
@@ -300,11 +319,14 @@ func (s *session) execRelay(bc *backendConn, pkt []byte, kind respKind, stmtID u
 	}
 	bc.b.queries.Add(1)
 	if err := bc.send(pkt); err != nil {
-		return relayOutcome{}, s.backendFailed(bc, err, false)
+		return relayOutcome{}, s.failedBeforeAnswer(bc, err)
 	}
 	out, err := s.relay(bc, kind, stmtID)
 	if err != nil {
 		if se, ok := isBackendErr(err); ok {
+			if !se.midResponse {
+				return out, s.failedBeforeAnswer(bc, se.err)
+			}
 			return out, s.backendFailed(bc, se.err, se.midResponse)
 		}
 		s.drop(bc) // the response was cut off on the client side: bc is mid-stream
@@ -550,7 +572,7 @@ func (s *session) conn(name string) (*backendConn, error) {
 		}
 	}
 	bc, err := b.pool.get(context.Background(), s.key, s.owner, func() (*backendConn, error) {
-		return s.srv.dial(b, &s.dial)
+		return s.dialWaiting(b)
 	}, s.srv.opts.BackendConnectTimeout)
 	if err != nil {
 		return nil, err
@@ -580,6 +602,47 @@ func (s *session) conn(name string) (*backendConn, error) {
 	}
 	s.held[b] = bc
 	return bc, nil
+}
+
+// checkLogin borrows a connection to the named backend with the session's login and
+// database, and gives it back.
+func (s *session) checkLogin(name string) error {
+	bc, err := s.conn(name)
+	if err != nil {
+		return err
+	}
+	if err := s.state.sync(bc); err != nil {
+		s.drop(bc)
+		return err
+	}
+	s.release(bc)
+	return nil
+}
+
+// dialWaiting opens a connection to b. A primary that cannot be reached is waited for up
+// to primary_wait (it may be restarting); a server error (bad login, unknown database)
+// fails at once.
+func (s *session) dialWaiting(b *Backend) (*backendConn, error) {
+	deadline := time.Now().Add(s.srv.opts.PrimaryWait)
+	backoff := 50 * time.Millisecond
+	for {
+		bc, err := s.srv.dial(b, &s.dial)
+		var myErr *mysql.MyError
+		if err == nil || !b.Primary || s.loginCheck || errors.As(err, &myErr) || time.Now().Add(backoff).After(deadline) {
+			if err != nil && b.Primary && s.srv.opts.PrimaryWait > 0 && !errors.As(err, &myErr) {
+				err = fmt.Errorf("the primary did not come back within primary_wait (%s): %w", s.srv.opts.PrimaryWait, err)
+			}
+			return bc, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
 }
 
 // settle decides after a response whether the session keeps bc: pinned connections stay,
@@ -693,12 +756,35 @@ func (s *session) forget(bc *backendConn) {
 	}
 }
 
+// failedBeforeAnswer handles a backend connection that broke before any byte of the
+// answer reached the client: a retryable read is sent elsewhere, anything else fails.
+func (s *session) failedBeforeAnswer(bc *backendConn, err error) error {
+	if !s.retryable {
+		return s.backendFailed(bc, err, false)
+	}
+	s.retryable = false
+	s.log.Warn("replica failed before answering; the read is retried elsewhere", "backend", bc.b.Name, "error", err)
+	s.dropFailed(bc)
+	return errRetry
+}
+
+// dropFailed forgets a connection that failed, and the backend's idle connections (they
+// likely failed too), and tells the freshness view so that routing avoids the backend
+// until it answers again.
+func (s *session) dropFailed(bc *backendConn) {
+	s.drop(bc)
+	bc.b.pool.closeIdle()
+	if f := s.srv.opts.OnBackendFailure; f != nil && !bc.b.Primary {
+		f(bc.b.Name)
+	}
+}
+
 // backendFailed handles a broken backend connection: the client gets an error saying what
 // was lost, and the session goes on with a new connection next time.
 func (s *session) backendFailed(bc *backendConn, err error, midResponse bool) error {
 	lostTxn := s.txn == bc
 	primaryState := bc.b.Primary && (len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked)
-	s.drop(bc)
+	s.dropFailed(bc)
 	s.log.Warn("backend connection failed", "backend", bc.b.Name, "error", err)
 	msg := fmt.Sprintf("tailgate: lost connection to %s (%s) during the query: %v", bc.b.Name, bc.b.Address, err)
 	if lostTxn {

@@ -17,6 +17,7 @@ type Stats struct {
 	handshakeFailed   atomic.Uint64
 	authFailed        atomic.Uint64
 	backendDialFailed atomic.Uint64
+	retries           atomic.Uint64
 }
 
 // StatsSnapshot is a copy of the counters at one moment.
@@ -30,6 +31,7 @@ type StatsSnapshot struct {
 	HandshakeFailures uint64
 	AuthFailures      uint64
 	BackendDialErrors uint64
+	Retries           uint64 // reads retried on another backend after a failure
 }
 
 // Snapshot copies the counters.
@@ -44,6 +46,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		HandshakeFailures: s.handshakeFailed.Load(),
 		AuthFailures:      s.authFailed.Load(),
 		BackendDialErrors: s.backendDialFailed.Load(),
+		Retries:           s.retries.Load(),
 	}
 }
 

@@ -352,6 +352,19 @@ func (m *Monitor) recordPoll(log hclog.Logger, v *replicaView, err error) {
 	}
 }
 
+// ReportFailure marks a replica down at once after a connection to it failed mid-use;
+// its poller brings it back when it answers again.
+func (m *Monitor) ReportFailure(name string) {
+	v := m.set.Load().byName[name]
+	if v == nil {
+		return
+	}
+	if v.reachable.Swap(false) {
+		m.log.Warn("replica connection failed; taken out of rotation until it answers", "replica", name)
+		m.setState(v, router.StateDown, time.Duration(v.lag.Load()))
+	}
+}
+
 // evaluate recomputes lag and states on a ticker.
 func (m *Monitor) evaluate(ctx context.Context) {
 	t := time.NewTicker(evaluateEvery)
