@@ -34,6 +34,7 @@ type packetIO struct {
 	maxRead int    // largest logical packet accepted by readPacket
 	buf     []byte // reused payload buffer of readPacket
 	hdr     [4]byte
+	whdr    [4]byte
 }
 
 func newPacketIO(conn net.Conn, maxRead int) *packetIO {
@@ -108,9 +109,9 @@ func (p *packetIO) writePacket(payload []byte) error {
 }
 
 func (p *packetIO) writeFrameHeader(n int) error {
-	h := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), p.seq}
+	p.whdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), p.seq}
 	p.seq++
-	_, err := p.w.Write(h[:])
+	_, err := p.w.Write(p.whdr[:]) // a field, not a local: a local array would escape per call
 	return err
 }
 

@@ -130,7 +130,7 @@ func (s *session) stmtExecute(pkt []byte) error {
 		return err
 	}
 	if !res.hasError {
-		s.applyEffects(ps.st, bc, ps.sql)
+		s.applyEffects(ps.st, bc, nil) // prepared SETs are never replayed: see stmtPrepare
 		if flags&cursorReadOnly != 0 && res.status&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
 			ps.cursor = bc
 		}

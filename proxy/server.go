@@ -90,6 +90,8 @@ type Observer interface {
 // Classifier is what the proxy needs of the statement classifier.
 type Classifier interface {
 	Classify(sql string) *router.Statement
+	// ClassifyBytes is Classify for text in a buffer it must not keep.
+	ClassifyBytes(sql []byte) *router.Statement
 }
 
 // Server accepts client connections and runs a session for each.

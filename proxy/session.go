@@ -217,14 +217,14 @@ func (s *session) dispatch(pkt []byte) error {
 
 // query routes and runs one COM_QUERY.
 func (s *session) query(pkt []byte) error {
-	sql := string(pkt[1:])
-	st := s.srv.classifier.Classify(sql)
+	// The statement text stays in the read buffer: a classifier cache hit copies nothing.
+	st := s.srv.classifier.ClassifyBytes(pkt[1:])
 	d, bc, err := s.route(st)
 	if err != nil || bc == nil {
 		return err
 	}
 	if s.log.IsTrace() {
-		s.log.Trace("route", "sql", truncate(sql, 200), "target", d.Target, "backend", d.Backend, "reason", d.Reason)
+		s.log.Trace("route", "sql", truncate(string(pkt[1:]), 200), "target", d.Target, "backend", d.Backend, "reason", d.Reason)
 	}
 	if err := s.prepareSessionFunc(st, bc); err != nil {
 		return err
@@ -247,7 +247,7 @@ func (s *session) query(pkt []byte) error {
 		return err
 	}
 	if !out.hasError {
-		s.applyEffects(st, bc, sql)
+		s.applyEffects(st, bc, pkt[1:])
 	}
 	s.settle(bc, out, st)
 	return nil
@@ -366,11 +366,11 @@ func (s *session) learnStatus(bc *backendConn, status uint16) {
 }
 
 // applyEffects records what a successful statement changed in the session.
-func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql string) {
+func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte) {
 	switch st.Kind {
 	case router.KindSessionSet:
 		if st.Effects&(router.EffectSetAutocommit|router.EffectSetTransaction) == 0 {
-			s.state.recordSet(st.SetKey, sql)
+			s.state.recordSet(st.SetKey, string(sql))
 			bc.stateVersion = s.state.version
 		}
 		bc.dirty, bc.owner = true, s.owner
