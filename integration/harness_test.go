@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,4 +179,32 @@ func waitSeenReplicated(t testing.TB, tg *tailgate, c *cluster.Cluster) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// tailgateBinary builds cmd/tailgate once per test run (for tests that signal or kill the
+// process) and returns its path.
+func tailgateBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tailgate-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "tailgate")
+		out, err := exec.Command("go", "build", "-o", buildPath, "../cmd/tailgate").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/tailgate: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
 }
