@@ -102,6 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(extra) > 0 {
 		fmt.Fprintf(stdout, "extra:    %s\n", strings.Join(extra, " "))
 	}
+	fmt.Fprintf(stdout, "TLS CA:   %s (TLS offered, not required)\n", c.TLSCert)
 	fmt.Fprintf(stdout, "env:      %s\n", env)
 	fmt.Fprintf(stdout, "ready in %s; Ctrl-C stops the cluster\n", elapsed)
 
@@ -151,6 +152,7 @@ func writeEnv(path string, c *cluster.Cluster) error {
 	kv("MONITOR_USER", cluster.MonitorUser)
 	kv("MONITOR_PASSWORD", cluster.MonitorPassword)
 	kv("DATABASE", cluster.TestDatabase)
+	kv("TLS_CERT", c.TLSCert)
 	if err := os.WriteFile(path+".tmp", b.Bytes(), 0o644); err != nil {
 		return err
 	}

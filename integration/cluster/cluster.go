@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,12 +73,18 @@ type Cluster struct {
 	Replicas []*Node
 	// Dir holds one sub-directory per node and cluster.json.
 	Dir string
+	// TLSCert is the PEM certificate every node offers TLS with (not required by the
+	// servers). It is self-signed for 127.0.0.1, ::1 and localhost: clients verify the nodes
+	// with it as their CA.
+	TLSCert string
 
-	temp      bool     // Dir was created by Start and is removed by Close
-	lock      *os.File // flock on Dir/cluster.lock, held from Start to Close
-	logf      func(format string, args ...any)
-	closeOnce sync.Once
-	closeErr  error
+	temp bool     // Dir was created by Start and is removed by Close
+	lock *os.File // flock on Dir/cluster.lock, held from Start to Close
+	// removeOnClose are directories Close removes (a failed install's node directories).
+	removeOnClose []string
+	logf          func(format string, args ...any)
+	closeOnce     sync.Once
+	closeErr      error
 }
 
 // manifest is cluster.json: what a restart needs to know about an earlier run.
@@ -87,10 +94,10 @@ type manifest struct {
 }
 
 // Start brings a cluster up and returns once every replica's IO and SQL threads run and each has
-// applied the primary's current GTID position. On a fresh Dir it installs the data directories in
-// parallel, starts the servers, creates the accounts and databases and sets up GTID replication;
-// on a Dir from an earlier run it only starts the servers and checks replication. If Start fails
-// it stops whatever it started and removes a temporary Dir.
+// applied the primary's current GTID position. On a fresh Dir it installs one data directory,
+// copies it for the replicas, starts the servers in parallel, creates the accounts and databases
+// and sets up GTID replication; on a Dir from an earlier run it only starts the servers and
+// checks replication. If Start fails it stops whatever it started and removes a temporary Dir.
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	began := time.Now()
 	if err := opts.check(); err != nil {
@@ -121,10 +128,18 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
 	}
+	installing := false
 	defer func() {
-		if err != nil {
-			_ = c.Close()
+		if err == nil {
+			return
 		}
+		if installing && !c.temp {
+			// Half-installed nodes would make the next Start refuse this Dir.
+			for _, n := range c.Nodes() {
+				c.removeOnClose = append(c.removeOnClose, n.Dir)
+			}
+		}
+		_ = c.Close()
 	}()
 	if err := c.lockDir(); err != nil {
 		return nil, err
@@ -149,7 +164,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
 	}
-	c.newNodes(ports, opts.ExtraConfig)
+	certFile, keyFile, err := ensureTLS(c.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c.TLSCert = certFile
+	c.newNodes(ports, opts.ExtraConfig, keyFile)
 
 	for _, n := range c.Nodes() {
 		switch {
@@ -182,8 +202,17 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			return nil, fmt.Errorf("cluster: replication: %w", err)
 		}
 	} else {
-		c.log("cluster: installing %d data directories in %s", len(c.Nodes()), c.Dir)
-		if err := parallel(c.Nodes(), func(n *Node) error { return n.install(ctx) }); err != nil {
+		c.log("cluster: installing a %d-node cluster in %s", len(c.Nodes()), c.Dir)
+		installing = true
+		// One bootstrap, then copies: a fresh data directory holds nothing node-specific (no
+		// binlog, no server UUID; server_id and port come from my.cnf), and bootstrapping is
+		// CPU-bound, which matters when several test packages start clusters at once.
+		if err := c.Primary.install(ctx); err != nil {
+			return nil, fmt.Errorf("cluster: install: %w", err)
+		}
+		if err := parallel(c.Replicas, func(r *Node) error {
+			return copyTree(c.Primary.dataDir(), r.dataDir())
+		}); err != nil {
 			return nil, fmt.Errorf("cluster: install: %w", err)
 		}
 		c.log("cluster: installed after %s", since(began))
@@ -268,6 +297,11 @@ func (c *Cluster) Close() error {
 			}
 		}
 		err := parallel(nodes, (*Node).Stop)
+		for _, d := range c.removeOnClose {
+			if rerr := os.RemoveAll(d); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("cluster: remove %s: %w", d, rerr))
+			}
+		}
 		if c.lock != nil {
 			_ = c.lock.Close() // releases the flock
 		}
@@ -277,7 +311,9 @@ func (c *Cluster) Close() error {
 			}
 		}
 		c.closeErr = err
-		c.log("cluster: stopped in %s", since(began))
+		if len(nodes) > 0 {
+			c.log("cluster: stopped in %s", since(began))
+		}
 	})
 	return c.closeErr
 }
@@ -425,7 +461,7 @@ func (c *Cluster) startNode(ctx context.Context, n *Node, fixedPort bool) error 
 	}
 }
 
-func (c *Cluster) newNodes(ports []int, extra []string) {
+func (c *Cluster) newNodes(ports []int, extra []string, tlsKey string) {
 	mk := func(name string, i int) *Node {
 		dir := filepath.Join(c.Dir, name)
 		return &Node{
@@ -436,6 +472,8 @@ func (c *Cluster) newNodes(ports []int, extra []string) {
 			Socket:   filepath.Join(dir, "mariadbd.sock"),
 			replica:  i > 0,
 			extra:    extra,
+			tlsCert:  c.TLSCert,
+			tlsKey:   tlsKey,
 		}
 	}
 	c.Primary = mk("primary", 0)
@@ -552,6 +590,49 @@ func accountStatements() []string {
 		stmts = append(stmts, fmt.Sprintf("REVOKE READ_ONLY ADMIN ON *.* FROM '%s'@'%s'", AppUser, host))
 	}
 	return append(stmts, "SET SESSION sql_log_bin=1")
+}
+
+// copyTree copies the directories and regular files under src to dst, which must not exist.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.Mkdir(target, info.Mode().Perm())
+		case info.Mode().IsRegular():
+			return copyFile(path, target, info.Mode().Perm())
+		default:
+			return fmt.Errorf("copy %s: not a regular file or directory", path)
+		}
+	})
+}
+
+func copyFile(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return out.Close()
 }
 
 // parallel runs f for every node at once and joins the errors.

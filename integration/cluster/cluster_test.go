@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -100,6 +102,29 @@ func TestCluster(t *testing.T) {
 				err = rows.Close()
 			}
 			check(t, err, q.n.Name, ": ", q.stmt, " as ", MonitorUser)
+			db.Close()
+		}
+	})
+
+	t.Run("TLS", func(t *testing.T) {
+		pem, err := os.ReadFile(c.TLSCert)
+		must(t, err, "read TLSCert")
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			t.Fatalf("%s holds no certificate", c.TLSCert)
+		}
+		for _, n := range c.Nodes() {
+			cfg, err := mysql.ParseDSN(n.DSN(AppUser, AppPassword, ""))
+			must(t, err)
+			cfg.TLS = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+			conn, err := mysql.NewConnector(cfg)
+			must(t, err)
+			db := sql.OpenDB(conn)
+			var name, cipher string
+			check(t, db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher), n.Name, " over verified TLS")
+			if cipher == "" {
+				t.Errorf("%s: no TLS cipher on a TLS connection", n.Name)
+			}
 			db.Close()
 		}
 	})

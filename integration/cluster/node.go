@@ -46,6 +46,8 @@ type Node struct {
 
 	replica bool
 	extra   []string
+	tlsCert string // ssl_cert: TLS is offered, not required
+	tlsKey  string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -240,18 +242,33 @@ func (n *Node) Stop() error {
 	if cmd == nil || isClosed(done) {
 		return nil
 	}
-	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot shut down
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	term := func() error {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot shut down
+		err := cmd.Process.Signal(syscall.SIGTERM)
+		if errors.Is(err, os.ErrProcessDone) {
+			return nil
+		}
+		return err
+	}
+	if err := term(); err != nil {
 		return fmt.Errorf("%s: SIGTERM: %w", n.Name, err)
 	}
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-done:
-		return nil
-	case <-timer.C:
-		_ = n.Kill()
-		return fmt.Errorf("%s: no clean shutdown within %s; killed", n.Name, stopTimeout)
+	// mariadbd ignores a SIGTERM that arrives while it is still initialising (for instance
+	// while it waits for a data file lock), so repeat it; during shutdown repeats are harmless.
+	again := time.NewTicker(time.Second)
+	defer again.Stop()
+	deadline := time.NewTimer(stopTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-again.C:
+			_ = term()
+		case <-deadline.C:
+			_ = n.Kill()
+			return fmt.Errorf("%s: no clean shutdown within %s; killed", n.Name, stopTimeout)
+		}
 	}
 }
 
@@ -349,6 +366,9 @@ func (n *Node) writeConfig() error {
 		"report_host=127.0.0.1",
 		"report_port=" + strconv.Itoa(n.Port),
 	}
+	if n.tlsCert != "" {
+		lines = append(lines, "ssl_cert="+n.tlsCert, "ssl_key="+n.tlsKey)
+	}
 	if n.replica {
 		lines = append(lines, "read_only=ON")
 	}
@@ -390,6 +410,9 @@ func (n *Node) install(ctx context.Context) error {
 	cmd.WaitDelay = 5 * time.Second
 	cmd.Dir = n.Dir
 	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: mariadb-install-db: %w", n.Name, ctx.Err())
+	}
 	if err != nil {
 		return fmt.Errorf("%s: mariadb-install-db: %w\n%s", n.Name, err, tailLines(string(out), 20))
 	}
