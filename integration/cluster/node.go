@@ -289,8 +289,29 @@ func (n *Node) Kill() error {
 	return nil
 }
 
-// Pause freezes the server (SIGSTOP): connections stay open but nothing answers.
-func (n *Node) Pause() error { return n.signal(syscall.SIGSTOP) }
+// Pause freezes the server (SIGSTOP): connections stay open but nothing answers. It
+// returns once the kernel reports the process stopped (signal delivery is asynchronous).
+func (n *Node) Pause() error {
+	if err := n.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	pid := n.cmd.Process.Pid
+	n.mu.Unlock()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return err
+		}
+		// The state follows the parenthesised command name: "pid (comm) T ...".
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'T' {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("%s: not stopped 2s after SIGSTOP", n.Name)
+}
 
 // Resume continues a paused server (SIGCONT).
 func (n *Node) Resume() error { return n.signal(syscall.SIGCONT) }
