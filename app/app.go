@@ -170,6 +170,7 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) proxy.Options {
 		ReadYourWrites:        cfg.Consistency.ReadYourWrites,
 		ConsistencyScope:      cfg.Consistency.Scope,
 		PrimaryWait:           cfg.Proxy.PrimaryWait.Duration,
+		MaxAuthFailures:       cfg.Proxy.MaxAuthFailures,
 		Logger:                log,
 	}
 }

@@ -47,6 +47,9 @@ func (v *checker) proxy(p *Proxy) {
 	if p.MaxConnections < 1 {
 		v.add("proxy.max_connections", "must be >= 1, not %d", p.MaxConnections)
 	}
+	if p.MaxAuthFailures < 0 {
+		v.add("proxy.max_auth_failures", "must be >= 0, not %d", p.MaxAuthFailures)
+	}
 	if p.MaxBackendConnections < 1 {
 		v.add("proxy.max_backend_connections", "must be >= 1, not %d", p.MaxBackendConnections)
 	}

@@ -52,6 +52,9 @@ type Proxy struct {
 	TLS *ServerTLS `toml:"tls"`
 	// BackendConnectTimeout bounds dialing and authenticating to a backend. Default 3s.
 	BackendConnectTimeout Duration `toml:"backend_connect_timeout"`
+	// MaxAuthFailures refuses a client host's connections (error 1129) after this many
+	// failed logins within a minute; 0 turns the limit off. Default 50.
+	MaxAuthFailures int `toml:"max_auth_failures"`
 	// MaxBackendConnections caps the connections tailgate opens to each backend; client
 	// sessions share them between statements. Default 256.
 	MaxBackendConnections int `toml:"max_backend_connections"`
@@ -229,6 +232,7 @@ func (p *Proxy) setDefaults() {
 	p.Listen = "127.0.0.1:6033"
 	p.MaxConnections = 10000
 	p.MaxBackendConnections = 256
+	p.MaxAuthFailures = 50
 	p.HandshakeTimeout = Duration{10 * time.Second}
 	p.ShutdownTimeout = Duration{15 * time.Second}
 	p.PrimaryWait = Duration{5 * time.Second}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -171,5 +173,39 @@ func TestPrimaryRestartedWithinPrimaryWait(t *testing.T) {
 	}
 	if afterRestart.Load() == 0 {
 		t.Errorf("no insert succeeded after the primary came back")
+	}
+}
+
+// TestAuthFailuresThrottled: after max_auth_failures failed logins from a host, its new
+// connections are refused with 1129 while other hosts still get in.
+func TestAuthFailuresThrottled(t *testing.T) {
+	cfg := testConfig(shared)
+	cfg.Proxy.MaxAuthFailures = 3
+	tg := startTailgate(t, cfg)
+	login := func(network, password string) error {
+		db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@%s(%s)/tailgate_test", cluster.AppUser, password, network, tg.addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		return db.Ping()
+	}
+	for i := range 3 {
+		var me *mysqldriver.MySQLError
+		if err := login("tcp", "wrong"); !errors.As(err, &me) || me.Number != 1045 {
+			t.Fatalf("wrong password %d: %v, want 1045", i, err)
+		}
+	}
+	var me *mysqldriver.MySQLError
+	if err := login("tcp", cluster.AppPassword); !errors.As(err, &me) || me.Number != 1129 {
+		t.Fatalf("login after 3 failures: %v, want 1129 (host blocked)", err)
+	}
+	// Another client host (127.0.0.2) is not affected.
+	mysqldriver.RegisterDialContext("from127002", func(ctx context.Context, addr string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+		return d.DialContext(ctx, "tcp", addr)
+	})
+	if err := login("from127002", cluster.AppPassword); err != nil {
+		t.Fatalf("login from another host: %v", err)
 	}
 }

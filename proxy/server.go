@@ -27,6 +27,8 @@ const (
 	// maxHandshakeBytes bounds what an unauthenticated client may send.
 	maxHandshakeBytes = 1 << 20
 	defaultVersion    = "8.0.11-tailgate"
+	// authThrottleWindow is how long failed logins count against a host.
+	authThrottleWindow = time.Minute
 )
 
 // User is an application account tailgate authenticates and logs in to the backends with.
@@ -74,6 +76,9 @@ type Options struct {
 	OnBackendFailure func(name string)
 	// PrimaryWait is how long new statements wait for an unreachable primary.
 	PrimaryWait time.Duration
+	// MaxAuthFailures refuses a client host's connections after this many failed logins
+	// within a minute (0: no limit).
+	MaxAuthFailures int
 	// ConsistencyScope widens read-your-writes: "session" (default), "user" (the latest
 	// write of any session of the same user) or "global" (the latest write through tailgate).
 	ConsistencyScope string
@@ -102,6 +107,7 @@ type Server struct {
 	classifier Classifier
 	mysqlSrv   *server.Server
 	metrics    *Stats
+	throttle   *authThrottle
 
 	primary  *Backend
 	backends atomic.Pointer[map[string]*Backend] // replicas by name
@@ -133,6 +139,7 @@ func New(opts Options, rt *router.Router, cl Classifier) *Server {
 		primary:    &Backend{Name: router.PrimaryName, Address: opts.Primary.Address, Primary: true},
 	}
 	s.primary.pool = newPool(s.primary, opts.MaxBackendConnections)
+	s.throttle = newAuthThrottle(opts.MaxAuthFailures, authThrottleWindow)
 	s.setUsers(opts.Users)
 	s.setReplicas(opts.Replicas)
 	return s
@@ -337,6 +344,15 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		_ = p.flush()
 		return
 	}
+	host := hostAddr{conn.RemoteAddr()}.String()
+	if s.throttle.blocked(host, time.Now()) {
+		s.metrics.refused.Add(1)
+		p := newPacketIO(conn, 0)
+		_ = p.writePacket(appendErr(nil, mysql.ER_HOST_IS_BLOCKED, "HY000",
+			fmt.Sprintf("Host '%s' is blocked because of many failed logins; try again in %s", host, authThrottleWindow)))
+		_ = p.flush()
+		return
+	}
 	hs := &handshake{srv: s, ctx: ctx}
 	limited := &limitedConn{Conn: conn, budget: maxHandshakeBytes}
 	if s.opts.HandshakeTimeout > 0 {
@@ -426,6 +442,7 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 	sess.key = poolKey{user: user, flags: sess.dial.clientFlags, collation: sess.dial.collation, schema: h.db}
 	sess.userWrite = s.userWrite(sess.user)
 	h.sess = sess
+	s.throttle.succeeded(c.RemoteAddr().String())
 	// Check the backend login and the database now, so that they fail the connect as
 	// they would on the server: on the primary, or on a replica while the primary is
 	// unreachable (reads keep working then).
@@ -455,6 +472,7 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 // OnAuthFailure counts failed logins.
 func (h *handshake) OnAuthFailure(c *server.Conn, err error) {
 	h.srv.metrics.authFailed.Add(1)
+	h.srv.throttle.failed(c.RemoteAddr().String(), time.Now()) // host only: see limitedConn
 	h.srv.log.Debug("authentication failed", "client", c.RemoteAddr().String(), "user", c.GetUser(), "error", err)
 }
 
