@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +15,9 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/tailgate-proxy/tailgate/config"
+	"github.com/tailgate-proxy/tailgate/internal/netx"
 )
 
 // DefaultHandshakeTimeout bounds an admin client's handshake when Options leave it 0.
@@ -100,7 +101,7 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("admin: listen address %q: %w", s.opts.Listen, err)
 	}
-	if !s.opts.AllowRemote && !isLoopback(host) {
+	if !s.opts.AllowRemote && !config.IsLoopback(host) {
 		return fmt.Errorf("%w (admin.listen = %q)", ErrRemote, s.opts.Listen)
 	}
 	ln, err := net.Listen("tcp", s.opts.Listen)
@@ -109,16 +110,6 @@ func (s *Server) Listen() error {
 	}
 	s.ln = ln
 	return nil
-}
-
-// isLoopback reports whether host only reaches this machine: "localhost" or a loopback
-// IP. An empty host or 0.0.0.0 listens everywhere, and other names are not resolved.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // Addr is the listener's address (after Listen).
@@ -142,39 +133,19 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	defer stop()
 	s.log.Info("admin listener accepting", "address", s.ln.Addr().String())
-	var tempDelay time.Duration
-	for {
-		conn, err := s.ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				s.wg.Wait()
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "error", err, "delay", tempDelay)
-				t := time.NewTimer(tempDelay)
-				select {
-				case <-ctx.Done():
-				case <-t.C:
-				}
-				t.Stop()
-				continue
-			}
-			stop()
-			s.closeAll()
-			s.wg.Wait()
-			return fmt.Errorf("admin: accept: %w", err)
-		}
-		tempDelay = 0
+	err := netx.AcceptLoop(ctx, s.ln, s.log, func(conn net.Conn) {
 		if !s.track(ctx, conn) {
 			_ = conn.Close()
-			continue
+			return
 		}
 		s.wg.Add(1)
 		go s.handle(conn)
+	})
+	if err != nil {
+		s.closeAll()
 	}
+	s.wg.Wait()
+	return err
 }
 
 // track registers a connection for closing at shutdown; false once ctx is done.

@@ -80,7 +80,7 @@ func (v *checker) admin(a *Admin, proxyListen string) {
 	}
 	if v.listenAddress("admin.listen", a.Listen) {
 		host, _, _ := net.SplitHostPort(a.Listen)
-		if !a.AllowRemote && !isLoopback(host) {
+		if !a.AllowRemote && !IsLoopback(host) {
 			v.add("admin.listen", "%q is not a loopback address: set allow_remote = true to expose the admin interface", a.Listen)
 		}
 		if sameAddress(a.Listen, proxyListen) {
@@ -271,11 +271,11 @@ func checkPort(addr string, minPort int) error {
 	return nil
 }
 
-// isLoopback reports whether host only reaches this machine: "localhost" or an
+// IsLoopback reports whether host only reaches this machine: "localhost" or an
 // address in 127.0.0.0/8 or ::1. An empty host or 0.0.0.0 listens on every
 // interface; other host names are not resolved (a name is not trusted to stay
 // loopback), so they count as remote.
-func isLoopback(host string) bool {
+func IsLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

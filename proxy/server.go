@@ -19,6 +19,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/server"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tailgate-proxy/tailgate/internal/netx"
 	"github.com/tailgate-proxy/tailgate/router"
 )
 
@@ -231,36 +232,16 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	s.mysqlSrv = server.NewServer(s.serverVersion(ctx), mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil)
-	stop := context.AfterFunc(ctx, func() { _ = s.ln.Close() })
-	defer stop()
 	s.log.Info("accepting clients", "address", s.ln.Addr().String())
-	var tempDelay time.Duration
-	for {
-		conn, err := s.ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				s.closeIdle()
-				s.wg.Wait()
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "error", err, "delay", tempDelay)
-				t := time.NewTimer(tempDelay)
-				select {
-				case <-ctx.Done():
-				case <-t.C:
-				}
-				continue
-			}
-			s.wg.Wait()
-			return fmt.Errorf("accept: %w", err)
-		}
-		tempDelay = 0
+	err := netx.AcceptLoop(ctx, s.ln, s.log, func(conn net.Conn) {
 		s.wg.Add(1)
 		go s.handle(ctx, conn)
+	})
+	if ctx.Err() != nil {
+		s.closeIdle()
 	}
+	s.wg.Wait()
+	return err
 }
 
 // closeIdle closes the client connection of every session waiting for a command outside
