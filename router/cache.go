@@ -5,14 +5,16 @@ import (
 	"sync"
 )
 
-// maxCachedLen is the longest statement text the cache keeps. Longer texts are mostly bulk
-// writes that are rarely repeated verbatim; caching them would only pin memory.
+// maxCachedLen is the longest statement text (or shape) the cache keeps. Longer texts are mostly
+// bulk writes that are rarely repeated verbatim; caching them would only pin memory. Their
+// shapes may well be short, though: the shape level serves them.
 const maxCachedLen = 4 << 10
 
-// statementCache maps exact statement texts to their classification. A hit is a map lookup
-// under a read lock and allocates nothing. When the cache is full, an insert first drops about
-// half of the entries, in map iteration order (effectively random): cheap, bounded, and good
-// enough for a working set that is either much smaller than the bound or not cacheable at all.
+// statementCache maps statement texts, or statement shapes, to their classification. A hit is
+// a map lookup under a read lock and allocates nothing. When the cache is full, an insert first
+// drops about half of the entries, in map iteration order (effectively random): cheap, bounded,
+// and good enough for a working set that is either much smaller than the bound or not
+// cacheable at all.
 type statementCache struct {
 	mu      sync.RWMutex
 	max     int
@@ -29,7 +31,7 @@ func newStatementCache(max int) *statementCache {
 }
 
 func (c *statementCache) get(sql string) *Statement {
-	if c == nil {
+	if c == nil || len(sql) > maxCachedLen { // never stored: do not hash a bulk insert for nothing
 		return nil
 	}
 	c.mu.RLock()
@@ -41,7 +43,7 @@ func (c *statementCache) get(sql string) *Statement {
 // getBytes is get for a text still in a packet buffer; the conversion in the map index does
 // not allocate.
 func (c *statementCache) getBytes(sql []byte) *Statement {
-	if c == nil {
+	if c == nil || len(sql) > maxCachedLen {
 		return nil
 	}
 	c.mu.RLock()
@@ -62,17 +64,39 @@ func (c *statementCache) add(sql string, st *Statement) *Statement {
 	if old, ok := c.entries[sql]; ok {
 		return old
 	}
-	if len(c.entries) >= c.max {
-		keep := c.max / 2
-		for k := range c.entries {
-			if len(c.entries) <= keep {
-				break
-			}
-			delete(c.entries, k)
-		}
-	}
+	c.makeRoomLocked()
 	c.entries[strings.Clone(sql)] = st
 	return st
+}
+
+// addBytes is add for a key in a scratch buffer (a statement shape): the key is copied once,
+// and only when it is stored.
+func (c *statementCache) addBytes(key []byte, st *Statement) *Statement {
+	if c == nil || len(key) > maxCachedLen {
+		return st
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[string(key)]; ok {
+		return old
+	}
+	c.makeRoomLocked()
+	c.entries[string(key)] = st
+	return st
+}
+
+// makeRoomLocked drops about half of the entries of a full cache; c.mu is held.
+func (c *statementCache) makeRoomLocked() {
+	if len(c.entries) < c.max {
+		return
+	}
+	keep := c.max / 2
+	for k := range c.entries {
+		if len(c.entries) <= keep {
+			break
+		}
+		delete(c.entries, k)
+	}
 }
 
 func (c *statementCache) len() int {

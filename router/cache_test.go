@@ -73,3 +73,28 @@ func TestCacheDoesNotAliasCallerMemory(t *testing.T) {
 		t.Fatalf("cached schema changed with the caller's buffer: %q", st.Schema)
 	}
 }
+
+func TestStatementCacheAddBytes(t *testing.T) {
+	c := newStatementCache(2)
+	a, b := &Statement{Kind: KindRead}, &Statement{Kind: KindWrite}
+	key := []byte("SELECT ?")
+	if got := c.addBytes(key, a); got != a {
+		t.Fatal("addBytes of a new key did not return its statement")
+	}
+	copy(key, "XXXXXXXX") // the caller reuses its scratch buffer
+	if c.get("SELECT ?") != a || c.get("XXXXXXXX") != nil {
+		t.Fatal("the stored key aliases the caller's buffer")
+	}
+	if got := c.addBytes([]byte("SELECT ?"), b); got != a {
+		t.Fatal("second addBytes of a key replaced the cached statement")
+	}
+	c.addBytes([]byte("x"), b)
+	c.addBytes([]byte("y"), b)
+	if c.len() > 2 {
+		t.Fatalf("cache of 2 holds %d entries", c.len())
+	}
+	var nilCache *statementCache
+	if nilCache.addBytes(key, a) != a || c.addBytes(make([]byte, maxCachedLen+1), a) != a || c.getBytes(make([]byte, maxCachedLen+1)) != nil {
+		t.Fatal("nil cache or over-long key")
+	}
+}

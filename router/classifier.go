@@ -26,17 +26,28 @@ var errParserPanic = errors.New("router: parser panicked")
 // Classifier turns statement text into a *Statement. Safe for concurrent use.
 //
 // Each distinct text is parsed once (with the TiDB parser, from a pool) and the result is
-// cached by the exact text, leading hint comments included, so a repeated statement costs
-// one map lookup.
+// cached at two levels:
+//
+//  1. by the exact text, leading hint comments included, so a repeated statement costs one
+//     map lookup;
+//  2. by the statement's shape, its text with literal values replaced by markers (see
+//     shape.go), so a text-protocol statement that differs from an earlier one only in its
+//     literals (WHERE id=5012, then id=77) costs a scan of the text and one map lookup
+//     instead of a parse. Only classifications that no literal can change go there (see
+//     shapeIndependent).
+//
+// A text served from level 2 is not added to level 1: with literals inline, texts rarely
+// repeat, and they would only churn it. Each level holds up to cacheSize entries.
 type Classifier struct {
-	parsers sync.Pool // of *parser.Parser
-	cache   *statementCache
+	parsers sync.Pool       // of *parser.Parser
+	cache   *statementCache // exact text -> statement
+	shapes  *statementCache // statement shape -> literal-independent statement
 }
 
-// NewClassifier returns a classifier that caches up to cacheSize statement texts of at most
-// 4 KiB each; cacheSize <= 0 disables the cache.
+// NewClassifier returns a classifier whose caches (exact texts and statement shapes) hold up
+// to cacheSize entries each, texts and shapes of at most 4 KiB; cacheSize <= 0 disables both.
 func NewClassifier(cacheSize int) *Classifier {
-	c := &Classifier{cache: newStatementCache(cacheSize)}
+	c := &Classifier{cache: newStatementCache(cacheSize), shapes: newStatementCache(cacheSize)}
 	c.parsers.New = func() any { return parser.New() }
 	return c
 }
@@ -47,17 +58,84 @@ func (c *Classifier) Classify(sql string) *Statement {
 	if st := c.cache.get(sql); st != nil {
 		return st
 	}
-	return c.cache.add(sql, c.classify(sql))
+	return classifyUncached(c, sql)
 }
 
-// ClassifyBytes is Classify for text still in a packet buffer: a cache hit allocates nothing
-// and the classifier keeps no reference to sql.
+// ClassifyBytes is Classify for text still in a packet buffer: a cache hit (of either level)
+// allocates nothing, and the classifier keeps no reference to sql.
 func (c *Classifier) ClassifyBytes(sql []byte) *Statement {
 	if st := c.cache.getBytes(sql); st != nil {
 		return st
 	}
+	return classifyUncached(c, sql)
+}
+
+// classifyUncached handles a miss of the exact-text cache: shape cache, else parse.
+func classifyUncached[T string | []byte](c *Classifier, sql T) *Statement {
+	if c.shapes == nil {
+		text := string(sql)
+		return c.cache.add(text, c.classify(text))
+	}
+	if len(sql) <= shapeStackLen {
+		var buf [shapeStackLen]byte
+		return classifyWithShape(c, sql, buf[:])
+	}
+	buf := shapeBufs.Get().(*[maxCachedLen]byte)
+	st := classifyWithShape(c, sql, buf[:])
+	shapeBufs.Put(buf)
+	return st
+}
+
+// classifyWithShape looks sql's shape up, built in buf, and parses on a miss.
+func classifyWithShape[T string | []byte](c *Classifier, sql T, buf []byte) *Statement {
+	n, ok := statementShape(buf, sql)
+	shape := buf[:n]
+	if ok {
+		if st := c.shapes.getBytes(shape); st != nil {
+			return st
+		}
+	}
 	text := string(sql)
-	return c.cache.add(text, c.classify(text))
+	st := c.classify(text)
+	if ok && shapeIndependent(st) {
+		// An earlier entry wins, as in add: the texts of a shape share one *Statement.
+		st = c.shapes.addBytes(shape, st)
+	}
+	return c.cache.add(text, st)
+}
+
+// shapeIndependent reports whether st, the classification of one text, holds for every text
+// of the same shape, i.e. whatever its literal values (shape.go says which texts share a
+// shape: they differ only inside literals of one kind, that the grammar does not check).
+//
+// Hint and MaxLag come from comments, which shapes keep verbatim. Kind, Reason and Effects
+// of reads, writes, transaction control and diagnostics come from the statement's structure:
+// node types, clauses (FOR UPDATE, INTO, SQL_CALC_FOUND_ROWS), function names, variables,
+// subqueries; the parser's fallbacks look at keywords and token positions, never at a
+// literal's value. So a result is shared unless:
+//   - it is KindSessionSet: SET autocommit=0 and =1 differ in a literal only (Autocommit), and
+//     the session replays each SET by its own text;
+//   - it is KindUse or carries Schema, SetKey, Tables or EffectSetAutocommit: values taken
+//     from the text (names, in fact, but USE and DDL are rare: not worth a rule of their own);
+//   - it is Multi: its parts may be any of these;
+//   - its Reason is ReasonUnparsed: a failed parse says nothing about the other texts of the
+//     shape (the failure may come from a value: 1e400, X'1', ESCAPE 'ab'; the normalizer
+//     narrows literal kinds so that such texts get shapes of their own or none, and this is
+//     the second guard), and unparsed text goes to the primary, which is cheap to decide;
+//   - its Reason is ReasonDDL, ReasonAdminCommand or ReasonGlobalSet: their grammar checks
+//     literal values while parsing (STATS_AUTO_RECALC=2, ENCRYPTION='x', YEAR(3), FLASHBACK
+//     ... TSO 0), which the normalizer does not track, and they are not worth caching by shape.
+func shapeIndependent(st *Statement) bool {
+	switch {
+	case st.Kind == KindSessionSet, st.Kind == KindUse, st.Multi,
+		st.Effects.Has(EffectSetAutocommit), st.Schema != "", st.SetKey != "", len(st.Tables) > 0:
+		return false
+	}
+	switch st.Reason {
+	case ReasonUnparsed, ReasonDDL, ReasonAdminCommand, ReasonGlobalSet:
+		return false
+	}
+	return true
 }
 
 func (c *Classifier) classify(sql string) *Statement {
@@ -567,7 +645,11 @@ func transactionFallback(toks []token) *Statement {
 // setFallback: SET PERSIST / PERSIST_ONLY (MySQL 8) and MariaDB's SET STATEMENT ... FOR stmt,
 // which routes like stmt since its settings last for that statement only.
 func (c *Classifier) setFallback(sql string, toks []token, depth int) *Statement {
-	for _, t := range toks[1:] {
+	// Walk all the tokens, not the first maxTokens kept in toks: whether a keyword is seen must
+	// not depend on how many tokens the literals before it make (1.5e-3 is five tokens to this
+	// lexer, 2 is one), or texts of one shape could classify apart. singleStatementTokens has
+	// checked the text: one statement, no bad tokens.
+	for t := nextToken(sql, toks[0].end); t.kind != tokEOF && !t.is(";"); t = nextToken(sql, t.end) {
 		if t.is("PERSIST") || t.is("PERSIST_ONLY") || t.kind == tokSysVar &&
 			(hasPrefixFold(t.text, "@@global.") || hasPrefixFold(t.text, "@@persist")) {
 			return &Statement{Kind: KindWrite, Reason: ReasonGlobalSet}
@@ -577,7 +659,7 @@ func (c *Classifier) setFallback(sql string, toks []token, depth int) *Statement
 		return nil
 	}
 	depthParen := 0
-	for _, t := range toks[2:] {
+	for t := nextToken(sql, toks[1].end); t.kind != tokEOF && !t.is(";"); t = nextToken(sql, t.end) {
 		switch {
 		case t.is("("):
 			depthParen++
@@ -740,25 +822,6 @@ skip:
 		return token{kind: tokBad, text: s[start:], start: start, end: len(s)}
 	}
 	return token{kind: kind, text: s[start:end], start: start, end: end}
-}
-
-// quotedEnd returns the index after the literal quoted by s[i], or -1 when it is unterminated.
-// A doubled quote stands for itself; a backslash escapes the next byte except in `identifiers`.
-func quotedEnd(s string, i int) int {
-	q := s[i]
-	for j := i + 1; j < len(s); j++ {
-		switch {
-		case s[j] == '\\' && q != '`':
-			j++
-		case s[j] == q:
-			if j+1 < len(s) && s[j+1] == q {
-				j++
-				continue
-			}
-			return j + 1
-		}
-	}
-	return -1
 }
 
 func isWordByte(b byte) bool {

@@ -66,3 +66,44 @@ func BenchmarkClassifyUncached(b *testing.B) {
 		c.Classify(texts[i%len(texts)])
 	}
 }
+
+// sysbenchTextMix is sysbench's oltp_read_write in text protocol (--db-ps-mode=disable):
+// literals inline, so nearly every text is new. Each statement gets fresh values.
+func sysbenchTextMix(n int) []string {
+	texts := make([]string, n)
+	for i := range texts {
+		id, k := 1+i*7919%100000, 1+i*104729%100000
+		switch i % 10 {
+		case 0, 1, 2, 3:
+			texts[i] = fmt.Sprintf("SELECT c FROM sbtest%d WHERE id=%d", 1+i%4, id)
+		case 4:
+			texts[i] = fmt.Sprintf("SELECT c FROM sbtest%d WHERE id BETWEEN %d AND %d", 1+i%4, id, id+99)
+		case 5:
+			texts[i] = fmt.Sprintf("SELECT SUM(k) FROM sbtest%d WHERE id BETWEEN %d AND %d", 1+i%4, id, id+99)
+		case 6:
+			texts[i] = fmt.Sprintf("SELECT DISTINCT c FROM sbtest%d WHERE id BETWEEN %d AND %d ORDER BY c", 1+i%4, id, id+99)
+		case 7:
+			texts[i] = fmt.Sprintf("UPDATE sbtest%d SET k=k+1 WHERE id=%d", 1+i%4, id)
+		case 8:
+			texts[i] = fmt.Sprintf("UPDATE sbtest%d SET c='%011d-%011d-%011d' WHERE id=%d", 1+i%4, k, id, k+id, id)
+		case 9:
+			texts[i] = fmt.Sprintf("INSERT INTO sbtest%d (id, k, c, pad) VALUES (%d, %d, '%011d-%011d-%011d-%011d', '%011d-%011d')",
+				1+i%4, id, k, k, id, k+1, id+1, id+2, k+2)
+		}
+	}
+	return texts
+}
+
+// BenchmarkClassifyShapeHit: every text is new to the exact-text cache and its shape is known.
+func BenchmarkClassifyShapeHit(b *testing.B) {
+	c := NewClassifier(1000)
+	warm, texts := sysbenchTextMix(40), sysbenchTextMix(4096)[40:]
+	for _, sql := range warm {
+		c.Classify(sql)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		c.Classify(texts[i%len(texts)])
+	}
+}

@@ -399,8 +399,8 @@ func TestClassifyCacheHitReturnsSamePointer(t *testing.T) {
 	if a != b {
 		t.Fatal("second Classify of the same text returned a new *Statement")
 	}
-	if c.Classify("SELECT c FROM sbtest1 WHERE id=2") == a {
-		t.Fatal("different texts share a *Statement")
+	if c.Classify("SELECT c FROM sbtest2 WHERE id=1") == a {
+		t.Fatal("statements of different shapes share a *Statement")
 	}
 }
 
@@ -414,19 +414,28 @@ func TestClassifyWithoutCache(t *testing.T) {
 	if a.Reason != ReasonLockingRead || b.Reason != ReasonLockingRead {
 		t.Fatalf("reasons = %q, %q", a.Reason, b.Reason)
 	}
-	if n := c.cache.len(); n != 0 {
-		t.Fatalf("disabled cache holds %d entries", n)
+	if n, m := c.cache.len(), c.shapes.len(); n != 0 || m != 0 {
+		t.Fatalf("disabled caches hold %d texts and %d shapes", n, m)
 	}
 }
 
 func TestClassifyLongTextIsNotCached(t *testing.T) {
 	c := NewClassifier(10)
-	long := "SELECT '" + strings.Repeat("x", maxCachedLen) + "'"
+	// No literal to take out: the shape is as long as the text, too long for either level.
+	long := "SELECT " + strings.Repeat("c, ", maxCachedLen/3) + "c FROM t"
 	if a, b := c.Classify(long), c.Classify(long); a == b || a.Kind != KindRead {
 		t.Fatalf("long text: same pointer %v, kind %v", a == b, a.Kind)
 	}
-	if n := c.cache.len(); n != 0 {
-		t.Fatalf("cache holds %d entries after a long text", n)
+	if n, m := c.cache.len(), c.shapes.len(); n != 0 || m != 0 {
+		t.Fatalf("caches hold %d texts and %d shapes after a long text", n, m)
+	}
+	// A long literal: the text is not cached, its short shape is.
+	blob := "INSERT INTO t VALUES (1, '" + strings.Repeat("x", maxCachedLen) + "')"
+	if a, b := c.Classify(blob), c.Classify(blob); a != b || a.Kind != KindWrite {
+		t.Fatalf("long literal: same pointer %v, kind %v", a == b, a.Kind)
+	}
+	if n, m := c.cache.len(), c.shapes.len(); n != 0 || m != 1 {
+		t.Fatalf("caches hold %d texts and %d shapes after a long literal; want 0 and 1", n, m)
 	}
 }
 
@@ -434,13 +443,14 @@ func TestClassifyCacheStaysBounded(t *testing.T) {
 	const size = 64
 	c := NewClassifier(size)
 	for i := range 2000 {
-		c.Classify(fmt.Sprintf("SELECT c FROM sbtest1 WHERE id=%d", i))
-		if n := c.cache.len(); n > size {
-			t.Fatalf("after %d statements the cache holds %d > %d entries", i+1, n, size)
+		// A new table each time: a new shape, so both levels fill.
+		c.Classify(fmt.Sprintf("SELECT c FROM sbtest%d WHERE id=%d", i, i))
+		if n, m := c.cache.len(), c.shapes.len(); n > size || m > size {
+			t.Fatalf("after %d statements the caches hold %d texts and %d shapes; bound %d", i+1, n, m, size)
 		}
 	}
-	if n := c.cache.len(); n < size/2 {
-		t.Fatalf("cache holds only %d entries; eviction dropped too much", n)
+	if n, m := c.cache.len(), c.shapes.len(); n < size/2 || m < size/2 {
+		t.Fatalf("caches hold only %d texts and %d shapes; eviction dropped too much", n, m)
 	}
 	// Still correct after evictions.
 	if st := c.Classify("SELECT c FROM sbtest1 WHERE id=5 FOR UPDATE"); st.Reason != ReasonLockingRead {
@@ -492,8 +502,8 @@ func TestClassifyConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := c.cache.len(); n > 32 {
-		t.Fatalf("cache holds %d > 32 entries", n)
+	if n, m := c.cache.len(), c.shapes.len(); n > 32 || m > 32 {
+		t.Fatalf("caches hold %d texts and %d shapes; bound 32", n, m)
 	}
 }
 
