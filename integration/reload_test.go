@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tailgate-proxy/tailgate/app"
+	"github.com/tailgate-proxy/tailgate/config"
+)
+
+// TestReloadUnderLoad: 8 client threads read and write for 30 s while the config is
+// reloaded every second (a replica removed and re-added, lag.max changed, every fifth
+// file invalid): no client error, invalid files are refused with their error and leave
+// the running config unchanged.
+func TestReloadUnderLoad(t *testing.T) {
+	duration := 30 * time.Second
+	if testing.Short() {
+		duration = 10 * time.Second
+	}
+	base := freshConfig(shared, time.Second, 500*time.Millisecond)
+	path := filepath.Join(t.TempDir(), "tailgate.toml")
+	write := func(cfg *config.Config, extra string) {
+		t.Helper()
+		var b strings.Builder
+		if err := toml.NewEncoder(&b).Encode(cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(b.String()+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(base, "")
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "tailgate", Level: hclog.Warn, Output: testWriter{t}})
+	a := app.New(cfg, log)
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-runDone; err != nil {
+			t.Errorf("tailgate stopped with %v", err)
+		}
+	}()
+	tg := &tailgate{app: a, addr: a.ProxyAddr().String(), cfg: cfg}
+	db := tg.db(t, "")
+	mustExec(t, db, "CREATE TABLE IF NOT EXISTS reload_rows (id INT AUTO_INCREMENT PRIMARY KEY, w INT)")
+
+	loadCtx, stopLoad := context.WithTimeout(context.Background(), duration)
+	defer stopLoad()
+	var ops, clientErrors atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := db.Conn(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			for i := 0; loadCtx.Err() == nil; i++ {
+				var err error
+				if i%4 == 0 {
+					_, err = c.ExecContext(context.Background(), "INSERT INTO reload_rows (w) VALUES (?)", w)
+				} else {
+					var n int
+					err = c.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM reload_rows WHERE w = ?", w).Scan(&n)
+				}
+				ops.Add(1)
+				if err != nil {
+					clientErrors.Add(1)
+					t.Errorf("client %d: %v", w, err)
+				}
+			}
+		}()
+	}
+
+	var applied, refused int
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for i := 1; loadCtx.Err() == nil; i++ {
+		select {
+		case <-loadCtx.Done():
+		case <-tick.C:
+		}
+		if loadCtx.Err() != nil {
+			break
+		}
+		next := *base
+		next.Replicas = append([]config.Replica(nil), base.Replicas...)
+		if i%2 == 1 {
+			next.Replicas = next.Replicas[:1] // replica2 removed, re-added next time
+		}
+		next.Lag.Max = config.Duration{Duration: time.Duration(1+i%3) * time.Second}
+		if i%5 == 0 {
+			before := a.Config()
+			write(&next, "\n[lag]\nmax = \"soon\"\n") // a duplicate table and a bad duration
+			err := a.Reload()
+			if err == nil {
+				t.Fatalf("reload %d of an invalid file succeeded", i)
+			}
+			if !reflect.DeepEqual(before, a.Config()) {
+				t.Fatalf("reload %d of an invalid file changed the running config", i)
+			}
+			refused++
+			continue
+		}
+		write(&next, "")
+		if err := a.Reload(); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		if got := len(a.Router().Replicas()); got != len(next.Replicas) {
+			t.Fatalf("reload %d: router has %d replicas, want %d", i, got, len(next.Replicas))
+		}
+		applied++
+	}
+	wg.Wait()
+	t.Logf("%d statements by 8 clients during %d reloads and %d refused invalid files: %d client errors",
+		ops.Load(), applied, refused, clientErrors.Load())
+	if refused == 0 || applied == 0 {
+		t.Fatalf("applied %d, refused %d: the test did not exercise both", applied, refused)
+	}
+}
