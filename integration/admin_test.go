@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -654,4 +655,38 @@ func TestMetricsBinlogTailer(t *testing.T) {
 	if b := queryRows(t, db, "SHOW BACKENDS")[0]; b["name"] != "primary" || b["gtid"] == "" {
 		t.Errorf("SHOW BACKENDS primary row %v, want the primary's GTID position", b)
 	}
+}
+
+// TestAdminShowsLaggingReplica goes through the app's own wiring of [admin]: after STOP
+// SLAVE SQL_THREAD plus writes, SHOW BACKENDS shows the replica lagging with its lag.
+func TestAdminShowsLaggingReplica(t *testing.T) {
+	cfg := freshConfig(shared, time.Second, 500*time.Millisecond)
+	cfg.Admin = &config.Admin{Listen: "127.0.0.1:0", User: adminUser, Password: adminPassword}
+	tg := startTailgate(t, cfg)
+	addr := tg.app.AdminAddr().String()
+	victim := shared.Replicas[0]
+	waitState(t, tg, victim.Name, router.StateOnline, 5*time.Second)
+	writeEvery(t, shared, 20*time.Millisecond)
+	sqlThread(t, victim, false)
+	waitState(t, tg, victim.Name, router.StateLagging, 5*time.Second)
+	out, err := mariadbCLI(t, addr, adminUser, adminPassword, "SHOW BACKENDS")
+	if err != nil {
+		t.Fatalf("mariadb -e 'SHOW BACKENDS': %v\n%s", err, out)
+	}
+	_, rows := tsv(out)
+	var found bool
+	for _, r := range rows {
+		if r[0] != victim.Name {
+			continue
+		}
+		found = true
+		lag, _ := strconv.Atoi(r[4])
+		if r[3] != "lagging" || lag < 1000 {
+			t.Errorf("%s: state %s lag_ms %s, want lagging with lag_ms >= 1000\n%s", victim.Name, r[3], r[4], out)
+		}
+	}
+	if !found {
+		t.Fatalf("SHOW BACKENDS has no %s:\n%s", victim.Name, out)
+	}
+	t.Logf("SHOW BACKENDS:\n%s", out)
 }
