@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/signal"
@@ -89,7 +90,8 @@ func (a *App) Monitor() *replication.Monitor { return a.monitor }
 // Router is the router.
 func (a *App) Router() *router.Router { return a.router }
 
-func New(cfg *config.Config, log hclog.Logger) *App {
+// New wires an App for cfg; it fails when a TLS certificate or CA cannot be loaded.
+func New(cfg *config.Config, log hclog.Logger) (*App, error) {
 	if cfg.Replication == nil && len(cfg.Replicas) > 0 {
 		log.Warn("no [replication] account: tailgate cannot see replica lag and sends reads to every healthy replica")
 	}
@@ -97,7 +99,10 @@ func New(cfg *config.Config, log hclog.Logger) *App {
 	rt := router.New(routerOptions(cfg, mon))
 	cl := router.NewClassifier(10000)
 	a := &App{cfg: cfg, log: log, router: rt, monitor: mon, classifier: cl}
-	popts := proxyOptions(cfg, log)
+	popts, err := proxyOptions(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	var reg *prometheus.Registry
 	if cfg.Metrics != nil {
 		reg = prometheus.NewRegistry()
@@ -113,7 +118,7 @@ func New(cfg *config.Config, log hclog.Logger) *App {
 	if cfg.Metrics != nil {
 		a.metrics = admin.NewHTTP(admin.HTTPOptions{Listen: cfg.Metrics.Listen, Ready: a.ClientListenerReady, Logger: log}, a, reg)
 	}
-	return a
+	return a, nil
 }
 
 // monitorOptions: the replication account reads replica positions; without one the
@@ -155,9 +160,22 @@ func routerOptions(cfg *config.Config, fresh router.Freshness) router.Options {
 	return opts
 }
 
-func proxyOptions(cfg *config.Config, log hclog.Logger) proxy.Options {
-	users, replicas := proxyBackends(cfg)
+func proxyOptions(cfg *config.Config, log hclog.Logger) (proxy.Options, error) {
+	users, replicas, err := proxyBackends(cfg)
+	if err != nil {
+		return proxy.Options{}, err
+	}
+	primary, err := backendConfig(router.PrimaryName, cfg.Primary.Address, cfg.Primary.TLS)
+	if err != nil {
+		return proxy.Options{}, fmt.Errorf("primary.tls: %w", err)
+	}
+	clientTLS, err := serverTLS(cfg.Proxy.TLS)
+	if err != nil {
+		return proxy.Options{}, err
+	}
 	return proxy.Options{
+		ClientTLS:             clientTLS,
+		RequireTLS:            cfg.Proxy.TLS != nil && cfg.Proxy.TLS.RequireTLS,
 		Listen:                cfg.Proxy.Listen,
 		MaxConnections:        cfg.Proxy.MaxConnections,
 		HandshakeTimeout:      cfg.Proxy.HandshakeTimeout.Duration,
@@ -165,26 +183,39 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) proxy.Options {
 		BackendConnectTimeout: cfg.Proxy.BackendConnectTimeout.Duration,
 		MaxBackendConnections: cfg.Proxy.MaxBackendConnections,
 		Users:                 users,
-		Primary:               proxy.BackendConfig{Name: router.PrimaryName, Address: cfg.Primary.Address},
+		Primary:               primary,
 		Replicas:              replicas,
 		ReadYourWrites:        cfg.Consistency.ReadYourWrites,
 		ConsistencyScope:      cfg.Consistency.Scope,
 		PrimaryWait:           cfg.Proxy.PrimaryWait.Duration,
 		MaxAuthFailures:       cfg.Proxy.MaxAuthFailures,
 		Logger:                log,
-	}
+	}, nil
 }
 
-func proxyBackends(cfg *config.Config) ([]proxy.User, []proxy.BackendConfig) {
+// backendConfig is one backend as the proxy connects to it.
+func backendConfig(name, address string, t *config.BackendTLS) (proxy.BackendConfig, error) {
+	tlsCfg, err := backendTLS(t, address)
+	if err != nil {
+		return proxy.BackendConfig{}, err
+	}
+	return proxy.BackendConfig{Name: name, Address: address, TLS: tlsCfg, TLSRequired: t != nil && t.Required}, nil
+}
+
+func proxyBackends(cfg *config.Config) ([]proxy.User, []proxy.BackendConfig, error) {
 	var users []proxy.User
 	for _, u := range cfg.Users {
 		users = append(users, proxy.User{Name: u.Name, Password: u.Password, BackendUser: u.BackendUser, BackendPassword: u.BackendPassword})
 	}
 	var reps []proxy.BackendConfig
-	for _, r := range cfg.Replicas {
-		reps = append(reps, proxy.BackendConfig{Name: r.Name, Address: r.Address})
+	for i, r := range cfg.Replicas {
+		b, err := backendConfig(r.Name, r.Address, r.TLS)
+		if err != nil {
+			return nil, nil, fmt.Errorf("replicas[%d].tls: %w", i, err)
+		}
+		reps = append(reps, b)
 	}
-	return users, reps
+	return users, reps, nil
 }
 
 // Run serves until ctx ends, then shuts down: stop accepting, let sessions finish within
@@ -278,7 +309,10 @@ func (a *App) reload() ([]string, error) {
 	for _, change := range changes {
 		a.log.Info("config change", "change", change)
 	}
-	users, reps := proxyBackends(cfg)
+	users, reps, err := proxyBackends(cfg)
+	if err != nil {
+		return nil, err
+	}
 	a.monitor.SetReplicas(monitorOptions(cfg, a.log).Replicas)
 	a.monitor.SetThresholds(cfg.Lag.Max.Duration, cfg.Lag.Recover.Duration)
 	a.server.UpdateBackends(users, reps)

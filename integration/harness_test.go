@@ -66,7 +66,10 @@ func startTailgate(t testing.TB, cfg *config.Config) *tailgate {
 		t.Fatalf("test config invalid: %v", err)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "tailgate", Level: hclog.Warn, Output: testWriter{t}})
-	a := app.New(cfg, log)
+	a, err := app.New(cfg, log)
+	if err != nil {
+		t.Fatalf("tailgate: %v", err)
+	}
 	if err := a.Listen(); err != nil {
 		t.Fatalf("tailgate listen: %v", err)
 	}

@@ -45,7 +45,10 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "tailgate", Level: hclog.Warn, Output: testWriter{t}})
-	a := app.New(cfg, log)
+	a, err := app.New(cfg, log)
+	if err != nil {
+		t.Fatalf("tailgate: %v", err)
+	}
 	if err := a.Listen(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -23,6 +24,9 @@ type Backend struct {
 	conns   atomic.Int64  // open backend connections
 	queries atomic.Uint64 // statements sent
 	pool    *pool
+	// tls encrypts connections to it when set; tlsRequired forbids a plain fallback.
+	tls         *tls.Config
+	tlsRequired bool
 }
 
 // Connections returns the number of open connections to the backend.
@@ -83,6 +87,17 @@ type backendConn struct {
 
 // dialBackend opens and authenticates a connection to b.
 func dialBackend(ctx context.Context, b *Backend, p *dialParams) (*backendConn, error) {
+	bc, err := dialBackendTLS(ctx, b, p, b.tls)
+	if err != nil && b.tls != nil && !b.tlsRequired && strings.Contains(err.Error(), "does not support TLS") {
+		// TLS is preferred, not required, and this server does not offer it.
+		return dialBackendTLS(ctx, b, p, nil)
+	}
+	return bc, err
+}
+
+// dialBackendTLS opens a connection to b, with TLS when tlsCfg is set (failing closed when
+// the server does not offer it).
+func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.Config) (*backendConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
@@ -117,6 +132,9 @@ func dialBackend(ctx context.Context, b *Backend, p *dialParams) (*backendConn, 
 		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
 		c.UnsetCapability(mysql.CLIENT_LOCAL_FILES)
 		c.SetAttributes(p.attrs)
+		if tlsCfg != nil {
+			c.SetTLSConfig(tlsCfg.Clone())
+		}
 		return c.SetCollation(p.collation)
 	}
 	cc, err := client.ConnectWithDialer(ctx, "tcp", b.Address, p.user, p.password, p.schema, dial, opt)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -25,6 +26,8 @@ import (
 
 const (
 	crServerLost = 2013 // CR_SERVER_LOST, as clients know it
+	// erSecureTransportRequired is MySQL's ER_SECURE_TRANSPORT_REQUIRED.
+	erSecureTransportRequired = 3159
 	// maxHandshakeBytes bounds what an unauthenticated client may send.
 	maxHandshakeBytes = 1 << 20
 	defaultVersion    = "8.0.11-tailgate"
@@ -45,6 +48,10 @@ type User struct {
 type BackendConfig struct {
 	Name    string
 	Address string
+	// TLS, when set, encrypts connections to the server; TLSRequired fails them when
+	// the server does not offer TLS (else they fall back to plain connections).
+	TLS         *tls.Config
+	TLSRequired bool
 }
 
 // Options configure a Server.
@@ -77,6 +84,10 @@ type Options struct {
 	OnBackendFailure func(name string)
 	// PrimaryWait is how long new statements wait for an unreachable primary.
 	PrimaryWait time.Duration
+	// ClientTLS, when set, is offered to clients; RequireTLS refuses those that do not
+	// switch to it (error 3159).
+	ClientTLS  *tls.Config
+	RequireTLS bool
 	// MaxAuthFailures refuses a client host's connections after this many failed logins
 	// within a minute (0: no limit).
 	MaxAuthFailures int
@@ -137,7 +148,7 @@ func New(opts Options, rt *router.Router, cl Classifier) *Server {
 		classifier: cl,
 		metrics:    &Stats{},
 		sessions:   map[uint32]*session{},
-		primary:    &Backend{Name: router.PrimaryName, Address: opts.Primary.Address, Primary: true},
+		primary:    &Backend{Name: router.PrimaryName, Address: opts.Primary.Address, Primary: true, tls: opts.Primary.TLS, tlsRequired: opts.Primary.TLSRequired},
 	}
 	s.primary.pool = newPool(s.primary, opts.MaxBackendConnections)
 	s.throttle = newAuthThrottle(opts.MaxAuthFailures, authThrottleWindow)
@@ -161,12 +172,12 @@ func (s *Server) setReplicas(reps []BackendConfig) {
 	m := make(map[string]*Backend, len(reps))
 	for _, r := range reps {
 		if old != nil {
-			if b := (*old)[r.Name]; b != nil && b.Address == r.Address {
+			if b := (*old)[r.Name]; b != nil && b.Address == r.Address && b.tls == r.TLS {
 				m[r.Name] = b
 				continue
 			}
 		}
-		b := &Backend{Name: r.Name, Address: r.Address}
+		b := &Backend{Name: r.Name, Address: r.Address, tls: r.TLS, tlsRequired: r.TLSRequired}
 		b.pool = newPool(b, s.opts.MaxBackendConnections)
 		m[r.Name] = b
 	}
@@ -231,7 +242,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	s.mysqlSrv = server.NewServer(s.serverVersion(ctx), mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil)
+	s.mysqlSrv = server.NewServer(s.serverVersion(ctx), mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, s.opts.ClientTLS)
 	s.log.Info("accepting clients", "address", s.ln.Addr().String())
 	err := netx.AcceptLoop(ctx, s.ln, s.log, func(conn net.Conn) {
 		s.wg.Add(1)
@@ -424,6 +435,9 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 	sess.userWrite = s.userWrite(sess.user)
 	h.sess = sess
 	s.throttle.succeeded(c.RemoteAddr().String())
+	if _, secure := c.Conn.Conn.(*tls.Conn); s.opts.RequireTLS && !secure {
+		return mysql.NewError(erSecureTransportRequired, "Connections using insecure transport are prohibited: tailgate requires TLS (proxy.tls.require_tls)")
+	}
 	// Check the backend login and the database now, so that they fail the connect as
 	// they would on the server: on the primary, or on a replica while the primary is
 	// unreachable (reads keep working then).

@@ -454,6 +454,18 @@ func (s *session) onSessionTrack(bc *backendConn, block []byte) {
 			if string(key) == "last_gtid" && val > 0 && bc.b.Primary {
 				s.learnWrite(string(rest[l2 : l2+int(val)]))
 			}
+		case 0x03: // SESSION_TRACK_GTIDS (MySQL, session_track_gtids = OWN_GTID)
+			// An encoding specification byte (0: the GTID set as text), then the GTIDs the
+			// statement committed as a length-encoded string: "uuid:23", or a set such as
+			// "uuid:23-24" after a statement that committed several transactions.
+			if len(data) < 1 || data[0] != 0x00 || !bc.b.Primary {
+				continue
+			}
+			set, l, ok := readLenEnc(data[1:])
+			if !ok || set == 0 || uint64(len(data)-1-l) < set {
+				continue
+			}
+			s.learnWrite(string(data[1+l : 1+l+int(set)]))
 		}
 	}
 }

@@ -47,7 +47,12 @@ func run(args []string) int {
 	log := newLogger(cfg)
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
-	if err := app.New(cfg, log).Run(ctx); err != nil {
+	a, err := app.New(cfg, log)
+	if err != nil {
+		log.Error("tailgate cannot start", "error", err)
+		return 1
+	}
+	if err := a.Run(ctx); err != nil {
 		log.Error("tailgate stopped", "error", err)
 		return 1
 	}

@@ -1,0 +1,59 @@
+package app
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/tailgate-proxy/tailgate/config"
+)
+
+// serverTLS builds the TLS configuration offered to clients ([proxy.tls]), or nil.
+func serverTLS(c *config.ServerTLS) (*tls.Config, error) {
+	if c == nil {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+	if err != nil {
+		return nil, fmt.Errorf("proxy.tls: load cert %s and key %s: %w", c.Cert, c.Key, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tlsVersion(c.MinVersion)}, nil
+}
+
+// backendTLS builds the TLS configuration for connections to the server at address
+// ([primary.tls], [replicas.tls]), or nil for plain connections.
+func backendTLS(c *config.BackendTLS, address string) (*tls.Config, error) {
+	if c == nil {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !c.Verify} //nolint:gosec // verify = false is the operator's explicit choice
+	if c.CA != "" {
+		pem, err := os.ReadFile(c.CA)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca %s: %w", c.CA, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca %s: no PEM certificate in it", c.CA)
+		}
+		cfg.RootCAs = pool
+	}
+	cfg.ServerName = c.ServerName
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ServerName = host
+	}
+	return cfg, nil
+}
+
+func tlsVersion(v string) uint16 {
+	if v == config.TLSVersion13 {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
+}
