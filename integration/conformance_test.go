@@ -42,7 +42,7 @@ type suiteExclusion struct {
 	Name, Why string
 }
 
-// suiteExclusions: TLS, protocol compression and LOAD DATA LOCAL INFILE through tailgate are a
+// suiteExclusions: protocol compression and LOAD DATA LOCAL INFILE through tailgate are a
 // later issue. Keep this list explicit and small: every entry is a failure we accept for now.
 // Protocol compression needs no entry: tailgate does not offer CLIENT_COMPRESS, and the driver
 // then silently uses plain packets, so the suite's ".../compress" subtests pass.
@@ -50,11 +50,6 @@ var suiteExclusions = []suiteExclusion{
 	// tailgate clears CLIENT_LOCAL_FILES towards the backends, so the server refuses
 	// LOAD DATA LOCAL INFILE with error 4166 (in every variant, compress included).
 	{Name: "TestLoadData", Why: "LOAD DATA LOCAL INFILE"},
-	// TestTLS connects with tls=preferred, skip-verify and a custom TLS config and checks the
-	// session is encrypted; TestIssue1567 runs over tls=skip-verify. The cluster offers TLS,
-	// the test config has no [proxy.tls]: "TLS requested but server does not support TLS".
-	{Name: "TestTLS", Why: "TLS to the client"},
-	{Name: "TestIssue1567", Why: "TLS to the client (tls=skip-verify)"},
 }
 
 // excludedBecause returns why test is excluded, or "".
@@ -256,6 +251,15 @@ func TestGoSQLDriverSuite(t *testing.T) {
 	// "user" makes every read see the writes of every session of the same user, which is what
 	// an application with a connection pool configures.
 	cfg.Consistency.Scope = config.ScopeUser
+	// TLS as the cluster offers it directly: to the client (the suite's TestTLS and
+	// TestIssue1567 connect with tls=skip-verify and check the session is encrypted) and,
+	// verified, to every backend.
+	cfg.Proxy.TLS = &config.ServerTLS{Cert: shared.TLSCert, Key: filepath.Join(filepath.Dir(shared.TLSCert), "key.pem"), MinVersion: config.TLSVersion12}
+	backendTLS := &config.BackendTLS{CA: shared.TLSCert, Verify: true, Required: true}
+	cfg.Primary.TLS = backendTLS
+	for i := range cfg.Replicas {
+		cfg.Replicas[i].TLS = backendTLS
+	}
 	tg := startTailgate(t, cfg)
 	via := runDriverSuite(ctx, t, goBin, dir, tg.addr)
 	st := tg.app.Server().Stats().Snapshot()
