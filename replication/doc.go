@@ -1,4 +1,6 @@
 // Package replication watches the replicas: their applied GTID positions and
 // reachability (Monitor), which the router reads through its Freshness interface to send
-// a session's reads only to replicas that have applied its writes.
+// a session's reads only to replicas that have applied its writes. It tails the primary's
+// binlog to measure lag. MariaDB (domain-server-seq GTIDs) and MySQL (uuid:gno GTID sets,
+// gtid_mode=ON) are told apart by each server's version; gtid.go models both.
 package replication

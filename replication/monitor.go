@@ -21,8 +21,8 @@ var _ router.Freshness = (*Monitor)(nil)
 // applying is caught within lag.max plus this interval.
 const evaluateEvery = 10 * time.Millisecond
 
-// healthEvery is how often each replica's replication threads are checked
-// (SHOW SLAVE STATUS); positions are polled every PollInterval.
+// healthEvery is how often each replica's replication threads are checked (SHOW SLAVE
+// STATUS, SHOW REPLICA STATUS on MySQL); positions are polled every PollInterval.
 const healthEvery = time.Second
 
 // Replica names one replica to watch.
@@ -36,8 +36,10 @@ type Options struct {
 	// Replicas are the servers to watch.
 	Replicas []Replica
 	// User and Password log in to the replicas to read their GTID position and thread
-	// health; reading @@gtid_slave_pos needs no privilege, SHOW SLAVE STATUS needs
-	// SLAVE MONITOR (without it thread health is not shown).
+	// health. Reading the position (@@gtid_slave_pos on MariaDB, @@GLOBAL.gtid_executed
+	// on MySQL) needs no privilege; thread health needs SLAVE MONITOR on MariaDB (SHOW
+	// SLAVE STATUS) or REPLICATION CLIENT on MySQL (SHOW REPLICA STATUS), else it is not
+	// shown.
 	User, Password string
 	// PollInterval is how often each replica's position is read.
 	PollInterval time.Duration
@@ -64,6 +66,8 @@ type Monitor struct {
 	tailer *tailer
 	maxLag atomic.Int64 // nanoseconds; changed by SetThresholds
 	recov  atomic.Int64
+	// applied is evaluateAt's scratch list of replica positions (evaluator only).
+	applied []position
 
 	// Watchers of the replicas, started by Run and by SetReplicas while it runs.
 	mu      sync.Mutex
@@ -84,7 +88,7 @@ type replicaView struct {
 	address string
 	state   atomic.Uint32 // router.ReplicaState
 	lag     atomic.Int64  // nanoseconds
-	pos     atomic.Pointer[mariaPos]
+	pos     atomic.Pointer[position]
 	// reachable is set by the poller; the evaluator turns it into states.
 	reachable atomic.Bool
 	// threads is the replication thread health text ("" when unknown).
@@ -137,7 +141,7 @@ func (m *Monitor) SetReplicas(reps []Replica) {
 		v := old.byName[r.Name]
 		if v == nil || v.address != r.Address {
 			v = &replicaView{name: r.Name, address: r.Address}
-			v.pos.Store(&mariaPos{})
+			v.pos.Store(&position{})
 			v.reachable.Store(true)
 			empty := ""
 			v.threads.Store(&empty)
@@ -212,6 +216,7 @@ func (m *Monitor) Run(ctx context.Context) {
 func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 	log := m.log.With("replica", v.name)
 	var conn *client.Conn
+	var d dialect // conn's server's
 	defer func() {
 		if conn != nil {
 			_ = conn.Close()
@@ -223,13 +228,15 @@ func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 	for {
 		var err error
 		if conn == nil {
-			conn, err = m.connect(ctx, v.address)
+			if conn, err = m.connect(ctx, v.address); err == nil {
+				d = dialectFor(conn.GetServerVersion())
+			}
 		}
 		if err == nil {
-			err = m.poll(conn, v)
+			err = m.poll(conn, d, v)
 			if err == nil && time.Since(lastHealth) >= healthEvery {
 				lastHealth = time.Now()
-				m.checkThreads(log, conn, v)
+				m.checkThreads(log, conn, d, v)
 			}
 			if err != nil {
 				_ = conn.Close()
@@ -256,11 +263,11 @@ func (m *Monitor) connect(ctx context.Context, address string) (*client.Conn, er
 }
 
 // poll reads the replica's applied position.
-func (m *Monitor) poll(c *client.Conn, v *replicaView) error {
+func (m *Monitor) poll(c *client.Conn, d dialect, v *replicaView) error {
 	if err := c.SetDeadline(time.Now().Add(m.opts.ConnectTimeout)); err != nil {
 		return err
 	}
-	res, err := c.Execute("SELECT @@gtid_slave_pos")
+	res, err := c.Execute(d.appliedQuery)
 	if err != nil {
 		return fmt.Errorf("read position: %w", err)
 	}
@@ -268,7 +275,7 @@ func (m *Monitor) poll(c *client.Conn, v *replicaView) error {
 	if err != nil {
 		return fmt.Errorf("read position: %w", err)
 	}
-	pos, ok := parseMariaPos(s)
+	pos, ok := d.parse(s)
 	if !ok {
 		return fmt.Errorf("unexpected GTID position %q", s)
 	}
@@ -276,43 +283,44 @@ func (m *Monitor) poll(c *client.Conn, v *replicaView) error {
 	return nil
 }
 
-// advance merges a newer position into the replica's: per domain the higher sequence
-// wins, so the poller and the binlog stream never move it backwards.
-func (v *replicaView) advance(pos mariaPos) {
+// advance merges a newer position into the replica's (the union: on MariaDB the higher
+// sequence per domain), so the poller and the binlog stream never move it backwards.
+func (v *replicaView) advance(pos position) {
 	for {
 		old := v.pos.Load()
-		changed := false
-		for d, g := range pos {
-			if have, ok := (*old)[d]; !ok || g.seq > have.seq {
-				changed = true
-				break
-			}
-		}
-		if !changed {
+		if old.containsAll(pos) {
 			return
 		}
-		next := make(mariaPos, len(*old)+1)
-		for d, g := range *old {
-			next[d] = g
-		}
-		for d, g := range pos {
-			if have, ok := next[d]; !ok || g.seq > have.seq {
-				next[d] = g
-			}
-		}
+		next := old.union(pos)
 		if v.pos.CompareAndSwap(old, &next) {
 			return
 		}
 	}
 }
 
-// checkThreads reads SHOW SLAVE STATUS and logs changes of the replication threads once.
-// Lag never relies on it (Seconds_Behind_Master has 1 s resolution and reads 0 or NULL
-// for a stopped SQL thread); it explains a lagging replica to the operator.
-func (m *Monitor) checkThreads(log hclog.Logger, c *client.Conn, v *replicaView) {
-	res, err := c.Execute("SHOW SLAVE STATUS")
+// advanceGTID adds one transaction the replica committed (from its binlog stream).
+func (v *replicaView) advanceGTID(g gtid) {
+	for {
+		old := v.pos.Load()
+		if old.contains(g) {
+			return
+		}
+		next := old.clone()
+		next[g.stream] = next[g.stream].withGTID(g)
+		if v.pos.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// checkThreads reads SHOW SLAVE STATUS (SHOW REPLICA STATUS on MySQL) and logs changes of
+// the replication threads once. Lag never relies on it (Seconds_Behind_Master has 1 s
+// resolution and reads 0 or NULL for a stopped SQL thread); it explains a lagging replica
+// to the operator.
+func (m *Monitor) checkThreads(log hclog.Logger, c *client.Conn, d dialect, v *replicaView) {
+	res, err := c.Execute(d.statusQuery)
 	if err != nil {
-		return // no SLAVE MONITOR privilege: thread health stays unknown
+		return // no SLAVE MONITOR / REPLICATION CLIENT privilege: thread health stays unknown
 	}
 	text := "not a replica"
 	if res.RowNumber() > 0 {
@@ -320,7 +328,7 @@ func (m *Monitor) checkThreads(log hclog.Logger, c *client.Conn, v *replicaView)
 			s, _ := res.GetStringByName(0, col)
 			return s
 		}
-		text = fmt.Sprintf("io=%s sql=%s", get("Slave_IO_Running"), get("Slave_SQL_Running"))
+		text = fmt.Sprintf("io=%s sql=%s", get(d.ioCol), get(d.sqlCol))
 		if e := get("Last_IO_Error"); e != "" {
 			text += " io_error=" + e
 		}
@@ -384,7 +392,7 @@ func (m *Monitor) evaluate(ctx context.Context) {
 // unreachable.
 func (m *Monitor) evaluateAt(now time.Time) {
 	maxLag, recov := time.Duration(m.maxLag.Load()), time.Duration(m.recov.Load())
-	var minPos mariaPos
+	applied := m.applied[:0]
 	for _, v := range m.set.Load().order {
 		pos := *v.pos.Load()
 		lag := time.Duration(0)
@@ -394,7 +402,7 @@ func (m *Monitor) evaluateAt(now time.Time) {
 			}
 		}
 		v.lag.Store(int64(lag))
-		minPos = minPosition(minPos, pos)
+		applied = append(applied, pos)
 		if !v.reachable.Load() {
 			m.setState(v, router.StateDown, lag)
 			continue
@@ -415,28 +423,9 @@ func (m *Monitor) evaluateAt(now time.Time) {
 			m.setState(v, router.StateLagging, lag)
 		}
 	}
-	if minPos != nil {
-		m.tl.prune(minPos)
-	}
-}
-
-// minPosition is the per-domain minimum of two positions (nil = no constraint yet).
-func minPosition(acc, pos mariaPos) mariaPos {
-	if acc == nil {
-		out := make(mariaPos, len(pos))
-		for d, g := range pos {
-			out[d] = g
-		}
-		return out
-	}
-	for d, g := range acc {
-		if p, ok := pos[d]; !ok {
-			delete(acc, d)
-		} else if p.seq < g.seq {
-			acc[d] = p
-		}
-	}
-	return acc
+	m.tl.prune(applied)
+	clear(applied) // drop the references until the next round
+	m.applied = applied
 }
 
 // setState changes a replica's state, logging each change once with the lag figure.
@@ -466,10 +455,13 @@ func (m *Monitor) ReplicaStatus(name string) router.ReplicaStatus {
 	return router.ReplicaStatus{State: router.ReplicaState(v.state.Load()), Lag: time.Duration(v.lag.Load())}
 }
 
-// HasApplied implements router.Freshness for MariaDB GTIDs ("domain-server-seq", or a
-// comma-separated position).
-func (m *Monitor) HasApplied(name, position string) bool {
-	if position == "" {
+// HasApplied implements router.Freshness. required is a MariaDB GTID ("domain-server-seq")
+// or position ("0-1-42,1-2-7": each domain applied up to that sequence), or a MySQL GTID
+// ("uuid:23", "uuid:tag:23") or GTID set ("uuid:1-5:7,uuid2:3"), as learned from a write's
+// OK packet or from PrimaryPosition. MySQL containment is exact: a replica that applied
+// 1-20 and 22 has applied "uuid:22" but not "uuid:21".
+func (m *Monitor) HasApplied(name, required string) bool {
+	if required == "" {
 		return true
 	}
 	v := m.set.Load().byName[name]
@@ -477,10 +469,10 @@ func (m *Monitor) HasApplied(name, position string) bool {
 		return false
 	}
 	pos := *v.pos.Load()
-	if g, ok := parseMariaGTID(position); ok {
-		return pos.contains(g)
+	if g, ok := parseGTID(required); ok {
+		return pos.contains(g) // one GTID: no allocation
 	}
-	want, ok := parseMariaPos(position)
+	want, ok := parsePosition(required)
 	return ok && pos.containsAll(want)
 }
 
@@ -521,7 +513,6 @@ func (m *Monitor) TailerStats() (connected bool, reconnects, lastSeq uint64, ok 
 	return m.tailer.connected.Load(), m.tailer.reconnects.Load(), m.tailer.lastSeq.Load(), true
 }
 
-// PrimaryPosition is the newest primary GTID position the tailer has seen.
+// PrimaryPosition is the newest primary GTID position the tailer has seen (on MySQL, the
+// primary's executed GTID set as far as seen).
 func (m *Monitor) PrimaryPosition() string { return m.tl.newest().String() }
-
-func isMariaDB(version string) bool { return strings.Contains(version, "MariaDB") }

@@ -55,7 +55,7 @@ func TestDecodeMariaGTIDEvent(t *testing.T) {
 	raw[19] = 42 // seq 42
 	raw[27] = 3  // domain 3
 	g, ok := decodeMariaGTIDEvent(raw, 1)
-	if !ok || g != (mariaGTID{domain: 3, server: 1, seq: 42}) {
+	if !ok || g != (gtid{stream: streamID{domain: 3}, server: 1, seq: 42}) {
 		t.Fatalf("decode = %+v, %v", g, ok)
 	}
 	if _, ok := decodeMariaGTIDEvent(raw[:25], 1); ok {
@@ -63,18 +63,20 @@ func TestDecodeMariaGTIDEvent(t *testing.T) {
 	}
 }
 
-func gtid(domain uint32, seq uint64) mariaGTID { return mariaGTID{domain: domain, server: 1, seq: seq} }
+func mgtid(domain uint32, seq uint64) gtid {
+	return gtid{stream: streamID{domain: domain}, server: 1, seq: seq}
+}
 
 func TestTimelineOldestUnapplied(t *testing.T) {
 	tl := newTimeline()
 	base := time.Unix(1000, 0)
 	for i := uint64(1); i <= 10; i++ {
-		tl.add(gtid(0, i), base.Add(time.Duration(i)*time.Second))
+		tl.add(mgtid(0, i), base.Add(time.Duration(i)*time.Second))
 	}
-	tl.add(gtid(0, 5), base.Add(time.Hour)) // a replayed event keeps its first stamp
-	tl.add(gtid(1, 3), base.Add(4500*time.Millisecond))
+	tl.add(mgtid(0, 5), base.Add(time.Hour)) // a replayed event keeps its first stamp
+	tl.add(mgtid(1, 3), base.Add(4500*time.Millisecond))
 
-	pos := func(s string) mariaPos { p, _ := parseMariaPos(s); return p }
+	pos := func(s string) position { p, _ := parseMariaPos(s); return p }
 	for _, tc := range []struct {
 		pos    string
 		seenAt time.Duration // offset from base; -1 = nothing unapplied
@@ -95,7 +97,7 @@ func TestTimelineOldestUnapplied(t *testing.T) {
 			t.Errorf("pos %q: oldest unapplied seen at %v (%v), want %v", tc.pos, time.Unix(0, seen), ok, base.Add(tc.seenAt))
 		}
 	}
-	tl.prune(pos("0-1-6,1-1-3"))
+	tl.prune([]position{pos("0-1-6,1-1-3")})
 	if n := tl.size(); n != 5+1 { // seqs 6..10 of domain 0 and 3 of domain 1
 		t.Errorf("after prune %d entries, want 6", n)
 	}
@@ -115,7 +117,7 @@ func TestStateMachine(t *testing.T) {
 	base := time.Unix(2000, 0)
 	setPos := func(s string) { p, _ := parseMariaPos(s); v.pos.Store(&p) }
 	for i := uint64(1); i <= 100; i++ { // a write every 20 ms
-		m.tl.add(gtid(0, i), base.Add(time.Duration(i)*20*time.Millisecond))
+		m.tl.add(mgtid(0, i), base.Add(time.Duration(i)*20*time.Millisecond))
 	}
 	state := func() router.ReplicaState { return m.ReplicaStatus("r1").State }
 

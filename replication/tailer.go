@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"math/bits"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +25,8 @@ import (
 type TailerOptions struct {
 	// Address is the primary's host:port.
 	Address string
-	// User and Password need REPLICATION SLAVE (and BINLOG MONITOR on MariaDB).
+	// User and Password need REPLICATION SLAVE (and BINLOG MONITOR on MariaDB). A MySQL
+	// server needs gtid_mode=ON.
 	User, Password string
 	// ServerID identifies the tailer to the primary; unique among the cluster's server ids.
 	ServerID uint32
@@ -37,7 +41,8 @@ type TailerOptions struct {
 }
 
 // tailer follows a server's binlog and hands each transaction's GTID to its sink. Row
-// events are not decoded (raw mode): only GTID events are read. On the primary the sink
+// events are not decoded (raw mode): only GTID events are read, MariaDB's or MySQL's,
+// whichever flavor the server's version names. On the primary the sink
 // stamps transactions with the time tailgate saw them; on a replica (log_slave_updates)
 // it advances the replica's applied position the moment the replica commits.
 type tailer struct {
@@ -49,20 +54,24 @@ type tailer struct {
 	reconnects atomic.Uint64
 	events     atomic.Uint64
 	lastSeq    atomic.Uint64 // sequence number of the newest GTID seen (domain 0 or any)
+
+	// dialect is the server's, learned by serverPosition (run goroutine only); a primary
+	// stream resumes without asking again.
+	dialect dialect
 }
 
 // gtidSink receives a tailer's GTIDs.
 type gtidSink interface {
 	// startPosition is where a new binlog connection starts.
-	startPosition(ctx context.Context, t *tailer) (mariaPos, error)
+	startPosition(ctx context.Context, t *tailer) (position, error)
 	// seen records a GTID event that arrived at the given time.
-	seen(g mariaGTID, at time.Time)
+	seen(g gtid, at time.Time)
 }
 
 // primarySink stamps the primary's transactions into the timeline.
 type primarySink struct{ tl *timeline }
 
-func (p primarySink) startPosition(ctx context.Context, t *tailer) (mariaPos, error) {
+func (p primarySink) startPosition(ctx context.Context, t *tailer) (position, error) {
 	if start := p.tl.newest(); len(start) > 0 {
 		return start, nil // resume after the last transaction seen
 	}
@@ -72,19 +81,16 @@ func (p primarySink) startPosition(ctx context.Context, t *tailer) (mariaPos, er
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	for _, g := range pos {
-		p.tl.add(g, now)
-	}
+	p.tl.seed(pos, time.Now())
 	return pos, nil
 }
 
-func (p primarySink) seen(g mariaGTID, at time.Time) { p.tl.add(g, at) }
+func (p primarySink) seen(g gtid, at time.Time) { p.tl.add(g, at) }
 
 // replicaSink advances a replica's applied position from its own binlog.
 type replicaSink struct{ v *replicaView }
 
-func (r replicaSink) startPosition(ctx context.Context, t *tailer) (mariaPos, error) {
+func (r replicaSink) startPosition(ctx context.Context, t *tailer) (position, error) {
 	pos, err := t.serverPosition(ctx)
 	if err == nil {
 		r.v.advance(pos)
@@ -92,7 +98,7 @@ func (r replicaSink) startPosition(ctx context.Context, t *tailer) (mariaPos, er
 	return pos, err
 }
 
-func (r replicaSink) seen(g mariaGTID, _ time.Time) { r.v.advance(mariaPos{g.domain: g}) }
+func (r replicaSink) seen(g gtid, _ time.Time) { r.v.advanceGTID(g) }
 
 func newTailer(opts TailerOptions, sink gtidSink) *tailer {
 	if opts.Heartbeat <= 0 {
@@ -107,8 +113,9 @@ func newTailer(opts TailerOptions, sink gtidSink) *tailer {
 	return &tailer{opts: opts, log: opts.Logger.Named("tailer").With("server", opts.Address), sink: sink}
 }
 
-// errFlavor is returned for a primary that is not MariaDB (MySQL GTIDs are not tailed yet).
-var errFlavor = errors.New("the binlog tailer supports MariaDB primaries")
+// errFlavor is returned for a server whose binlog has no GTIDs to tail: neither MariaDB
+// nor MySQL with gtid_mode=ON.
+var errFlavor = errors.New("the binlog tailer needs MariaDB, or MySQL with gtid_mode=ON")
 
 // run tails until ctx ends, reconnecting with backoff from the last position it saw.
 func (t *tailer) run(ctx context.Context) {
@@ -161,7 +168,7 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 	}
 	syncer := gmreplication.NewBinlogSyncer(gmreplication.BinlogSyncerConfig{
 		ServerID:         t.opts.ServerID,
-		Flavor:           mysql.MariaDBFlavor,
+		Flavor:           t.dialect.flavor,
 		Host:             host,
 		Port:             uint16(port),
 		User:             t.opts.User,
@@ -173,7 +180,12 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	defer syncer.Close()
-	gset, err := mysql.ParseMariadbGTIDSet(start.String())
+	var gset mysql.GTIDSet
+	if t.dialect.isMySQL() {
+		gset, err = mysql.ParseMysqlGTIDSet(start.String())
+	} else {
+		gset, err = mysql.ParseMariadbGTIDSet(start.String())
+	}
 	if err != nil {
 		return fmt.Errorf("start position %q: %w", start.String(), err)
 	}
@@ -193,11 +205,21 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 			return err
 		}
 		t.events.Add(1)
-		if ev.Header.EventType != gmreplication.MARIADB_GTID_EVENT {
+		var g gtid
+		var ok bool
+		switch ev.Header.EventType {
+		case gmreplication.MARIADB_GTID_EVENT:
+			g, ok = decodeMariaGTIDEvent(ev.RawData, ev.Header.ServerID)
+		case gmreplication.GTID_EVENT:
+			g, ok = decodeMySQLGTIDEvent(ev.RawData)
+		case gmreplication.GTID_TAGGED_LOG_EVENT:
+			g, ok = decodeMySQLTaggedGTIDEvent(ev.RawData)
+		default:
+			// ANONYMOUS_GTID_EVENT too: a transaction without a GTID (gtid_mode not ON)
+			// cannot be matched against replica positions.
 			continue
 		}
 		seen := stamp(time.Now(), ev.Header.Timestamp)
-		g, ok := decodeMariaGTIDEvent(ev.RawData, ev.Header.ServerID)
 		if !ok {
 			t.log.Warn("undecodable GTID event skipped", "size", len(ev.RawData))
 			continue
@@ -221,23 +243,98 @@ func stamp(arrived time.Time, headerSecs uint32) time.Time {
 	return arrived
 }
 
+// eventHeaderSize is the size of a binlog event header (v4, both flavors).
+const eventHeaderSize = 19
+
 // decodeMariaGTIDEvent reads a raw MariaDB GTID event: a 19-byte header, then the
 // sequence number (8 bytes) and the domain id (4 bytes).
-func decodeMariaGTIDEvent(raw []byte, serverID uint32) (mariaGTID, bool) {
-	const header = 19
-	if len(raw) < header+12 {
-		return mariaGTID{}, false
+func decodeMariaGTIDEvent(raw []byte, serverID uint32) (gtid, bool) {
+	if len(raw) < eventHeaderSize+12 {
+		return gtid{}, false
 	}
-	body := raw[header:]
-	return mariaGTID{
+	body := raw[eventHeaderSize:]
+	return gtid{
 		seq:    binary.LittleEndian.Uint64(body[0:8]),
-		domain: binary.LittleEndian.Uint32(body[8:12]),
+		stream: streamID{domain: binary.LittleEndian.Uint32(body[8:12])},
 		server: serverID,
 	}, true
 }
 
-// serverPosition reads the server's binlog position and checks its flavor.
-func (t *tailer) serverPosition(ctx context.Context) (mariaPos, error) {
+// decodeMySQLGTIDEvent reads a raw MySQL GTID_LOG_EVENT (type 33): a 19-byte header, then
+// flags (1 byte), the source uuid (16 bytes) and the gno (8 bytes, little-endian); the
+// logical clock, commit timestamps and lengths that follow are not needed.
+func decodeMySQLGTIDEvent(raw []byte) (gtid, bool) {
+	if len(raw) < eventHeaderSize+1+16+8 {
+		return gtid{}, false
+	}
+	body := raw[eventHeaderSize+1:]
+	var k streamID
+	copy(k.uuid[:], body[:16])
+	gno := binary.LittleEndian.Uint64(body[16:24])
+	if !k.isMySQL() || gno == 0 || gno > math.MaxInt64 {
+		return gtid{}, false
+	}
+	return gtid{stream: k, seq: gno}, true
+}
+
+// decodeMySQLTaggedGTIDEvent reads a raw GTID_TAGGED_LOG_EVENT (type 42, MySQL 8.3+,
+// written for transactions with a tagged GTID). Its body is a message in MySQL's
+// serialization format, which go-mysql decodes. The body is cut to the size the message
+// declares: that drops the CRC32 trailer (which the decoder could take for an optional
+// field) and refuses a truncated message (whose missing fields the decoder would take for
+// omitted ones, such as a tag).
+func decodeMySQLTaggedGTIDEvent(raw []byte) (g gtid, ok bool) {
+	if len(raw) < eventHeaderSize {
+		return gtid{}, false
+	}
+	body := raw[eventHeaderSize:]
+	size, ok := serializedSize(body)
+	// go-mysql's decoder indexes the first bytes unchecked, and v1.16 reads the size as
+	// one byte: a message of 128 bytes or more (a long tag) would be misread, so it is
+	// skipped (lag then ignores that stream; replica positions still include it).
+	if !ok || size < 3 || size > 127 || size > uint64(len(body)) {
+		return gtid{}, false
+	}
+	body = body[:size]
+	defer func() {
+		if recover() != nil { // untrusted bytes: a decoder panic skips the event
+			g, ok = gtid{}, false
+		}
+	}()
+	var ev gmreplication.GtidTaggedLogEvent
+	if err := ev.Decode(body); err != nil || len(ev.SID) != 16 || ev.GNO <= 0 {
+		return gtid{}, false
+	}
+	var k streamID
+	copy(k.uuid[:], ev.SID)
+	if !k.isMySQL() {
+		return gtid{}, false
+	}
+	if k.tag, ok = parseTag(ev.Tag.String()); !ok && ev.Tag.String() != "" {
+		return gtid{}, false
+	}
+	return gtid{stream: k, seq: uint64(ev.GNO)}, true
+}
+
+// serializedSize reads the size a MySQL serialization-format message declares (all of it,
+// these bytes included): after a one-byte format version, a variable-length unsigned
+// integer, little-endian, whose first byte's trailing one bits count its further bytes
+// and whose value is shifted left by its length in bytes.
+func serializedSize(b []byte) (uint64, bool) {
+	if len(b) < 2 || b[0]&1 != 0 {
+		return 0, false
+	}
+	n := bits.TrailingZeros8(^b[1]) + 1
+	if n > 8 || len(b) < 1+n {
+		return 0, false
+	}
+	var buf [8]byte
+	copy(buf[:], b[1:1+n])
+	return binary.LittleEndian.Uint64(buf[:]) >> n, true
+}
+
+// serverPosition reads the server's binlog position and learns its flavor.
+func (t *tailer) serverPosition(ctx context.Context) (position, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	c, err := client.ConnectWithContext(ctx, t.opts.Address, t.opts.User, t.opts.Password, "", 5*time.Second)
@@ -245,20 +342,31 @@ func (t *tailer) serverPosition(ctx context.Context) (mariaPos, error) {
 		return nil, fmt.Errorf("connect to %s: %w", t.opts.Address, err)
 	}
 	defer c.Close()
-	if !isMariaDB(c.GetServerVersion()) {
-		return nil, fmt.Errorf("%w; %s is %s", errFlavor, t.opts.Address, c.GetServerVersion())
-	}
-	res, err := c.Execute("SELECT @@gtid_binlog_pos")
+	d := dialectFor(c.GetServerVersion())
+	res, err := c.Execute(d.binlogQuery)
 	if err != nil {
 		return nil, fmt.Errorf("read the binlog position: %w", err)
 	}
-	s, err := res.GetString(0, 0)
-	if err != nil {
+	var s string
+	if d.isMySQL() {
+		mode, err := res.GetString(0, 0)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.EqualFold(mode, "ON") {
+			return nil, fmt.Errorf("%w; %s (%s) has gtid_mode=%s", errFlavor, t.opts.Address, c.GetServerVersion(), mode)
+		}
+		s, err = res.GetString(0, 1)
+		if err != nil {
+			return nil, err
+		}
+	} else if s, err = res.GetString(0, 0); err != nil {
 		return nil, err
 	}
-	pos, ok := parseMariaPos(s)
+	pos, ok := d.parse(s)
 	if !ok {
-		return nil, fmt.Errorf("unexpected @@gtid_binlog_pos %q", s)
+		return nil, fmt.Errorf("unexpected binlog position %q from %q", s, d.binlogQuery)
 	}
+	t.dialect = d
 	return pos, nil
 }

@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"sort"
 	"sync"
 	"time"
 )
@@ -12,12 +11,14 @@ import (
 const maxTimelineEntries = 1 << 20
 
 // timeline remembers when tailgate saw each primary transaction, per GTID stream (a
-// MariaDB replication domain). It answers "when did the oldest transaction a replica has
-// not applied appear?", which is that replica's lag.
+// MariaDB replication domain or a MySQL source uuid). It answers "when did the oldest
+// transaction a replica has not applied appear?", which is that replica's lag.
 type timeline struct {
 	mu      sync.Mutex
-	streams map[uint32]*stream
-	last    mariaPos // newest GTID seen per domain
+	streams map[streamID]*stream
+	// last is every GTID seen: on MariaDB the newest per domain, on MySQL the primary's
+	// executed set as far as tailgate knows it (where a new binlog stream starts).
+	last position
 }
 
 type stream struct {
@@ -27,28 +28,49 @@ type stream struct {
 }
 
 func newTimeline() *timeline {
-	return &timeline{streams: map[uint32]*stream{}, last: mariaPos{}}
+	return &timeline{streams: map[streamID]*stream{}, last: position{}}
 }
 
 // add records that transaction g was seen at t. Out-of-order or repeated sequence numbers
-// (a reconnect replaying events) are ignored: the first sighting is the earliest.
-func (tl *timeline) add(g mariaGTID, t time.Time) {
+// (a reconnect replaying events) are not stamped again: the first sighting is the earliest.
+func (tl *timeline) add(g gtid, t time.Time) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	s := tl.streams[g.domain]
+	tl.last[g.stream] = tl.last[g.stream].withGTID(g)
+	tl.stamp(g.stream, g.seq, t)
+}
+
+// seed records a primary's position at start-up: each stream's newest transaction is
+// stamped t (what came before counts as seen then), and the whole position becomes the
+// start of the next binlog stream.
+func (tl *timeline) seed(pos position, t time.Time) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for k, sp := range pos {
+		if k.isMySQL() && sp.empty() {
+			continue
+		}
+		tl.last[k] = tl.last[k].union(sp)
+		tl.stamp(k, sp.newest(), t)
+	}
+}
+
+// stamp appends seq to its stream unless it is not newer than the last entry. Caller
+// holds mu.
+func (tl *timeline) stamp(k streamID, seq uint64, t time.Time) {
+	s := tl.streams[k]
 	if s == nil {
 		s = &stream{}
-		tl.streams[g.domain] = s
+		tl.streams[k] = s
 	}
-	if n := len(s.seqs); n > s.start && s.seqs[n-1] >= g.seq {
+	if n := len(s.seqs); n > s.start && s.seqs[n-1] >= seq {
 		return
 	}
-	s.seqs = append(s.seqs, g.seq)
+	s.seqs = append(s.seqs, seq)
 	s.seen = append(s.seen, t.UnixNano())
 	if len(s.seqs)-s.start > maxTimelineEntries {
 		s.start++
 	}
-	tl.last[g.domain] = g
 	s.compact()
 }
 
@@ -63,16 +85,12 @@ func (s *stream) compact() {
 
 // oldestUnapplied returns when the oldest transaction not in pos was seen, or ok=false
 // when pos has everything the timeline knows.
-func (tl *timeline) oldestUnapplied(pos mariaPos) (seen int64, ok bool) {
+func (tl *timeline) oldestUnapplied(pos position) (seen int64, ok bool) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	for domain, s := range tl.streams {
+	for k, s := range tl.streams {
 		live := s.seqs[s.start:]
-		applied := uint64(0)
-		if g, has := pos[domain]; has {
-			applied = g.seq
-		}
-		i := sort.Search(len(live), func(i int) bool { return live[i] > applied })
+		i := pos[k].firstMissing(live)
 		if i == len(live) {
 			continue
 		}
@@ -83,34 +101,38 @@ func (tl *timeline) oldestUnapplied(pos mariaPos) (seen int64, ok bool) {
 	return seen, ok
 }
 
-// prune forgets transactions every replica has applied (minimum position per domain).
-func (tl *timeline) prune(applied mariaPos) {
+// prune forgets transactions every replica has applied: per stream, those before the
+// first one some position lacks. A stream some position has nothing of is kept whole.
+func (tl *timeline) prune(applied []position) {
+	if len(applied) == 0 {
+		return
+	}
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	for domain, s := range tl.streams {
-		g, has := applied[domain]
-		if !has {
-			continue
-		}
+	for k, s := range tl.streams {
 		live := s.seqs[s.start:]
+		cut := len(live)
+		for _, pos := range applied {
+			sp, has := pos[k]
+			if !has {
+				cut = 0
+				break
+			}
+			cut = min(cut, sp.firstMissing(live))
+		}
 		// Keep the last entry applied so an idle stream keeps a reference point.
-		i := sort.Search(len(live), func(i int) bool { return live[i] > g.seq })
-		if i > 1 {
-			s.start += i - 1
+		if cut > 1 {
+			s.start += cut - 1
 		}
 		s.compact()
 	}
 }
 
-// newest returns the newest GTID position the timeline has seen.
-func (tl *timeline) newest() mariaPos {
+// newest returns every GTID the timeline has seen, as a position.
+func (tl *timeline) newest() position {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	out := make(mariaPos, len(tl.last))
-	for d, g := range tl.last {
-		out[d] = g
-	}
-	return out
+	return tl.last.clone()
 }
 
 // size returns the number of live entries (for tests and metrics).
