@@ -4,30 +4,43 @@ BIN     := bin
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 DEMO    := .demo
 
-.PHONY: build test unit integration demo lint deps clean bench
+.PHONY: build test unit integration demo lint deps clean bench demo-ha compose-check
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/tailgate ./cmd/tailgate
 	$(GO) build -o $(BIN)/tailgate-cluster ./cmd/tailgate-cluster
 
-# Unit and integration tests (integration tests start real MariaDB servers).
-test: deps lint
-	$(GO) test -race -count=1 -timeout 14m ./...
+# Unit and integration tests (integration tests start real MariaDB servers). One package at a
+# time (-p 1): the lag tests measure milliseconds and must not share the two cores with
+# another package's clusters.
+test: deps lint compose-check
+	$(GO) test -race -count=1 -p 1 -timeout 14m ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# MariaDB and sysbench from Debian's packages, installed when missing.
+# MariaDB, sysbench, HAProxy and docker-compose from Debian's packages, installed when missing.
 deps:
-	@command -v mariadbd >/dev/null && command -v mariadb >/dev/null && command -v sysbench >/dev/null || { \
-	  echo "installing mariadb-server mariadb-client sysbench (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client sysbench >/dev/null; }
+	@command -v mariadbd >/dev/null && command -v mariadb >/dev/null && command -v sysbench >/dev/null \
+	  && command -v haproxy >/dev/null && command -v docker-compose >/dev/null || { \
+	  echo "installing mariadb-server mariadb-client sysbench haproxy docker-compose (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client sysbench haproxy docker-compose >/dev/null; }
 
 # A local primary + 2 replicas and tailgate in front, in the foreground until Ctrl-C.
 demo: deps build
 	@scripts/demo.sh $(DEMO)
+
+# The HA topology of docker-compose.yml on loopback: the same local cluster, two tailgates and
+# HAProxy (installed when missing) on 127.0.0.1:6000, in the foreground until Ctrl-C.
+demo-ha: deps build
+	@scripts/demo-ha.sh $(DEMO)
+
+# docker-compose.yml must stay valid (no Docker engine needed).
+compose-check:
+	@command -v docker-compose >/dev/null || { echo "compose-check needs docker-compose: apt-get install -y docker-compose"; exit 1; }
+	docker-compose config -q
 
 # sysbench, direct vs through tailgate, on its own primary + 2 replicas (about 9 minutes by default;
 # BENCH_ARGS=-quick for a one-minute smoke run). Prints a table; results in bench/results/.
@@ -36,3 +49,14 @@ bench: deps build
 
 clean:
 	rm -rf $(BIN) $(DEMO)
+
+# Every fuzz target for FUZZTIME each (default 60s); crashers land in testdata/fuzz and
+# then run as regression tests in make test.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./proxy:FuzzReadPacket ./proxy:FuzzParseOK ./proxy:FuzzSessionTrack ./proxy:FuzzHandshake \
+	./router:FuzzClassify ./router:FuzzShape ./router:FuzzLeadingHints ./config:FuzzParse ./admin:FuzzParseCommand
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; done
