@@ -118,8 +118,8 @@ type Router struct {
 	set       atomic.Pointer[replicaSet]
 	freshness Freshness
 
-	mu      sync.Mutex
-	offline map[string]bool // operator-drained backends (SET BACKEND x OFFLINE)
+	mu      sync.Mutex                      // serializes SetOffline
+	offline atomic.Pointer[map[string]bool] // operator-drained backends (SET BACKEND x OFFLINE), copy on write
 }
 
 type replicaSet struct {
@@ -129,7 +129,8 @@ type replicaSet struct {
 
 // New returns a router for opts.
 func New(opts Options) *Router {
-	r := &Router{offline: map[string]bool{}}
+	r := &Router{}
+	r.offline.Store(&map[string]bool{})
 	r.freshness = opts.Freshness
 	if r.freshness == nil {
 		r.freshness = AlwaysFresh{}
@@ -151,19 +152,21 @@ func (r *Router) Update(opts Options) {
 func (r *Router) SetOffline(name string, offline bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if offline {
-		r.offline[name] = true
-	} else {
-		delete(r.offline, name)
+	next := map[string]bool{}
+	for k, v := range *r.offline.Load() {
+		next[k] = v
 	}
+	if offline {
+		next[name] = true
+	} else {
+		delete(next, name)
+	}
+	r.offline.Store(&next)
 }
 
-// Offline reports whether an operator took the backend offline.
-func (r *Router) Offline(name string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.offline[name]
-}
+// Offline reports whether an operator took the backend offline. It takes no lock: it is
+// read for every replica on every routed read.
+func (r *Router) Offline(name string) bool { return (*r.offline.Load())[name] }
 
 // Replicas returns the configured replicas.
 func (r *Router) Replicas() []ReplicaConfig { return r.set.Load().opts.Replicas }
