@@ -182,6 +182,7 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) (proxy.Options, error) {
 		MaxAllowedPacket:      int(cfg.Proxy.MaxAllowedPacket),
 		BackendConnectTimeout: cfg.Proxy.BackendConnectTimeout.Duration,
 		MaxBackendConnections: cfg.Proxy.MaxBackendConnections,
+		BackendReadTimeout:    cfg.Proxy.BackendReadTimeout.Duration,
 		Users:                 users,
 		Primary:               primary,
 		Replicas:              replicas,

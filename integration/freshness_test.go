@@ -98,6 +98,28 @@ func waitState(t *testing.T, tg *tailgate, name string, state router.ReplicaStat
 	return 0
 }
 
+// waitTailer waits until the binlog tailer streams and every replica is online: only then
+// does lag measure from the moment a transaction appears (before, what the primary already
+// had counts as seen when the tailer started).
+func waitTailer(t *testing.T, tg *tailgate, c *cluster.Cluster) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		connected, _, _, _ := tg.app.Monitor().TailerStats()
+		if connected {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the binlog tailer did not connect within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, r := range c.Replicas {
+		waitState(t, tg, r.Name, router.StateOnline, 5*time.Second)
+	}
+	waitSeenReplicated(t, tg, c)
+}
+
 func trials() int {
 	if n, err := strconv.Atoi(os.Getenv("TAILGATE_LAG_TRIALS")); err == nil && n > 0 {
 		return n
@@ -116,7 +138,7 @@ func TestStoppedReplicaLeavesAndReturns(t *testing.T) {
 	victim := shared.Replicas[0]
 	victimID := int(victim.ServerID)
 	c := conn(t, tg.db(t, ""))
-	waitState(t, tg, victim.Name, router.StateOnline, 5*time.Second)
+	waitTailer(t, tg, shared)
 
 	var detect, back []time.Duration
 	for trial := range trials() {
@@ -202,7 +224,7 @@ func TestStalenessProbe(t *testing.T) {
 	}()
 	defer func() { cancel(); wg.Wait() }()
 	time.Sleep(100 * time.Millisecond) // heartbeats flowing
-	waitReplicated(t, shared)
+	waitTailer(t, tg, shared)
 	sqlThread(t, shared.Replicas[1], false)
 
 	c := conn(t, tg.db(t, ""))

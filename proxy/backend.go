@@ -55,6 +55,7 @@ type dialParams struct {
 	collation      string
 	clientFlags    uint32 // the client's flags, masked by clientFlagsMirrored
 	timeout        time.Duration
+	readTimeout    time.Duration // bound on each answer (0 = none)
 	maxPacket      int
 	attrs          map[string]string
 }
@@ -73,7 +74,8 @@ type backendConn struct {
 	multiStmtOff bool
 	closed       bool
 	lastUsed     time.Time
-	mariadb      bool // the server is MariaDB (else MySQL)
+	readTimeout  time.Duration // bound on each answer (0 = none)
+	mariadb      bool          // the server is MariaDB (else MySQL)
 
 	// Pooling: the pool it returns to, under which key, and whose session state it
 	// carries (dirty: SETs or other session state applied since its last reset).
@@ -147,10 +149,11 @@ func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.
 	conn := cc.Conn.Conn
 	b.conns.Add(1)
 	bc := &backendConn{
-		b:      b,
-		pio:    newPacketIO(conn, p.maxPacket),
-		status: mysql.SERVER_STATUS_AUTOCOMMIT,
-		schema: p.schema,
+		b:           b,
+		readTimeout: p.readTimeout,
+		pio:         newPacketIO(conn, p.maxPacket),
+		status:      mysql.SERVER_STATUS_AUTOCOMMIT,
+		schema:      p.schema,
 	}
 	bc.mariadb = strings.Contains(cc.GetServerVersion(), "MariaDB")
 	if err := bc.initSession(); err != nil {
@@ -200,6 +203,13 @@ func (bc *backendConn) close() {
 // send writes one command packet and flushes it.
 func (bc *backendConn) send(payload []byte) error {
 	bc.lastUsed = time.Now()
+	if bc.readTimeout > 0 {
+		// Bounds the answer: a server that stopped (SIGSTOP, a network partition) fails
+		// the statement instead of hanging the session.
+		if err := bc.pio.conn.SetReadDeadline(bc.lastUsed.Add(bc.readTimeout)); err != nil {
+			return err
+		}
+	}
 	bc.pio.resetSeq()
 	if err := bc.pio.writePacket(payload); err != nil {
 		return err

@@ -67,6 +67,9 @@ type Options struct {
 	// BackendConnectTimeout bounds opening a backend connection, and waiting for one when
 	// a backend is at its connection limit.
 	BackendConnectTimeout time.Duration
+	// BackendReadTimeout bounds the wait for each backend answer (0 = no bound); a read
+	// whose replica does not answer in time is retried elsewhere.
+	BackendReadTimeout time.Duration
 	// MaxBackendConnections caps the connections to each backend (0 = no cap).
 	MaxBackendConnections int
 	// ServerVersion is advertised to clients; "" uses the primary's (or a default when
@@ -426,6 +429,7 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 			collation:   collationName(c.Charset()),
 			clientFlags: caps & clientFlagsMirrored,
 			timeout:     s.opts.BackendConnectTimeout,
+			readTimeout: s.opts.BackendReadTimeout,
 			maxPacket:   1 << 30,
 			attrs:       attrs,
 		},
