@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 
+	"github.com/tailgate-proxy/tailgate/config"
 	"github.com/tailgate-proxy/tailgate/integration/cluster"
 	"github.com/tailgate-proxy/tailgate/router"
 )
@@ -207,5 +209,72 @@ func TestAuthFailuresThrottled(t *testing.T) {
 	})
 	if err := login("from127002", cluster.AppPassword); err != nil {
 		t.Fatalf("login from another host: %v", err)
+	}
+}
+
+// TestPausedReplica: SIGSTOP a replica for 10 s under 8 reader threads with
+// backend_read_timeout = 1s: no read fails and none waits longer than the read timeout plus
+// one retry; goroutines return to their baseline afterwards.
+func TestPausedReplica(t *testing.T) {
+	const readTimeout = time.Second
+	c := cluster.StartT(t, cluster.Options{Replicas: 2, Logf: t.Logf})
+	cfg := freshConfig(c, time.Second, 500*time.Millisecond)
+	cfg.Proxy.BackendReadTimeout = config.Duration{Duration: readTimeout}
+	tg := startTailgate(t, cfg)
+	for _, r := range c.Replicas {
+		waitState(t, tg, r.Name, router.StateOnline, 5*time.Second)
+	}
+	db := tg.db(t, "")
+	db.SetMaxOpenConns(8)
+	mustExec(t, db, "SELECT 1")
+	baseG := runtime.NumGoroutine()
+
+	var failed atomic.Int64
+	var worst atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				start := time.Now()
+				var id int
+				err := db.QueryRowContext(context.Background(), "SELECT @@server_id").Scan(&id)
+				if d := int64(time.Since(start)); d > worst.Load() {
+					worst.Store(d)
+				}
+				if err != nil {
+					failed.Add(1)
+					t.Logf("read failed: %v", err)
+				}
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	victim := c.Replicas[0]
+	if err := victim.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Second)
+	if err := victim.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	cancel()
+	wg.Wait()
+	t.Logf("worst read %s, %d failed; retries %d", time.Duration(worst.Load()), failed.Load(), tg.app.Server().Stats().Snapshot().Retries)
+	if failed.Load() != 0 {
+		t.Errorf("%d reads failed while a replica was paused", failed.Load())
+	}
+	if w := time.Duration(worst.Load()); w > readTimeout+500*time.Millisecond {
+		t.Errorf("a read waited %s, want <= backend_read_timeout (%s) plus one retry", w, readTimeout)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > baseG+5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines %d, baseline %d", runtime.NumGoroutine(), baseG)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
