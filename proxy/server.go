@@ -428,7 +428,7 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 			user: user, password: pass, schema: h.db,
 			collation:   collationName(c.Charset()),
 			clientFlags: caps & clientFlagsMirrored,
-			timeout:     s.opts.BackendConnectTimeout,
+			timeout:     dialTimeout(s.opts.BackendConnectTimeout, s.opts.BackendReadTimeout),
 			readTimeout: s.opts.BackendReadTimeout,
 			maxPacket:   1 << 30,
 			attrs:       attrs,
@@ -613,4 +613,14 @@ func (s *Server) Sessions() []SessionInfo {
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// dialTimeout bounds opening a backend connection: the connect timeout, or the read
+// timeout when that is shorter (a server that accepts TCP but does not answer, e.g.
+// stopped, must not hold a read longer than an answer may take).
+func dialTimeout(connect, read time.Duration) time.Duration {
+	if read > 0 && read < connect {
+		return read
+	}
+	return connect
 }

@@ -587,6 +587,10 @@ func (s *session) conn(name string) (*backendConn, error) {
 		return s.dialWaiting(b)
 	}, s.srv.opts.BackendConnectTimeout)
 	if err != nil {
+		var myErr *mysql.MyError
+		if f := s.srv.opts.OnBackendFailure; f != nil && !b.Primary && !errors.As(err, &myErr) && !errors.Is(err, ErrPoolExhausted) {
+			f(b.Name) // unreachable: route around it until it answers its poll
+		}
 		return nil, err
 	}
 	if bc.dirty && bc.owner != s.owner {
