@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"slices"
-	"time"
 )
 
 const (
@@ -116,14 +115,6 @@ func (p *packetIO) writeFrameHeader(n int) error {
 }
 
 func (p *packetIO) flush() error { return p.w.Flush() }
-
-// setReadDeadline maps a timeout onto the connection (0 clears it).
-func (p *packetIO) setReadDeadline(d time.Duration) error {
-	if d <= 0 {
-		return p.conn.SetReadDeadline(time.Time{})
-	}
-	return p.conn.SetReadDeadline(time.Now().Add(d))
-}
 
 // frame is one relayed frame: the first bytes are peeked so the relay can inspect them.
 type frame struct {

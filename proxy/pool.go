@@ -194,13 +194,3 @@ func (p *pool) adopt() {
 	p.open++
 	p.mu.Unlock()
 }
-
-// stats returns the open and idle connection counts.
-func (p *pool) stats() (open, idle int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, list := range p.idle {
-		idle += len(list)
-	}
-	return p.open, idle
-}
