@@ -30,15 +30,40 @@ func freshConfig(c *cluster.Cluster, maxLag, recover time.Duration) *config.Conf
 	return cfg
 }
 
-// writeEvery writes to the primary directly every interval until the test ends or
-// stop is called.
-func writeEvery(t *testing.T, c *cluster.Cluster, interval time.Duration) (stop func()) {
+// writer writes to the primary directly on a ticker until the test ends or stop is called,
+// remembering when each write was issued and acknowledged.
+type writer struct {
+	stop func()
+	mu   sync.Mutex
+	acks [][2]time.Time // issued, acknowledged
+}
+
+// firstAckAfter returns when the first write issued after t was acknowledged: a replica
+// whose SQL thread stopped at t misses that write, and is stale from its commit on (the
+// primary may stall writes for a while after heavy load, and a replica is not stale while
+// the primary commits nothing). It waits for that write.
+func (w *writer) firstAckAfter(t time.Time) time.Time {
+	for {
+		w.mu.Lock()
+		for _, a := range w.acks {
+			if a[0].After(t) {
+				w.mu.Unlock()
+				return a[1]
+			}
+		}
+		w.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func writeEvery(t *testing.T, c *cluster.Cluster, interval time.Duration) *writer {
 	t.Helper()
 	db, err := sql.Open("mysql", c.Primary.DSN(cluster.AppUser, cluster.AppPassword, "tailgate_test"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustExec(t, db, "CREATE TABLE IF NOT EXISTS ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6))")
+	w := &writer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -50,23 +75,29 @@ func writeEvery(t *testing.T, c *cluster.Cluster, interval time.Duration) (stop 
 			case <-ctx.Done():
 				return
 			case <-tk.C:
-				if _, err := db.ExecContext(ctx, "INSERT INTO ticks (at) VALUES (NOW(6))"); err != nil && ctx.Err() == nil {
-					t.Errorf("writer: %v", err)
+				issued := time.Now()
+				if _, err := db.ExecContext(ctx, "INSERT INTO ticks (at) VALUES (NOW(6))"); err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("writer: %v", err)
+					}
 					return
 				}
+				w.mu.Lock()
+				w.acks = append(w.acks, [2]time.Time{issued, time.Now()})
+				w.mu.Unlock()
 			}
 		}
 	}()
 	var once sync.Once
-	stop = func() {
+	w.stop = func() {
 		once.Do(func() {
 			cancel()
 			<-done
 			_ = db.Close()
 		})
 	}
-	t.Cleanup(stop)
-	return stop
+	t.Cleanup(w.stop)
+	return w
 }
 
 // sqlThread stops or starts a replica's SQL thread; the test's cleanup starts it again.
@@ -134,7 +165,7 @@ func trials() int {
 func TestStoppedReplicaLeavesAndReturns(t *testing.T) {
 	const maxLag, recover = time.Second, 500 * time.Millisecond
 	tg := startTailgate(t, freshConfig(shared, maxLag, recover))
-	writeEvery(t, shared, 20*time.Millisecond)
+	w := writeEvery(t, shared, 20*time.Millisecond)
 	victim := shared.Replicas[0]
 	victimID := int(victim.ServerID)
 	c := conn(t, tg.db(t, ""))
@@ -143,11 +174,11 @@ func TestStoppedReplicaLeavesAndReturns(t *testing.T) {
 	var detect, back []time.Duration
 	for trial := range trials() {
 		changesBefore := tg.app.Monitor().StateChanges(victim.Name)
-		// Measured from when STOP SLAVE SQL_THREAD returned: until then the SQL thread may
-		// still apply (it finishes its current event group first, which under load takes
-		// a few hundred milliseconds), and the replica is not stale.
+		// Measured from the commit of the first write the replica misses: the first write
+		// issued after STOP SLAVE SQL_THREAD returned (until then the SQL thread may still
+		// finish its event group).
 		sqlThread(t, victim, false)
-		stopped := time.Now()
+		stopped := w.firstAckAfter(time.Now())
 		// Read until the victim has served nothing for a while; the last read it
 		// served must come within lag.max + 250 ms of the stop.
 		var lastServed time.Time
@@ -191,7 +222,7 @@ func TestStoppedReplicaLeavesAndReturns(t *testing.T) {
 }
 
 // TestStalenessProbe: a heartbeat row updated on the primary every 20 ms, read through
-// tailgate at 50 Hz while one replica's SQL thread is stopped: no read is older than
+// tailgate at 50 Hz while one replica's SQL thread is stopped: no read is staler than
 // lag.max + 100 ms.
 func TestStalenessProbe(t *testing.T) {
 	const maxLag = time.Second
@@ -211,6 +242,7 @@ func TestStalenessProbe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	var acked atomic.Int64 // newest heartbeat value the primary acknowledged
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -221,7 +253,10 @@ func TestStalenessProbe(t *testing.T) {
 			case <-ctx.Done():
 				return
 			case <-tk.C:
-				_, _ = primary.ExecContext(ctx, "UPDATE heartbeat SET ts = ? WHERE id = 1", time.Now().UnixMicro())
+				ts := time.Now().UnixMicro()
+				if _, err := primary.ExecContext(ctx, "UPDATE heartbeat SET ts = ? WHERE id = 1", ts); err == nil {
+					acked.Store(ts)
+				}
 			}
 		}
 	}()
@@ -239,10 +274,14 @@ func TestStalenessProbe(t *testing.T) {
 	for end := time.Now().Add(duration); time.Now().Before(end); <-tk.C {
 		var ts int64
 		var sid int
+		// A read's staleness: how far the heartbeat it sees is behind the newest one the
+		// primary had acknowledged when the read started (the primary's own stalls, e.g.
+		// fsync after heavy load, do not make a replica stale).
+		newest := acked.Load()
 		if err := c.QueryRowContext(context.Background(), "SELECT ts, @@server_id FROM heartbeat WHERE id = 1").Scan(&ts, &sid); err != nil {
 			t.Fatal(err)
 		}
-		age := time.Since(time.UnixMicro(ts))
+		age := time.Duration(max(newest-ts, 0)) * time.Microsecond
 		reads++
 		perServer[sid]++
 		worst = max(worst, age)
@@ -307,7 +346,7 @@ func TestAllReplicasStale(t *testing.T) {
 			for _, r := range shared.Replicas {
 				waitState(t, tg, r.Name, router.StateOnline, 5*time.Second)
 			}
-			stop := writeEvery(t, shared, 20*time.Millisecond)
+			stop := writeEvery(t, shared, 20*time.Millisecond).stop
 			for _, r := range shared.Replicas {
 				sqlThread(t, r, false)
 			}
@@ -354,7 +393,7 @@ func TestPrimaryRestartTailerResumes(t *testing.T) {
 	for _, r := range c.Replicas {
 		waitState(t, tg, r.Name, router.StateOnline, 5*time.Second)
 	}
-	stop := writeEvery(t, c, 50*time.Millisecond)
+	stop := writeEvery(t, c, 50*time.Millisecond).stop
 	time.Sleep(300 * time.Millisecond)
 	stop()
 	before := tg.app.Monitor().PrimaryPosition()
