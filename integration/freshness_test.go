@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -145,10 +146,41 @@ func waitTailer(t *testing.T, tg *tailgate, c *cluster.Cluster) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// Caught up: the tailer has seen the primary's position of now (starting from a GTID,
+	// the primary first reads through its binlog file to find it, which takes a while
+	// after heavy writes).
+	db, err := c.Primary.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var pos string
+	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	for !positionReached(tg.app.Monitor().PrimaryPosition(), pos) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the binlog tailer did not reach %s within 10s (at %s)", pos, tg.app.Monitor().PrimaryPosition())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for _, r := range c.Replicas {
 		waitState(t, tg, r.Name, router.StateOnline, 5*time.Second)
 	}
 	waitSeenReplicated(t, tg, c)
+}
+
+// positionReached reports whether MariaDB position have includes want (single domain
+// positions, as the test clusters have: "0-1-42").
+func positionReached(have, want string) bool {
+	seq := func(p string) int64 {
+		var d, s, n int64
+		if _, err := fmt.Sscanf(p, "%d-%d-%d", &d, &s, &n); err != nil {
+			return -1
+		}
+		return n
+	}
+	return have != "" && seq(have) >= seq(want)
 }
 
 func trials() int {

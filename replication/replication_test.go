@@ -177,8 +177,11 @@ func TestStamp(t *testing.T) {
 	if got := stamp(arrived, 5000); got != arrived {
 		t.Errorf("live event stamped %v, want its arrival %v", got, arrived)
 	}
-	if got := stamp(arrived, 4990); got != time.Unix(4991, 0) {
-		t.Errorf("replayed event stamped %v, want the end of its second 4991", got)
+	if got := stamp(arrived, 4990); got != time.Unix(4990, 0) {
+		t.Errorf("delayed event stamped %v, want the start of its second 4990", got)
+	}
+	if got := stamp(arrived, 4999); got != time.Unix(4999, 0) {
+		t.Errorf("event of the previous second arriving 0.3s into the next stamped %v, want 4999", got)
 	}
 	if got := stamp(arrived, 0); got != arrived {
 		t.Errorf("event without timestamp stamped %v", got)

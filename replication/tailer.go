@@ -229,16 +229,19 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 	}
 }
 
-// stamp is when a transaction appeared on the primary, as far as tailgate can tell: when
-// it arrived, but no later than the end of the second its binlog header names. Events
-// replayed after a reconnect thus keep (nearly) their real age instead of looking new,
-// which would under-state the lag of a replica that misses them.
+// stamp is when a transaction appeared on the primary, as far as tailgate can tell. A live
+// event arrives within milliseconds of its commit, inside the second its binlog header
+// names: its arrival is the stamp. An event that arrives after the end of that second was
+// delayed (replayed after a reconnect, or held up while the primary located the start
+// position in a large binlog): its commit is only known to the second, and it is stamped
+// at the start of that second. Erring early over-states the lag of a replica that misses
+// it (it leaves rotation a little sooner), never under-states it.
 func stamp(arrived time.Time, headerSecs uint32) time.Time {
 	if headerSecs == 0 {
 		return arrived
 	}
-	if bound := time.Unix(int64(headerSecs)+1, 0); bound.Before(arrived) {
-		return bound
+	if time.Unix(int64(headerSecs)+1, 0).Before(arrived) {
+		return time.Unix(int64(headerSecs), 0)
 	}
 	return arrived
 }
