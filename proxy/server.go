@@ -471,7 +471,11 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 // OnAuthFailure counts failed logins.
 func (h *handshake) OnAuthFailure(c *server.Conn, err error) {
 	h.srv.metrics.authFailed.Add(1)
-	h.srv.throttle.failed(c.RemoteAddr().String(), time.Now()) // host only: see limitedConn
+	// go-mysql calls this for any failed handshake; only a rejected login (1045) counts
+	// against the host, not a client that timed out or sent garbage.
+	if myErr := (*mysql.MyError)(nil); errors.As(err, &myErr) && myErr.Code == mysql.ER_ACCESS_DENIED_ERROR {
+		h.srv.throttle.failed(c.RemoteAddr().String(), time.Now()) // host only: see limitedConn
+	}
 	h.srv.log.Debug("authentication failed", "client", c.RemoteAddr().String(), "user", c.GetUser(), "error", err)
 }
 
