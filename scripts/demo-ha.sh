@@ -37,54 +37,15 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-rm -f "$dir/cluster/cluster.env"
-"$bin/tailgate-cluster" -dir "$dir/cluster" -replicas 2 -ports "$DEMO_PORTS" >"$ha/cluster.log" 2>&1 &
-cl_pid=$!
-for _ in $(seq 1 600); do
-  [ -f "$dir/cluster/cluster.env" ] && break
-  kill -0 "$cl_pid" 2>/dev/null || { echo "the MariaDB cluster failed to start:"; cat "$ha/cluster.log"; exit 1; }
-  sleep 0.1
-done
-[ -f "$dir/cluster/cluster.env" ] || { echo "the MariaDB cluster did not come up in 60 s:"; cat "$ha/cluster.log"; exit 1; }
-# shellcheck disable=SC1091
-. "$dir/cluster/cluster.env"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+start_cluster "$dir" "$ha/cluster.log"
 
 # Two instances with the same backends; only the ports and replication.server_id differ.
 for i in 0 1; do
   n=$((i + 1))
-  cat >"$ha/tailgate$n.toml" <<TOML
-# Written by make demo-ha: instance $n of 2.
-[proxy]
-listen = "127.0.0.1:${tg_proxy[$i]}"
-
-[admin]
-listen = "127.0.0.1:${tg_admin[$i]}"
-user = "admin"
-password = "admin-secret"
-
-[metrics]
-listen = "127.0.0.1:${tg_metrics[$i]}"
-
-[[users]]
-name = "app"
-password = "app-secret"
-
-[primary]
-address = "$PRIMARY_ADDR"
-
-[[replicas]]
-name = "replica1"
-address = "$REPLICA1_ADDR"
-
-[[replicas]]
-name = "replica2"
-address = "$REPLICA2_ADDR"
-
-[replication]
-user = "tailgate"
-password = "tailgate-secret"
-server_id = 420000$n
-TOML
+  write_config "$ha/tailgate$n.toml" "127.0.0.1:${tg_proxy[$i]}" "127.0.0.1:${tg_admin[$i]}" \
+    "127.0.0.1:${tg_metrics[$i]}" "420000$n" "Written by make demo-ha: instance $n of 2."
   "$bin/tailgate" -config "$ha/tailgate$n.toml" 2>"$ha/tailgate$n.log" &
   tg_pid+=($!)
 done

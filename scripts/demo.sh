@@ -18,51 +18,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-rm -f "$dir/cluster.env"
-"$bin/tailgate-cluster" -dir "$dir/cluster" -replicas 2 -ports "$DEMO_PORTS" >"$dir/cluster.log" 2>&1 &
-cl_pid=$!
-for _ in $(seq 1 600); do
-  [ -f "$dir/cluster/cluster.env" ] && break
-  kill -0 "$cl_pid" 2>/dev/null || { echo "the MariaDB cluster failed to start:"; cat "$dir/cluster.log"; exit 1; }
-  sleep 0.1
-done
-[ -f "$dir/cluster/cluster.env" ] || { echo "the MariaDB cluster did not come up in 60 s:"; cat "$dir/cluster.log"; exit 1; }
-# shellcheck disable=SC1091
-. "$dir/cluster/cluster.env"
-
-cat >"$dir/tailgate.toml" <<TOML
-# Written by make demo.
-[proxy]
-listen = "$DEMO_LISTEN"
-
-[admin]
-listen = "$DEMO_ADMIN"
-user = "admin"
-password = "admin-secret"
-
-[metrics]
-listen = "$DEMO_METRICS"
-
-[[users]]
-name = "app"
-password = "app-secret"
-
-[primary]
-address = "$PRIMARY_ADDR"
-
-[[replicas]]
-name = "replica1"
-address = "$REPLICA1_ADDR"
-
-[[replicas]]
-name = "replica2"
-address = "$REPLICA2_ADDR"
-
-[replication]
-user = "tailgate"
-password = "tailgate-secret"
-server_id = 4200001
-TOML
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+start_cluster "$dir" "$dir/cluster.log"
+write_config "$dir/tailgate.toml" "$DEMO_LISTEN" "$DEMO_ADMIN" "$DEMO_METRICS" 4200001 "Written by make demo."
 
 "$bin/tailgate" -config "$dir/tailgate.toml" 2>"$dir/tailgate.log" &
 tg_pid=$!
