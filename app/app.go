@@ -190,6 +190,8 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) (proxy.Options, error) {
 		ConsistencyScope:      cfg.Consistency.Scope,
 		PrimaryWait:           cfg.Proxy.PrimaryWait.Duration,
 		MaxAuthFailures:       cfg.Proxy.MaxAuthFailures,
+		Compression:           cfg.Proxy.Compression,
+		LocalInfile:           cfg.Proxy.LocalInfile,
 		Logger:                log,
 	}, nil
 }
@@ -206,7 +208,7 @@ func backendConfig(name, address string, t *config.BackendTLS) (proxy.BackendCon
 func proxyBackends(cfg *config.Config) ([]proxy.User, []proxy.BackendConfig, error) {
 	var users []proxy.User
 	for _, u := range cfg.Users {
-		users = append(users, proxy.User{Name: u.Name, Password: u.Password, BackendUser: u.BackendUser, BackendPassword: u.BackendPassword})
+		users = append(users, proxy.User{Name: u.Name, Password: u.Password, BackendUser: u.BackendUser, BackendPassword: u.BackendPassword, AuthPlugin: u.AuthPlugin})
 	}
 	var reps []proxy.BackendConfig
 	for i, r := range cfg.Replicas {

@@ -126,6 +126,9 @@ func (v *checker) users(users []User) {
 		if u.Password == "" {
 			v.add(key+".password", "required: set password or password_file")
 		}
+		if u.AuthPlugin != "" && u.AuthPlugin != AuthNativePassword && u.AuthPlugin != AuthCachingSHA2Password {
+			v.add(key+".auth_plugin", "must be %q or %q, not %q", AuthNativePassword, AuthCachingSHA2Password, u.AuthPlugin)
+		}
 	}
 }
 

@@ -60,6 +60,12 @@ type Proxy struct {
 	MaxBackendConnections int `toml:"max_backend_connections"`
 	// BackendReadTimeout bounds each read from a backend; 0 (the default) means no limit.
 	BackendReadTimeout Duration `toml:"backend_read_timeout"`
+	// Compression offers clients zlib protocol compression (CLIENT_COMPRESS); clients
+	// still choose. Default true.
+	Compression bool `toml:"compression"`
+	// LocalInfile lets clients that ask for it run LOAD DATA LOCAL INFILE: tailgate then
+	// relays the file from the client to the primary. Default false (refused by the server).
+	LocalInfile bool `toml:"local_infile"`
 }
 
 // ServerTLS is the TLS setup tailgate offers its clients.
@@ -112,6 +118,10 @@ type User struct {
 	BackendUser string `toml:"backend_user"`
 	// BackendPassword is the password used on the backends; empty means Password.
 	BackendPassword string `toml:"backend_password"`
+	// AuthPlugin is how clients prove the password to tailgate: "mysql_native_password"
+	// (default) or "caching_sha2_password" (full authentication needs TLS or the
+	// server's RSA public key). Empty means mysql_native_password.
+	AuthPlugin string `toml:"auth_plugin"`
 }
 
 // Backend is a MySQL/MariaDB server tailgate connects to.
@@ -238,6 +248,7 @@ func (p *Proxy) setDefaults() {
 	p.PrimaryWait = Duration{5 * time.Second}
 	p.MaxAllowedPacket = 64 * MiB
 	p.BackendConnectTimeout = Duration{3 * time.Second}
+	p.Compression = true
 }
 
 func (t *ServerTLS) setDefaults() { t.MinVersion = TLSVersion12 }
@@ -250,6 +261,14 @@ func (a *Admin) setDefaults() {
 func (m *Metrics) setDefaults() { m.Listen = "127.0.0.1:9034" }
 
 func (r *Replica) setDefaults() { r.Weight = 1 }
+
+func (u *User) setDefaults() { u.AuthPlugin = AuthNativePassword }
+
+// Client authentication methods (users.auth_plugin).
+const (
+	AuthNativePassword      = "mysql_native_password"
+	AuthCachingSHA2Password = "caching_sha2_password"
+)
 
 func (t *BackendTLS) setDefaults() { t.Verify = true }
 

@@ -19,7 +19,7 @@ type Change struct {
 	Text string
 	// Restart is set when a running proxy cannot apply the change: it takes effect
 	// at the next start. These are proxy.listen, admin.listen, metrics.listen,
-	// replication.server_id, proxy.tls, and adding or removing [admin], [metrics]
+	// replication.server_id, proxy.tls, proxy.compression, proxy.local_infile, and adding or removing [admin], [metrics]
 	// or [replication] (a listener or the binlog tailer starts or stops).
 	Restart bool
 }
@@ -28,6 +28,8 @@ type Change struct {
 var restartKeys = map[string]bool{
 	"proxy.listen":          true,
 	"proxy.tls":             true,
+	"proxy.compression":     true,
+	"proxy.local_infile":    true,
 	"admin.listen":          true,
 	"metrics.listen":        true,
 	"replication.server_id": true,

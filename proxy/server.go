@@ -42,6 +42,9 @@ type User struct {
 	// BackendUser and BackendPassword log in to the backends; empty means Name / Password.
 	BackendUser     string
 	BackendPassword string
+	// AuthPlugin is the method clients must use: mysql_native_password ("" too) or
+	// caching_sha2_password.
+	AuthPlugin string
 }
 
 // BackendConfig names one backend server.
@@ -94,6 +97,10 @@ type Options struct {
 	// MaxAuthFailures refuses a client host's connections after this many failed logins
 	// within a minute (0: no limit).
 	MaxAuthFailures int
+	// Compression offers clients zlib protocol compression (CLIENT_COMPRESS).
+	Compression bool
+	// LocalInfile relays LOAD DATA LOCAL INFILE for clients that ask for it.
+	LocalInfile bool
 	// ConsistencyScope widens read-your-writes: "session" (default), "user" (the latest
 	// write of any session of the same user) or "global" (the latest write through tailgate).
 	ConsistencyScope string
