@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -187,9 +188,11 @@ func (rc *rawClient) prepareRaw(q string) uint32 {
 // TestPreparedProtocolEdges: re-execute without re-sent parameter types (libmariadb does
 // this) on connections that never saw the types, cursors fetched in steps, long data.
 func TestPreparedProtocolEdges(t *testing.T) {
-	tg := startTailgate(t, testConfig(shared))
+	cfg := testConfig(shared)
+	cfg.Proxy.MaxAllowedPacket = 8 << 20
+	tg := startTailgate(t, cfg)
 	db := tg.db(t, "")
-	mustExec(t, db, "DROP TABLE IF EXISTS pse", "CREATE TABLE pse (id BIGINT PRIMARY KEY, b BLOB)")
+	mustExec(t, db, "DROP TABLE IF EXISTS pse", "CREATE TABLE pse (id BIGINT PRIMARY KEY, b LONGBLOB)")
 	for i := 1; i <= 10; i++ {
 		mustExec(t, db, fmt.Sprintf("INSERT INTO pse VALUES (%d, NULL)", i))
 	}
@@ -256,6 +259,32 @@ func TestPreparedProtocolEdges(t *testing.T) {
 	var b string
 	if err := db.QueryRow("/* tailgate:primary */ SELECT b FROM pse WHERE id = 1").Scan(&b); err != nil || b != "hello long data" {
 		t.Fatalf("long data stored %q, %v", b, err)
+	}
+	// 6 MiB of long data in 1.5 MiB chunks (replayed in smaller ones), then more than
+	// proxy.max_allowed_packet (8 MiB): that execute fails with 1153 and the next works.
+	sendLong := func(chunks int) {
+		for i := range chunks {
+			chunk := bytes.Repeat([]byte{byte('a' + i%26)}, 3<<19)
+			rc.send(gmysql.COM_STMT_SEND_LONG_DATA, append(binary.LittleEndian.AppendUint16(binary.LittleEndian.AppendUint32(nil, up), 0), chunk...))
+		}
+		rc.send(gmysql.COM_STMT_EXECUTE, p)
+	}
+	sendLong(4)
+	if reply, err := rc.readPacket(); err != nil || reply[0] != gmysql.OK_HEADER {
+		t.Fatalf("execute with 6 MiB of long data: % x %v", reply[:min(len(reply), 64)], err)
+	}
+	var n int
+	var first, last string
+	if err := db.QueryRow("/* tailgate:primary */ SELECT LENGTH(b), LEFT(b, 1), RIGHT(b, 1) FROM pse WHERE id = 1").Scan(&n, &first, &last); err != nil || n != 4*(3<<19) || first != "a" || last != "d" {
+		t.Fatalf("6 MiB of long data stored as %d bytes (%q..%q), %v", n, first, last, err)
+	}
+	sendLong(6)
+	if reply, _ := rc.readPacket(); reply[0] != gmysql.ERR_HEADER || decodeErr(reply).Code != gmysql.ER_NET_PACKET_TOO_LARGE {
+		t.Fatalf("execute with 9 MiB of long data: % x, want error 1153", reply[:min(len(reply), 64)])
+	}
+	sendLong(1)
+	if reply, err := rc.readPacket(); err != nil || reply[0] != gmysql.OK_HEADER {
+		t.Fatalf("execute after the refused one: % x %v", reply[:min(len(reply), 64)], err)
 	}
 	// Closing and executing an unknown statement is an error, not a crash.
 	rc.send(gmysql.COM_STMT_CLOSE, binary.LittleEndian.AppendUint32(nil, up))

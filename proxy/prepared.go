@@ -36,8 +36,14 @@ type prepared struct {
 	numParams  uint16
 	paramTypes []byte            // types the client last bound (2 bytes per parameter)
 	longData   map[uint16][]byte // COM_STMT_SEND_LONG_DATA waiting for the next execute
+	longSize   int               // bytes in longData
+	longLost   bool              // long data beyond max_allowed_packet was dropped
 	cursor     *backendConn      // connection holding an open cursor of this statement
 }
+
+// longDataChunk is the most long data replayed in one COM_STMT_SEND_LONG_DATA: below any
+// server's max_allowed_packet.
+const longDataChunk = 1 << 20
 
 // backendStmt is a statement prepared on one backend connection.
 type backendStmt struct {
@@ -100,7 +106,7 @@ func (s *session) stmtExecute(pkt []byte) error {
 		if len(pkt) <= boundAt {
 			return s.clientError(mysql.ER_MALFORMED_PACKET, "malformed COM_STMT_EXECUTE")
 		}
-		if pkt[boundAt] == 1 {
+		if pkt[boundAt] != 0 { // any non-zero value, as the servers read it
 			if len(pkt) < boundAt+1+2*n {
 				return s.clientError(mysql.ER_MALFORMED_PACKET, "malformed COM_STMT_EXECUTE")
 			}
@@ -110,6 +116,11 @@ func (s *session) stmtExecute(pkt []byte) error {
 	if ps.cursor != nil {
 		// A new execute closes the statement's open cursor.
 		s.closeCursor(ps)
+	}
+	if ps.longLost {
+		ps.longData, ps.longSize, ps.longLost = nil, 0, false
+		return s.clientError(mysql.ER_NET_PACKET_TOO_LARGE, fmt.Sprintf(
+			"Parameter of prepared statement which is set through mysql_send_long_data() is longer than max_allowed_packet (%d bytes)", s.srv.opts.MaxAllowedPacket))
 	}
 	d, bc, err := s.route(ps.st)
 	if err != nil || bc == nil {
@@ -146,7 +157,7 @@ func (s *session) rewriteExecute(pkt []byte, ps *prepared, bs *backendStmt, boun
 	if boundAt < 0 {
 		return pkt
 	}
-	if pkt[boundAt] == 1 {
+	if pkt[boundAt] != 0 {
 		bs.boundTypes = append(bs.boundTypes[:0], ps.paramTypes...)
 		return pkt
 	}
@@ -184,19 +195,24 @@ func (s *session) ensurePrepared(bc *backendConn, ps *prepared) (*backendStmt, e
 	return bc.remember(ps.sql, id), nil
 }
 
-// sendLongData replays COM_STMT_SEND_LONG_DATA chunks before an execute.
+// sendLongData replays COM_STMT_SEND_LONG_DATA before an execute, in chunks of at most
+// longDataChunk bytes.
 func (s *session) sendLongData(bc *backendConn, ps *prepared, bs *backendStmt) error {
+	var buf []byte
 	for param, data := range ps.longData {
-		buf := make([]byte, 0, 7+len(data))
-		buf = append(buf, mysql.COM_STMT_SEND_LONG_DATA)
-		buf = binary.LittleEndian.AppendUint32(buf, bs.id)
-		buf = binary.LittleEndian.AppendUint16(buf, param)
-		buf = append(buf, data...)
-		if err := bc.send(buf); err != nil {
-			return s.backendFailed(bc, err, false)
+		for len(data) > 0 {
+			chunk := data[:min(len(data), longDataChunk)]
+			data = data[len(chunk):]
+			buf = append(buf[:0], mysql.COM_STMT_SEND_LONG_DATA)
+			buf = binary.LittleEndian.AppendUint32(buf, bs.id)
+			buf = binary.LittleEndian.AppendUint16(buf, param)
+			buf = append(buf, chunk...)
+			if err := bc.send(buf); err != nil {
+				return s.backendFailed(bc, err, false)
+			}
 		}
 	}
-	ps.longData = nil
+	ps.longData, ps.longSize = nil, 0
 	return nil
 }
 
@@ -235,7 +251,7 @@ func (s *session) stmtReset(pkt []byte) error {
 	if ps == nil {
 		return s.clientError(mysql.ER_UNKNOWN_STMT_HANDLER, fmt.Sprintf("Unknown prepared statement handler (%d) given to mysqld_stmt_reset", id))
 	}
-	ps.longData = nil
+	ps.longData, ps.longSize, ps.longLost = nil, 0, false
 	if ps.cursor != nil {
 		s.closeCursor(ps)
 	}
@@ -271,10 +287,17 @@ func (s *session) stmtLongData(pkt []byte) {
 		return
 	}
 	param := binary.LittleEndian.Uint16(pkt[5:])
+	// Kept until the execute (it is replayed wherever that runs), so bounded like one
+	// packet: beyond max_allowed_packet it is dropped and the execute fails, as on a server.
+	if ps.longLost || ps.longSize+len(pkt)-7 > s.srv.opts.MaxAllowedPacket {
+		ps.longData, ps.longSize, ps.longLost = nil, 0, true
+		return
+	}
 	if ps.longData == nil {
 		ps.longData = map[uint16][]byte{}
 	}
 	ps.longData[param] = append(ps.longData[param], pkt[7:]...)
+	ps.longSize += len(pkt) - 7
 }
 
 // stmtClose forgets a statement (no response). Backend connections keep it prepared for
