@@ -34,6 +34,7 @@ type packetIO struct {
 	buf     []byte // reused payload buffer of readPacket
 	hdr     [4]byte
 	whdr    [4]byte
+	cc      *compConn // the compressed layer, nil for plain connections
 }
 
 func newPacketIO(conn net.Conn, maxRead int) *packetIO {
@@ -54,6 +55,12 @@ func (p *packetIO) readHeader() (int, error) {
 		return 0, err
 	}
 	n := int(p.hdr[0]) | int(p.hdr[1])<<8 | int(p.hdr[2])<<16
+	if p.cc != nil {
+		// MySQL does not check plain sequence numbers under compression: what follows
+		// continues from the compressed packet's.
+		p.seq = p.cc.seq
+		return n, nil
+	}
 	if p.hdr[3] != p.seq {
 		return 0, fmt.Errorf("%w: got %d, want %d", ErrSequence, p.hdr[3], p.seq)
 	}
@@ -82,6 +89,9 @@ func (p *packetIO) readPacket() ([]byte, error) {
 			return nil, err
 		}
 		if n < maxPayload {
+			if p.cc != nil {
+				p.seq = p.cc.seq // the payload may have ended in a later compressed packet
+			}
 			return p.buf, nil
 		}
 	}
@@ -114,7 +124,13 @@ func (p *packetIO) writeFrameHeader(n int) error {
 	return err
 }
 
-func (p *packetIO) flush() error { return p.w.Flush() }
+func (p *packetIO) flush() error {
+	err := p.w.Flush()
+	if p.cc != nil {
+		p.seq = p.cc.seq // as MySQL's net_flush: plain packets continue from the compressed layer
+	}
+	return err
+}
 
 // frame is one relayed frame: the first bytes are peeked so the relay can inspect them.
 type frame struct {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -253,6 +255,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	s.mysqlSrv = server.NewServer(s.serverVersion(ctx), mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, s.opts.ClientTLS)
+	if s.opts.LocalInfile {
+		if err := s.mysqlSrv.SetCapability(mysql.CLIENT_LOCAL_FILES); err != nil {
+			return err
+		}
+	}
 	s.log.Info("accepting clients", "address", s.ln.Addr().String())
 	err := netx.AcceptLoop(ctx, s.ln, s.log, func(conn net.Conn) {
 		s.wg.Add(1)
@@ -356,7 +363,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	hs := &handshake{srv: s, ctx: ctx}
-	limited := &limitedConn{Conn: conn, budget: maxHandshakeBytes}
+	limited := &limitedConn{Conn: conn, budget: maxHandshakeBytes, extraCaps: s.greetingFlags()}
 	if s.opts.HandshakeTimeout > 0 {
 		_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	}
@@ -372,6 +379,9 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 
 	sess := hs.sess
 	sess.client = newPacketIO(sc.Conn.Conn, s.opts.MaxAllowedPacket)
+	if sess.clientCaps&mysql.CLIENT_COMPRESS != 0 {
+		sess.client.compress() // from the first command on, after the uncompressed OK
+	}
 	sess.id = sc.ConnectionID()
 	sess.started = time.Now()
 	sess.log = s.log.With("conn_id", sess.id, "client", remote, "user", sess.user)
@@ -418,7 +428,7 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 	s := h.srv
 	u := (*s.users.Load())[c.GetUser()]
 	user, pass := u.backendCredentials()
-	caps := c.Capability() & (s.mysqlSrv.Capability() | clientFlagsMirrored)
+	caps := c.Capability() & (s.mysqlSrv.Capability() | clientFlagsMirrored | s.greetingFlags())
 	attrs := map[string]string{"_client_name": "tailgate", "_tailgate_client": c.RemoteAddr().String()}
 	if p := c.Attributes()["program_name"]; p != "" {
 		attrs["program_name"] = p
@@ -434,7 +444,7 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 		dial: dialParams{
 			user: user, password: pass, schema: h.db,
 			collation:   collationName(c.Charset()),
-			clientFlags: caps & clientFlagsMirrored,
+			clientFlags: caps & (clientFlagsMirrored | mysql.CLIENT_LOCAL_FILES), // LOCAL_FILES only when offered
 			timeout:     dialTimeout(s.opts.BackendConnectTimeout, s.opts.BackendReadTimeout),
 			readTimeout: s.opts.BackendReadTimeout,
 			maxPacket:   1 << 30,
@@ -526,6 +536,51 @@ type limitedConn struct {
 	hdrN    int // header bytes seen of the current frame
 	payload int // payload bytes still to come in the current frame
 	tls     bool
+	// extraCaps are capability flags added to the greeting, the first packet written:
+	// go-mysql's server cannot be told to offer them.
+	extraCaps uint32
+	greeted   bool
+}
+
+// Write adds extraCaps to the greeting.
+func (c *limitedConn) Write(p []byte) (int, error) {
+	if !c.greeted {
+		c.greeted = true
+		if c.extraCaps != 0 {
+			p = addGreetingCaps(p, c.extraCaps)
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// addGreetingCaps returns a copy of the greeting packet pkt (header included) with caps
+// set in its capability flags; pkt unchanged if it is not a protocol 10 greeting.
+func addGreetingCaps(pkt []byte, caps uint32) []byte {
+	if len(pkt) < 5 || pkt[4] != 10 {
+		return pkt
+	}
+	end := bytes.IndexByte(pkt[5:], 0) // server version, NUL-terminated
+	if end < 0 {
+		return pkt
+	}
+	lower := 5 + end + 1 + 4 + 8 + 1 // version NUL, connection id, scramble part 1, filler
+	upper := lower + 2 + 1 + 2       // lower flags, charset, status
+	if len(pkt) < upper+2 {
+		return pkt
+	}
+	out := slices.Clone(pkt)
+	binary.LittleEndian.PutUint16(out[lower:], binary.LittleEndian.Uint16(out[lower:])|uint16(caps))
+	binary.LittleEndian.PutUint16(out[upper:], binary.LittleEndian.Uint16(out[upper:])|uint16(caps>>16))
+	return out
+}
+
+// greetingFlags are the capabilities tailgate offers beyond go-mysql's own.
+func (s *Server) greetingFlags() uint32 {
+	var f uint32
+	if s.opts.Compression {
+		f |= mysql.CLIENT_COMPRESS
+	}
+	return f
 }
 
 func (c *limitedConn) Read(p []byte) (int, error) {
