@@ -42,15 +42,11 @@ type suiteExclusion struct {
 	Name, Why string
 }
 
-// suiteExclusions: protocol compression and LOAD DATA LOCAL INFILE through tailgate are a
-// later issue. Keep this list explicit and small: every entry is a failure we accept for now.
-// Protocol compression needs no entry: tailgate does not offer CLIENT_COMPRESS, and the driver
-// then silently uses plain packets, so the suite's ".../compress" subtests pass.
-var suiteExclusions = []suiteExclusion{
-	// tailgate clears CLIENT_LOCAL_FILES towards the backends, so the server refuses
-	// LOAD DATA LOCAL INFILE with error 4166 (in every variant, compress included).
-	{Name: "TestLoadData", Why: "LOAD DATA LOCAL INFILE"},
-}
+// suiteExclusions is empty: every test that passes directly passes through tailgate,
+// including the ".../compress" subtests (tailgate offers CLIENT_COMPRESS, so they run
+// compressed between the driver and tailgate) and TestLoadData (TestGoSQLDriverSuite runs
+// tailgate with proxy.local_infile on). Keep it explicit: an entry is a failure we accept.
+var suiteExclusions = []suiteExclusion{}
 
 // excludedBecause returns why test is excluded, or "".
 func excludedBecause(test string) string {
@@ -251,6 +247,9 @@ func TestGoSQLDriverSuite(t *testing.T) {
 	// "user" makes every read see the writes of every session of the same user, which is what
 	// an application with a connection pool configures.
 	cfg.Consistency.Scope = config.ScopeUser
+	// LOAD DATA LOCAL INFILE is relayed only when enabled (the suite's TestLoadData, in every
+	// variant: the driver asks for local files on every connection).
+	cfg.Proxy.LocalInfile = true
 	// TLS as the cluster offers it directly: to the client (the suite's TestTLS and
 	// TestIssue1567 connect with tls=skip-verify and check the session is encrypted) and,
 	// verified, to every backend.

@@ -53,11 +53,14 @@ type dialParams struct {
 	user, password string
 	schema         string
 	collation      string
-	clientFlags    uint32 // the client's flags, masked by clientFlagsMirrored
-	timeout        time.Duration
-	readTimeout    time.Duration // bound on each answer (0 = none)
-	maxPacket      int
-	attrs          map[string]string
+	// clientFlags are the client's flags masked by clientFlagsMirrored, plus
+	// CLIENT_LOCAL_FILES when tailgate offered it (proxy.local_infile) and the client took it:
+	// only then may the server ask for a LOCAL INFILE file, which the relay passes on.
+	clientFlags uint32
+	timeout     time.Duration
+	readTimeout time.Duration // bound on each answer (0 = none)
+	maxPacket   int
+	attrs       map[string]string
 }
 
 // backendConn is one connection to a backend, owned by one session.
@@ -116,8 +119,9 @@ func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.
 		return c, nil
 	}
 	opt := func(c *client.Conn) error {
+		// The flags the client chose (dialParams.clientFlags).
 		for _, f := range []uint32{mysql.CLIENT_FOUND_ROWS, mysql.CLIENT_IGNORE_SPACE, mysql.CLIENT_MULTI_STATEMENTS,
-			mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS} {
+			mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS, mysql.CLIENT_LOCAL_FILES} {
 			if p.clientFlags&f != 0 {
 				if err := c.SetCapability(f); err != nil {
 					return err
@@ -132,7 +136,6 @@ func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.
 		// Framing flags the client side never negotiates (go-mysql's server does not offer them).
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
 		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
-		c.UnsetCapability(mysql.CLIENT_LOCAL_FILES)
 		c.SetAttributes(p.attrs)
 		if tlsCfg != nil {
 			c.SetTLSConfig(tlsCfg.Clone())
@@ -200,15 +203,21 @@ func (bc *backendConn) close() {
 	_ = bc.pio.conn.Close()
 }
 
-// send writes one command packet and flushes it.
-func (bc *backendConn) send(payload []byte) error {
+// awaitAnswer bounds the wait for the server's next answer by readTimeout from now: a
+// server that stopped (SIGSTOP, a network partition) fails the statement instead of hanging
+// the session.
+func (bc *backendConn) awaitAnswer() error {
 	bc.lastUsed = time.Now()
 	if bc.readTimeout > 0 {
-		// Bounds the answer: a server that stopped (SIGSTOP, a network partition) fails
-		// the statement instead of hanging the session.
-		if err := bc.pio.conn.SetReadDeadline(bc.lastUsed.Add(bc.readTimeout)); err != nil {
-			return err
-		}
+		return bc.pio.conn.SetReadDeadline(bc.lastUsed.Add(bc.readTimeout))
+	}
+	return nil
+}
+
+// send writes one command packet and flushes it.
+func (bc *backendConn) send(payload []byte) error {
+	if err := bc.awaitAnswer(); err != nil {
+		return err
 	}
 	bc.pio.resetSeq()
 	if err := bc.pio.writePacket(payload); err != nil {

@@ -209,9 +209,11 @@ func (r *relayState) result() (bool, error) {
 		}
 		return r.out.status&mysql.SERVER_MORE_RESULTS_EXISTS != 0, nil
 	case mysql.LocalInFile_HEADER:
-		// Never negotiated with the backend; relaying it would let a server read client files.
-		_ = r.bc.pio.skipFrame(f)
-		return false, backendErr(errors.New("backend asked for LOCAL INFILE, which tailgate does not relay"), r.copied)
+		if err := r.localInfile(f); err != nil {
+			return false, err
+		}
+		// The server's answer to the file (OK or ERR) takes the request's place.
+		return r.result()
 	}
 	columns, _, ok := readLenEnc(f.payload)
 	if !ok || columns == 0 {
@@ -254,6 +256,53 @@ func (r *relayState) result() (bool, error) {
 		return false, err
 	}
 	return !r.out.hasError && r.out.status&mysql.SERVER_MORE_RESULTS_EXISTS != 0, nil
+}
+
+// errLocalInfileRefused is returned when a backend asks for a LOAD DATA LOCAL INFILE file
+// although the client did not negotiate CLIENT_LOCAL_FILES. The backend connection then
+// waits for file data and cannot be used again.
+var errLocalInfileRefused = errors.New("the server asked for a LOAD DATA LOCAL INFILE file, but the client did not enable local files")
+
+// localInfile relays a backend's LOCAL INFILE request (the 0xFB packet f) to the client,
+// then the file's content, ended by an empty packet, from the client to the backend. Only
+// a client that negotiated CLIENT_LOCAL_FILES is asked: a server must never read the files
+// of a client that did not offer them. The content is copied frame by frame, each side
+// with its own sequence numbers, so that no packet is held whole in memory.
+func (r *relayState) localInfile(f frame) error {
+	if r.s.clientCaps&mysql.CLIENT_LOCAL_FILES == 0 {
+		_ = r.bc.pio.skipFrame(f)
+		return errLocalInfileRefused
+	}
+	if err := r.pass(f); err != nil {
+		return err
+	}
+	if err := r.s.client.flush(); err != nil {
+		return clientErr(err)
+	}
+	for first := true; ; {
+		cf, err := r.s.client.peekFrame()
+		if err != nil {
+			return clientErr(err)
+		}
+		if err, backendSide := r.s.client.copyFrameTo(r.bc.pio, cf); err != nil {
+			if backendSide {
+				return backendErr(err, r.copied)
+			}
+			return clientErr(err)
+		}
+		if first && cf.length == 0 {
+			break // an empty packet ends the file (at once: the client has no file to send)
+		}
+		first = cf.length < maxPayload // a full frame is continued by the next one
+	}
+	if err := r.bc.pio.flush(); err != nil {
+		return backendErr(err, r.copied)
+	}
+	// The upload may have outlasted the read timeout armed when the statement was sent.
+	if err := r.bc.awaitAnswer(); err != nil {
+		return backendErr(err, r.copied)
+	}
+	return nil
 }
 
 // rows relays row packets until the EOF or ERR that ends them.

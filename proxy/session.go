@@ -323,6 +323,9 @@ func (s *session) execRelay(bc *backendConn, pkt []byte, kind respKind, stmtID u
 	}
 	out, err := s.relay(bc, kind, stmtID)
 	if err != nil {
+		if errors.Is(err, errLocalInfileRefused) {
+			return relayOutcome{hasError: true}, s.localInfileRefused(bc)
+		}
 		if se, ok := isBackendErr(err); ok {
 			if !se.midResponse {
 				return out, s.failedBeforeAnswer(bc, se.err)
@@ -798,19 +801,11 @@ func (s *session) dropFailed(bc *backendConn) {
 // backendFailed handles a broken backend connection: the client gets an error saying what
 // was lost, and the session goes on with a new connection next time.
 func (s *session) backendFailed(bc *backendConn, err error, midResponse bool) error {
-	lostTxn := s.txn == bc
-	primaryState := bc.b.Primary && (len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked)
+	lost := s.loseState(bc)
 	s.dropFailed(bc)
 	s.log.Warn("backend connection failed", "backend", bc.b.Name, "error", err)
 	msg := fmt.Sprintf("tailgate: lost connection to %s (%s) during the query: %v", bc.b.Name, bc.b.Address, err)
-	if lostTxn {
-		msg += "; the open transaction was rolled back"
-	}
-	if primaryState {
-		msg += "; temporary tables and locks of this session are gone"
-		s.tempTables, s.locks, s.tablesLocked = nil, 0, false
-	}
-	s.writeError(crServerLost, "HY000", msg)
+	s.writeError(crServerLost, "HY000", msg+lost)
 	if err := s.flushClient(); err != nil {
 		return err
 	}
@@ -819,6 +814,32 @@ func (s *session) backendFailed(bc *backendConn, err error, midResponse bool) er
 		return io.ErrUnexpectedEOF
 	}
 	return nil
+}
+
+// loseState forgets the session state that goes away with bc, which is about to be closed,
+// and returns what to add to the client's error message about it.
+func (s *session) loseState(bc *backendConn) string {
+	var msg string
+	if s.txn == bc {
+		msg += "; the open transaction was rolled back"
+	}
+	if bc.b.Primary && (len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked) {
+		msg += "; temporary tables and locks of this session are gone"
+		s.tempTables, s.locks, s.tablesLocked = nil, 0, false
+	}
+	return msg
+}
+
+// localInfileRefused answers for a backend that asked for a LOAD DATA LOCAL INFILE file
+// the client did not offer (the relay did not pass the request on). bc waits for file data
+// that will not come, so it is closed; the client gets an error in place of the statement's
+// answer (valid after earlier results of a multi-statement too) and the session goes on.
+func (s *session) localInfileRefused(bc *backendConn) error {
+	lost := s.loseState(bc)
+	s.drop(bc)
+	s.log.Warn("backend asked for a LOCAL INFILE file the client did not offer; connection closed", "backend", bc.b.Name)
+	s.writeError(mysql.ER_NOT_ALLOWED_COMMAND, "42000", "tailgate: "+errLocalInfileRefused.Error()+lost)
+	return s.flushClient()
 }
 
 // fail decides what a command error means for the session; false ends it.

@@ -242,6 +242,12 @@ var classifyCases = []struct {
 	{"DELETE FROM sbtest1 WHERE id=5", write(ReasonWrite)},
 	{"REPLACE INTO t VALUES (1)", write(ReasonWrite)},
 	{"LOAD DATA INFILE '/tmp/x' INTO TABLE t", write(ReasonWrite)},
+	{"LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t", write(ReasonWrite)},
+	{"load data local infile \"/tmp/x.csv\" into table db.t fields terminated by ',' ignore 1 lines (a, b)", write(ReasonWrite)},
+	{"LOAD DATA LOW_PRIORITY LOCAL INFILE 'x' REPLACE INTO TABLE t", write(ReasonWrite)},
+	// The parser rejects CONCURRENT and MariaDB's LOAD XML: unparsed, they are writes all the same.
+	{"LOAD DATA CONCURRENT LOCAL INFILE 'x' IGNORE INTO TABLE t CHARACTER SET utf8mb4", write(ReasonUnparsed)},
+	{"LOAD XML LOCAL INFILE 'x.xml' INTO TABLE t", write(ReasonUnparsed)},
 	{"DELETE FROM t WHERE id = 1 RETURNING id", write(ReasonUnparsed)}, // MariaDB RETURNING: parser rejects it
 
 	// DDL.

@@ -164,3 +164,23 @@ func TestRouteNoReplicas(t *testing.T) {
 		t.Fatalf("Route without replicas = %+v, %v", d, err)
 	}
 }
+
+// LOAD DATA LOCAL INFILE is a write: it goes to the primary whatever its form, and a
+// replica hint does not move it.
+func TestRouteLoadDataLocal(t *testing.T) {
+	c := NewClassifier(100)
+	r := New(Options{Replicas: []ReplicaConfig{{Name: "r1", Weight: 1}}, Freshness: fakeFreshness{"r1": {State: StateOnline}}})
+	for _, sql := range []string{
+		"LOAD DATA LOCAL INFILE '/tmp/x.tsv' INTO TABLE t",
+		"load data local infile '/tmp/x.csv' replace into table db.t fields terminated by ','",
+		"/* tailgate:replica */ LOAD DATA LOCAL INFILE 'x' INTO TABLE t",
+		"LOAD DATA CONCURRENT LOCAL INFILE 'x' INTO TABLE t",
+		"LOAD XML LOCAL INFILE 'x.xml' INTO TABLE t",
+	} {
+		st := c.Classify(sql)
+		d, err := r.Route(st, &SessionView{})
+		if err != nil || d.Target != TargetPrimary || d.Backend != PrimaryName {
+			t.Errorf("Route(%q) = %+v, %v; want the primary", sql, d, err)
+		}
+	}
+}
