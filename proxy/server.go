@@ -132,6 +132,7 @@ type Server struct {
 	mysqlSrv   *server.Server
 	metrics    *Stats
 	throttle   *authThrottle
+	sha2       sha2Auth // caching_sha2_password key and cache (auth.go)
 
 	primary  *Backend
 	backends atomic.Pointer[map[string]*Backend] // replicas by name
@@ -174,7 +175,9 @@ func (s *Server) setUsers(users []User) {
 	for _, u := range users {
 		m[u.Name] = u
 	}
-	s.users.Store(&m)
+	if old := s.users.Swap(&m); old != nil {
+		s.usersChanged(*old, m)
+	}
 }
 
 // setReplicas installs the replica set, keeping Backend objects (and counters) of replicas
@@ -254,7 +257,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	s.mysqlSrv = server.NewServer(s.serverVersion(ctx), mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, s.opts.ClientTLS)
+	if err := s.initMySQLServer(s.serverVersion(ctx)); err != nil { // sets s.mysqlSrv
+		return err
+	}
 	if s.opts.LocalInfile {
 		if err := s.mysqlSrv.SetCapability(mysql.CLIENT_LOCAL_FILES); err != nil {
 			return err
@@ -410,16 +415,18 @@ type handshake struct {
 	sess *session
 }
 
-// GetCredential returns the user's password. An unknown user gets a random one, so it
-// fails exactly like a wrong password (same error, same message).
+// GetCredential returns the user's password and method. An unknown user gets a random
+// password and a decoy method (decoyPlugin), so it fails exactly like a wrong password
+// (same error, same message).
 func (h *handshake) GetCredential(username string) (server.Credential, bool, error) {
-	u, ok := (*h.srv.users.Load())[username]
+	users := *h.srv.users.Load()
+	u, ok := users[username]
 	if !ok {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
-		return server.Credential{Passwords: []string{hex.EncodeToString(b[:])}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+		return server.Credential{Passwords: []string{hex.EncodeToString(b[:])}, AuthPluginName: h.srv.sha2.decoyPlugin(username, users)}, true, nil
 	}
-	return server.Credential{Passwords: []string{u.Password}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+	return server.Credential{Passwords: []string{u.Password}, AuthPluginName: u.authPlugin()}, true, nil
 }
 
 // OnAuthSuccess sets up the session and checks the backend login and database on a
