@@ -106,12 +106,8 @@ func (c *frameConn) writePacket(p []byte) error {
 
 func (fb *infileBackend) serve(srv *server.Server, c net.Conn) {
 	defer c.Close()
-	auth := server.NewInMemoryAuthenticationHandler(mysql.AUTH_NATIVE_PASSWORD)
-	if err := auth.AddUser("app", "secret"); err != nil {
-		return
-	}
-	sc, err := srv.NewCustomizedConn(c, auth, server.EmptyHandler{})
-	if err != nil {
+	sc := acceptFake(srv, c)
+	if sc == nil {
 		return
 	}
 	caps := sc.Capability()

@@ -63,14 +63,24 @@ func newFakeBackend(tb testing.TB, rows int) *fakeBackend {
 	return fb
 }
 
-func (fb *fakeBackend) serve(srv *server.Server, c net.Conn) {
-	defer c.Close()
+// acceptFake runs a fake backend's side of the handshake for the account app/secret;
+// nil when it fails.
+func acceptFake(srv *server.Server, c net.Conn) *server.Conn {
 	auth := server.NewInMemoryAuthenticationHandler(mysql.AUTH_NATIVE_PASSWORD)
 	if err := auth.AddUser("app", "secret"); err != nil {
-		return
+		return nil
 	}
 	sc, err := srv.NewCustomizedConn(c, auth, server.EmptyHandler{})
 	if err != nil {
+		return nil
+	}
+	return sc
+}
+
+func (fb *fakeBackend) serve(srv *server.Server, c net.Conn) {
+	defer c.Close()
+	sc := acceptFake(srv, c)
+	if sc == nil {
 		return
 	}
 	conn := sc.Conn.Conn
