@@ -43,8 +43,8 @@ compose-check:
 	@command -v docker-compose >/dev/null || { echo "compose-check needs docker-compose: apt-get install -y docker-compose"; exit 1; }
 	docker-compose config -q
 
-# sysbench, direct vs through tailgate, on its own primary + 2 replicas (about 9 minutes by default;
-# BENCH_ARGS=-quick for a one-minute smoke run). Prints a table; results in bench/results/.
+# sysbench, direct vs through tailgate vs HAProxy (l4), on its own primary + 2 replicas (about 15 minutes by default;
+# BENCH_ARGS=-quick for a two-minute smoke run). Prints a table; results in bench/results/.
 bench: deps build
 	$(GO) run ./bench $(BENCH_ARGS)
 

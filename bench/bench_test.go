@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -135,9 +139,206 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || o.reps != 2 || o.duration != 3*time.Second || len(o.workloads) != 3 {
 		t.Errorf("-quick -reps 2: %+v, %v", o, err)
 	}
+	if !o.l4 {
+		t.Error("-l4 is off by default")
+	}
+	if o, err = parseFlags([]string{"-l4=false"}, os.Stderr); err != nil || o.l4 {
+		t.Errorf("-l4=false: l4 %v, %v", o.l4, err)
+	}
 	for _, bad := range [][]string{{"-workloads", "oltp_nope"}, {"-duration", "1500ms"}, {"-reps", "0"}, {"extra"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
 		}
+	}
+}
+
+func TestSummarizeL4(t *testing.T) {
+	opts := options{reps: 2, workloads: allWorkloads[:1], modes: allModes[:1], l4: true}
+	run := func(rep int, target string, qps float64) Run {
+		r := Run{Workload: "oltp_point_select", Mode: "text", Rep: rep, Target: target, QPS: qps, Queries: int64(qps * 10),
+			Servers: map[string]map[string]int64{"primary": {"Com_select": 10}}}
+		switch target {
+		case targetTailgate:
+			r.CPUMicrosPerQuery = 30
+		case targetL4:
+			r.HAProxyCPUMicrosPerQuery = float64(5 * rep)
+		}
+		return r
+	}
+	runs := []Run{
+		run(1, targetDirect, 1000), run(1, targetTailgate, 500), run(1, targetL4, 800),
+		run(2, targetDirect, 1200), run(2, targetTailgate, 600), run(2, targetL4, 900),
+	}
+	s := summarize(runs, opts)[0]
+	if s.L4.Runs != 2 || s.L4.MedianQPS != 850 || s.L4.MedianCPUPerQuery != 7.5 || s.Tailgate.MedianCPUPerQuery != 30 {
+		t.Errorf("l4 summary %+v, tailgate %+v", s.L4, s.Tailgate)
+	}
+	if s.L4Ratio != 850.0/1100 || s.Ratio != 550.0/1100 {
+		t.Errorf("l4 ratio %v, ratio %v", s.L4Ratio, s.Ratio)
+	}
+	if want := []float64{0.8, 0.75}; !reflect.DeepEqual(s.L4PairRatios, want) {
+		t.Errorf("l4 pair ratios %v, want %v", s.L4PairRatios, want)
+	}
+	// The l4 runs' statements ran on the primary too, but are not direct runs.
+	if s.DirectSplit["primary"] != 20 || s.L4Split["primary"] != 20 {
+		t.Errorf("direct split %v, l4 split %v", s.DirectSplit, s.L4Split)
+	}
+
+	// Without l4 runs there is no l4 summary.
+	s = summarize(runs[:2], opts)[0]
+	if s.L4 != (targetSummary{}) || s.L4Ratio != 0 || s.L4PairRatios != nil || s.L4Split != nil {
+		t.Errorf("l4 parts without l4 runs: %+v %v %v %v", s.L4, s.L4Ratio, s.L4PairRatios, s.L4Split)
+	}
+}
+
+func TestPrintSummary(t *testing.T) {
+	opts := options{reps: 1, workloads: allWorkloads[:1], modes: allModes[:1]}
+	runs := []Run{
+		{Workload: "oltp_point_select", Mode: "text", Rep: 1, Target: targetDirect, QPS: 1000, Queries: 10000, P95Ms: 0.25},
+		{Workload: "oltp_point_select", Mode: "text", Rep: 1, Target: targetTailgate, QPS: 400, Queries: 4000, P95Ms: 0.6, CPUMicrosPerQuery: 26},
+		{Workload: "oltp_point_select", Mode: "text", Rep: 1, Target: targetL4, QPS: 700, Queries: 7000, P95Ms: 0.4, HAProxyCPUMicrosPerQuery: 9.5},
+	}
+	summary := func(res *results) string {
+		res.Summary = summarize(res.Runs, opts)
+		var b strings.Builder
+		printSummary(&b, res)
+		return b.String()
+	}
+
+	res := &results{Runs: runs, Settings: settings{Reps: 1, L4: &l4Settings{MaxConn: 10000, DefaultThreads: 2}}}
+	res.Versions.HAProxy = "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/"
+	out := summary(res)
+	var header, row string
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(strings.TrimSpace(l), "workload") && header == "":
+			header = l
+		case strings.HasPrefix(strings.TrimSpace(l), "oltp_point_select") && row == "":
+			row = l
+		}
+	}
+	for _, col := range []string{"QPS l4", "l4 ratio", "l4 CPU us/query", "errors direct/tailgate/l4", "tailgate CPU us/query"} {
+		if !strings.Contains(header, col) {
+			t.Errorf("header %q lacks %q", header, col)
+		}
+	}
+	if want := strings.Fields("oltp_point_select text 8 1000 400 700 0.400 0.700 0.40 0.25 0.60 0/0/0 26.0 9.5"); !reflect.DeepEqual(strings.Fields(row), want) {
+		t.Errorf("row %q, want the fields %q", row, want)
+	}
+	for _, s := range []string{
+		"l4 = HAProxy in TCP mode in front of the primary: the same extra hop without any parsing; tailgate's ratio cannot be expected above it on this machine",
+		"(HAProxy 2.6.12-1+deb12u4, maxconn 10000, nbthread at its default, 2)",
+	} {
+		if !strings.Contains(out, s) {
+			t.Errorf("summary lacks %q:\n%s", s, out)
+		}
+	}
+
+	// -l4=false: the table as before, without l4 columns or sentence.
+	out = summary(&results{Runs: runs[:2], Settings: settings{Reps: 1}})
+	if strings.Contains(out, "l4") || !strings.Contains(out, "errors direct/tailgate") {
+		t.Errorf("summary without l4 runs:\n%s", out)
+	}
+}
+
+func TestMaxConnFor(t *testing.T) {
+	for _, tt := range []struct {
+		hard uint64
+		want int
+	}{
+		{1 << 20, 10000}, {20100, 10000}, {20000, 9950}, {1024, 462}, {100, 100},
+	} {
+		if got := maxConnFor(tt.hard); got != tt.want {
+			t.Errorf("maxConnFor(%d) = %d, want %d", tt.hard, got, tt.want)
+		}
+	}
+}
+
+func TestHAProxyConfig(t *testing.T) {
+	cfg := haproxyConfig("127.0.0.1:4000", "127.0.0.1:3306", 10000)
+	for _, s := range []string{"maxconn 10000", "mode tcp", "timeout connect 5s", "timeout client 1h", "timeout server 1h",
+		"bind 127.0.0.1:4000", "server primary 127.0.0.1:3306"} {
+		if !strings.Contains(cfg, s) {
+			t.Errorf("config lacks %q:\n%s", s, cfg)
+		}
+	}
+	for _, s := range []string{"daemon", "nbthread"} {
+		if strings.Contains(cfg, "\n    "+s) {
+			t.Errorf("config sets %s:\n%s", s, cfg)
+		}
+	}
+}
+
+func TestHAProxyDefaultThreads(t *testing.T) {
+	vv := "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/\n" +
+		"Built with multi-threading support (MAX_THREADS=64, default=2).\n"
+	if got := haproxyDefaultThreads(vv); got != 2 {
+		t.Errorf("haproxyDefaultThreads = %d, want 2", got)
+	}
+	if got := haproxyDefaultThreads("unknown (exec: not found)"); got != 0 {
+		t.Errorf("haproxyDefaultThreads(no output) = %d, want 0", got)
+	}
+}
+
+// A haproxy that refuses its config: startL4 says so, with its stderr.
+func TestStartL4Fails(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "haproxy")
+	script := "#!/bin/sh\necho '[ALERT] (1) : config : parsing failed' >&2\nexit 1\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := startL4(context.Background(), bin, "127.0.0.1:1", dir)
+	if err == nil || !strings.Contains(err.Error(), "haproxy exited") || !strings.Contains(err.Error(), "[ALERT] (1) : config : parsing failed") {
+		t.Errorf("startL4 = %v; want haproxy's exit and its stderr", err)
+	}
+}
+
+// The real haproxy relays bytes both ways to its backend and stops on SIGTERM.
+func TestStartL4Relays(t *testing.T) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Skip("haproxy not installed (make deps installs it)")
+	}
+	backend, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		for {
+			c, err := backend.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := startL4(ctx, bin, backend.Addr().String(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := p.stop(5 * time.Second); err != nil || !p.exited() {
+			t.Errorf("stop: %v, exited %v", err, p.exited())
+		}
+	}()
+	c, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Errorf("echo through haproxy: %q, %v", buf, err)
+	}
+	if ticks, err := p.cpuTicks(); err != nil || ticks < 0 {
+		t.Errorf("cpuTicks = %d, %v", ticks, err)
 	}
 }

@@ -1,17 +1,19 @@
 // Command bench is `make bench`: it measures what tailgate costs next to talking to the primary
 // directly. It starts its own MariaDB primary and two replicas (integration/cluster), prepares
-// sysbench tables on the primary, starts bin/tailgate in front of the cluster, and then runs every
-// workload and statement mode against the primary directly and through tailgate, interleaved
-// (direct, tailgate, direct, tailgate, ...) so that both targets see the same machine, the same
-// data and the same background load.
+// sysbench tables on the primary, starts bin/tailgate in front of the cluster and HAProxy in TCP
+// mode in front of the primary, and then runs every workload and statement mode against the
+// primary directly, through tailgate and through HAProxy ("l4"), interleaved (direct, tailgate,
+// l4, direct, tailgate, l4, ...) so that all targets see the same machine, the same data and the
+// same background load. The l4 target is the same extra hop without any parsing: the floor of
+// what any proxy costs on this machine.
 //
 //	go run ./bench [-reps 3] [-duration 15s] [-workloads oltp_point_select,oltp_read_only,oltp_read_write]
-//	               [-modes text,ps] [-quick] [-tailgate bin/tailgate] [-out bench/results]
+//	               [-modes text,ps] [-quick] [-l4=true] [-tailgate bin/tailgate] [-out bench/results]
 //
-// It prints, per workload and mode, the median QPS of each target and their ratio, p95 latencies,
-// errors, tailgate's CPU time per query (from /proc/<pid>/stat) and on which server tailgate's
-// statements ran (Com_select / Com_stmt_execute deltas), and writes every run as JSON to
-// bench/results/<UTC time>.json.
+// It prints, per workload and mode, the median QPS of each target and their ratios to direct, p95
+// latencies, errors, tailgate's and HAProxy's CPU time per query (from /proc/<pid>/stat) and on
+// which server tailgate's statements ran (Com_select / Com_stmt_execute deltas), and writes every
+// run as JSON to bench/results/<UTC time>.json.
 //
 // Absolute numbers describe this machine at that moment; only ratios measured side by side in one
 // run mean something, which is why nothing here belongs in a test's assertions.
@@ -79,6 +81,8 @@ type options struct {
 	modes       []mode
 	tailgateBin string
 	outDir      string
+	// l4 adds the HAProxy (TCP mode) target to every repetition.
+	l4 bool
 }
 
 func main() {
@@ -119,15 +123,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		wls      = fs.String("workloads", "", "comma-separated sysbench `tests` to run (default: "+strings.Join(names, ",")+")")
 		modes    = fs.String("modes", "text,ps", "comma-separated statement `modes`: text (--db-ps-mode=disable), ps (prepared statements)")
 		quick    = fs.Bool("quick", false, "smoke run: -duration 3s -reps 1 (unless given explicitly)")
-		reps     = fs.Int("reps", 3, "repetitions of each direct/tailgate pair")
+		reps     = fs.Int("reps", 3, "repetitions of each direct/tailgate(/l4) round")
 		duration = fs.Duration("duration", 15*time.Second, "length of each sysbench run")
 	)
 	fs.StringVar(&opts.tailgateBin, "tailgate", "bin/tailgate", "tailgate `binary` (make bench builds it)")
 	fs.StringVar(&opts.outDir, "out", "bench/results", "`directory` for the JSON results")
+	fs.BoolVar(&opts.l4, "l4", true, "also measure HAProxy in TCP mode in front of the primary (the cost of the extra hop alone; needs haproxy)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]   (or: make bench BENCH_ARGS='...')\n\n"+
-			"Starts a MariaDB primary + 2 replicas and tailgate, and compares sysbench against the primary\n"+
-			"directly with sysbench through tailgate, interleaved. Run from the repository root.\n\nFlags:\n")
+			"Starts a MariaDB primary + 2 replicas, tailgate and HAProxy (TCP mode), and compares sysbench\n"+
+			"against the primary directly with sysbench through tailgate and through HAProxy, interleaved.\n"+
+			"Run from the repository root.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -24,6 +24,7 @@ type results struct {
 		Tailgate string `json:"tailgate"`
 		MariaDB  string `json:"mariadb"`
 		Sysbench string `json:"sysbench"`
+		HAProxy  string `json:"haproxy,omitempty"`
 	} `json:"versions"`
 	Summary []Summary `json:"summary"`
 	Runs    []Run     `json:"runs"`
@@ -39,6 +40,16 @@ type settings struct {
 	ServerConfig    []string `json:"server_config"`
 	ClockTicks      int64    `json:"clk_tck"`
 	ClockTicksFrom  string   `json:"clk_tck_source"`
+	// L4 describes the l4 target's HAProxy; nil with -l4=false.
+	L4 *l4Settings `json:"l4,omitempty"`
+}
+
+type l4Settings struct {
+	// MaxConn is the global maxconn: 10,000 unless RLIMIT_NOFILE cannot hold it (maxConnFor).
+	MaxConn int `json:"maxconn"`
+	// DefaultThreads is the nbthread HAProxy picks when none is configured (none is), from
+	// `haproxy -vv`; 0 when it did not say.
+	DefaultThreads int `json:"nbthread_default"`
 }
 
 type host struct {
@@ -88,11 +99,30 @@ type Run struct {
 	// CPUMicrosPerQuery is TailgateCPUMicros / Queries, for tailgate runs only.
 	CPUMicrosPerQuery float64 `json:"tailgate_cpu_us_per_query,omitempty"`
 
+	// HAProxy's utime+stime during the run when the l4 target is on; for direct and tailgate
+	// runs that is what it costs idle.
+	HAProxyCPUTicks  int64   `json:"haproxy_cpu_ticks,omitempty"`
+	HAProxyCPUMicros float64 `json:"haproxy_cpu_us,omitempty"`
+	// HAProxyCPUMicrosPerQuery is HAProxyCPUMicros / Queries, for l4 runs only.
+	HAProxyCPUMicrosPerQuery float64 `json:"haproxy_cpu_us_per_query,omitempty"`
+
 	// Servers are the status counter deltas per server during the run.
 	Servers map[string]map[string]int64 `json:"servers,omitempty"`
 }
 
 func (r Run) ok() bool { return r.Error == "" && r.Queries > 0 }
+
+// proxyCPUPerQuery is the CPU time per query of the proxy the run went through: tailgate's for
+// tailgate runs, HAProxy's for l4 runs, 0 for direct runs.
+func (r Run) proxyCPUPerQuery() float64 {
+	switch r.Target {
+	case targetTailgate:
+		return r.CPUMicrosPerQuery
+	case targetL4:
+		return r.HAProxyCPUMicrosPerQuery
+	}
+	return 0
+}
 
 // line is the progress line printed after each run.
 func (r Run) line(counter string) string {
@@ -105,6 +135,8 @@ func (r Run) line(counter string) string {
 	switch {
 	case r.Target == targetTailgate && r.CPUMicrosPerQuery > 0:
 		fmt.Fprintf(&b, "  tailgate cpu %.1f us/query", r.CPUMicrosPerQuery)
+	case r.Target == targetL4 && r.HAProxyCPUMicrosPerQuery > 0:
+		fmt.Fprintf(&b, "  haproxy cpu %.1f us/query", r.HAProxyCPUMicrosPerQuery)
 	case r.Target == targetDirect:
 		fmt.Fprintf(&b, "  (tailgate idle cpu %.2fs)", r.TailgateCPUMicros/1e6)
 	}
@@ -132,11 +164,19 @@ type Summary struct {
 	Ratio float64 `json:"qps_ratio"`
 	// PairRatios are tailgate/direct for each repetition (direct and tailgate run back to back).
 	PairRatios []float64 `json:"pair_ratios"`
+	// L4 is HAProxy in TCP mode in front of the primary; absent with -l4=false.
+	L4 targetSummary `json:"l4,omitzero"`
+	// L4Ratio is median l4 QPS / median direct QPS; 0 when either has no good run. Tailgate's
+	// Ratio cannot be expected above it on the same machine.
+	L4Ratio float64 `json:"l4_ratio"`
+	// L4PairRatios are l4/direct for each repetition.
+	L4PairRatios []float64 `json:"l4_pair_ratios,omitempty"`
 	// Counter is the status variable that shows where this mode's statements ran, and
 	// TailgateSplit its delta per server summed over the tailgate runs.
 	Counter       string           `json:"counter"`
 	TailgateSplit map[string]int64 `json:"tailgate_split"`
 	DirectSplit   map[string]int64 `json:"direct_split"`
+	L4Split       map[string]int64 `json:"l4_split,omitempty"`
 }
 
 type targetSummary struct {
@@ -146,7 +186,8 @@ type targetSummary struct {
 	MedianP95  float64 `json:"median_p95_ms"`
 	Errors     int64   `json:"errors"`
 	Reconnects int64   `json:"reconnects"`
-	// MedianCPUPerQuery is tailgate's CPU microseconds per query (tailgate only).
+	// MedianCPUPerQuery is the proxy's CPU microseconds per query: tailgate's for tailgate,
+	// HAProxy's for l4, none for direct.
 	MedianCPUPerQuery float64 `json:"median_cpu_us_per_query,omitempty"`
 }
 
@@ -170,9 +211,17 @@ func summarize(runs []Run, opts options) []Summary {
 					byRep[r.Rep] = map[string]Run{}
 				}
 				byRep[r.Rep][r.Target] = r
-				split := s.DirectSplit
-				if r.Target == targetTailgate {
+				var split map[string]int64
+				switch r.Target {
+				case targetDirect:
+					split = s.DirectSplit
+				case targetTailgate:
 					split = s.TailgateSplit
+				case targetL4:
+					if s.L4Split == nil {
+						s.L4Split = map[string]int64{}
+					}
+					split = s.L4Split
 				}
 				for node, vals := range r.Servers {
 					split[node] += vals[m.counter]
@@ -183,13 +232,16 @@ func summarize(runs []Run, opts options) []Summary {
 			}
 			s.Direct = summarizeTarget(mine, targetDirect)
 			s.Tailgate = summarizeTarget(mine, targetTailgate)
-			if s.Direct.MedianQPS > 0 && s.Tailgate.MedianQPS > 0 {
-				s.Ratio = s.Tailgate.MedianQPS / s.Direct.MedianQPS
-			}
+			s.L4 = summarizeTarget(mine, targetL4)
+			s.Ratio = ratio(s.Tailgate.MedianQPS, s.Direct.MedianQPS)
+			s.L4Ratio = ratio(s.L4.MedianQPS, s.Direct.MedianQPS)
 			for rep := 1; rep <= opts.reps; rep++ {
-				d, t := byRep[rep][targetDirect], byRep[rep][targetTailgate]
+				d, t, l := byRep[rep][targetDirect], byRep[rep][targetTailgate], byRep[rep][targetL4]
 				if d.ok() && t.ok() {
 					s.PairRatios = append(s.PairRatios, t.QPS/d.QPS)
+				}
+				if d.ok() && l.ok() {
+					s.L4PairRatios = append(s.L4PairRatios, l.QPS/d.QPS)
 				}
 			}
 			out = append(out, s)
@@ -214,12 +266,20 @@ func summarizeTarget(runs []Run, target string) targetSummary {
 		}
 		qps = append(qps, r.QPS)
 		p95 = append(p95, r.P95Ms)
-		if r.CPUMicrosPerQuery > 0 {
-			cpu = append(cpu, r.CPUMicrosPerQuery)
+		if c := r.proxyCPUPerQuery(); c > 0 {
+			cpu = append(cpu, c)
 		}
 	}
 	ts.MedianQPS, ts.MedianP95, ts.MedianCPUPerQuery = median(qps), median(p95), median(cpu)
 	return ts
+}
+
+// ratio is x/direct, or 0 when either is 0 (no good run).
+func ratio(x, direct float64) float64 {
+	if x == 0 || direct == 0 {
+		return 0
+	}
+	return x / direct
 }
 
 // median of xs (the mean of the middle two for an even count); 0 for none.
@@ -238,20 +298,51 @@ func median(xs []float64) float64 {
 
 func printSummary(w io.Writer, res *results) {
 	st := res.Settings
-	fmt.Fprintf(w, "Summary: median of %d run(s) x %ds per target; ratio = median QPS tailgate / direct; errors summed over the runs.\n",
-		st.Reps, st.DurationSeconds)
-	fmt.Fprintf(w, "Servers ran with %s. Tailgate CPU from /proc/<pid>/stat (utime+stime, CLK_TCK %d).\n\n",
-		strings.Join(st.ServerConfig, ", "), st.ClockTicks)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tmode\tthreads\tQPS direct\tQPS tailgate\tratio\tpair ratios\tp95 ms direct\tp95 ms tailgate\terrors direct/tailgate\ttailgate CPU us/query\t")
+	hasL4 := false
 	for _, s := range res.Summary {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			s.Workload, s.Mode, s.Threads,
+		hasL4 = hasL4 || s.L4.Runs > 0
+	}
+	if hasL4 {
+		fmt.Fprintf(w, "Summary: median of %d run(s) x %ds per target; ratio = median QPS tailgate / direct, l4 ratio = median QPS l4 / direct;\n"+
+			"errors summed over the runs.\n", st.Reps, st.DurationSeconds)
+		fmt.Fprintf(w, "Servers ran with %s. Tailgate and HAProxy CPU from /proc/<pid>/stat (utime+stime, CLK_TCK %d).\n\n",
+			strings.Join(st.ServerConfig, ", "), st.ClockTicks)
+	} else {
+		fmt.Fprintf(w, "Summary: median of %d run(s) x %ds per target; ratio = median QPS tailgate / direct; errors summed over the runs.\n",
+			st.Reps, st.DurationSeconds)
+		fmt.Fprintf(w, "Servers ran with %s. Tailgate CPU from /proc/<pid>/stat (utime+stime, CLK_TCK %d).\n\n",
+			strings.Join(st.ServerConfig, ", "), st.ClockTicks)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
+	if hasL4 {
+		row("workload", "mode", "threads", "QPS direct", "QPS tailgate", "QPS l4", "ratio", "l4 ratio", "pair ratios",
+			"p95 ms direct", "p95 ms tailgate", "errors direct/tailgate/l4", "tailgate CPU us/query", "l4 CPU us/query")
+	} else {
+		row("workload", "mode", "threads", "QPS direct", "QPS tailgate", "ratio", "pair ratios",
+			"p95 ms direct", "p95 ms tailgate", "errors direct/tailgate", "tailgate CPU us/query")
+	}
+	for _, s := range res.Summary {
+		threads := strconv.Itoa(s.Threads)
+		if hasL4 {
+			row(s.Workload, s.Mode, threads,
+				num(s.Direct.MedianQPS, 0), num(s.Tailgate.MedianQPS, 0), num(s.L4.MedianQPS, 0),
+				num(s.Ratio, 3), num(s.L4Ratio, 3), ratios(s.PairRatios),
+				num(s.Direct.MedianP95, 2), num(s.Tailgate.MedianP95, 2),
+				errCell(s.Direct)+"/"+errCell(s.Tailgate)+"/"+errCell(s.L4),
+				num(s.Tailgate.MedianCPUPerQuery, 1), num(s.L4.MedianCPUPerQuery, 1))
+			continue
+		}
+		row(s.Workload, s.Mode, threads,
 			num(s.Direct.MedianQPS, 0), num(s.Tailgate.MedianQPS, 0), num(s.Ratio, 3), ratios(s.PairRatios),
 			num(s.Direct.MedianP95, 2), num(s.Tailgate.MedianP95, 2),
 			errCell(s.Direct)+"/"+errCell(s.Tailgate), num(s.Tailgate.MedianCPUPerQuery, 1))
 	}
 	tw.Flush()
+	if hasL4 {
+		fmt.Fprintf(w, "l4 = HAProxy in TCP mode in front of the primary: the same extra hop without any parsing; "+
+			"tailgate's ratio cannot be expected above it on this machine%s.\n", l4Note(res))
+	}
 
 	fmt.Fprintf(w, "\nWhere the tailgate runs' statements ran (counter delta per server, summed over the runs):\n\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -292,6 +383,28 @@ func printSummary(w io.Writer, res *results) {
 	}
 	fmt.Fprintf(w, "\nload average: %s at start, %s at end (%d CPUs); only ratios measured side by side mean something.\n",
 		res.Host.LoadAvgStart, res.Host.LoadAvgEnd, res.Host.CPUs)
+}
+
+// l4Note is what the report says about the HAProxy that ran: version, maxconn, nbthread.
+func l4Note(res *results) string {
+	l4 := res.Settings.L4
+	if l4 == nil {
+		return ""
+	}
+	var parts []string
+	if v, ok := strings.CutPrefix(res.Versions.HAProxy, "HAProxy version "); ok {
+		v, _, _ = strings.Cut(v, " ")
+		parts = append(parts, "HAProxy "+v)
+	}
+	if l4.MaxConn > 0 {
+		parts = append(parts, fmt.Sprintf("maxconn %d", l4.MaxConn))
+	}
+	if l4.DefaultThreads > 0 {
+		parts = append(parts, fmt.Sprintf("nbthread at its default, %d", l4.DefaultThreads))
+	} else {
+		parts = append(parts, "nbthread at its default")
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func errCell(ts targetSummary) string {

@@ -19,13 +19,14 @@ import (
 // counters are the status variables read on every server before and after each run.
 var counters = []string{"Com_select", "Com_stmt_execute", "Com_stmt_prepare"}
 
-// bench is one benchmark session: the cluster, tailgate and what they need.
+// bench is one benchmark session: the cluster, tailgate, HAProxy and what they need.
 type bench struct {
 	opts     options
 	sysbench string
 	cluster  *cluster.Cluster
 	roots    []nodeDB // root over each node's socket, primary first
 	tailgate *tailgateProc
+	l4       *l4Proc // nil unless opts.l4
 	hz       int64
 	out      io.Writer
 }
@@ -35,8 +36,8 @@ type nodeDB struct {
 	db   *sql.DB
 }
 
-// run is the whole benchmark; cleanup (tailgate, then the cluster) happens on every return path,
-// including Ctrl-C.
+// run is the whole benchmark; cleanup (HAProxy, tailgate, then the cluster) happens on every
+// return path, including Ctrl-C.
 func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error) {
 	b := &bench{opts: opts, out: stdout}
 	res := &results{Started: time.Now().UTC()}
@@ -50,6 +51,12 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 	}
 	if fi, err := os.Stat(tgBin); err != nil || fi.IsDir() {
 		return fmt.Errorf("tailgate binary %s not found: run `make build` first, or use `make bench`", tgBin)
+	}
+	var haproxyBin string
+	if opts.l4 {
+		if haproxyBin, err = exec.LookPath("haproxy"); err != nil {
+			return fmt.Errorf("%w (%v)", errNoHAProxy, err)
+		}
 	}
 	var hzSource string
 	b.hz, hzSource = clockTicks()
@@ -65,10 +72,19 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 	res.Host = hostInfo()
 	res.Versions.Sysbench = firstLine(commandOutput(b.sysbench, "--version"))
 	res.Versions.Tailgate = firstLine(commandOutput(tgBin, "-version"))
+	if opts.l4 {
+		vv := commandOutput(haproxyBin, "-vv")
+		res.Versions.HAProxy = firstLine(vv)
+		res.Settings.L4 = &l4Settings{DefaultThreads: haproxyDefaultThreads(vv)}
+	}
 
-	runs := len(opts.workloads) * len(opts.modes) * opts.reps * 2
-	fmt.Fprintf(stdout, "tailgate bench: %d runs of %s (%d workloads x %d modes x %d reps x direct/tailgate, interleaved), about %s\n",
-		runs, opts.duration, len(opts.workloads), len(opts.modes), opts.reps,
+	targets := []string{targetDirect, targetTailgate}
+	if opts.l4 {
+		targets = append(targets, targetL4)
+	}
+	runs := len(opts.workloads) * len(opts.modes) * opts.reps * len(targets)
+	fmt.Fprintf(stdout, "tailgate bench: %d runs of %s (%d workloads x %d modes x %d reps x %s, interleaved), about %s\n",
+		runs, opts.duration, len(opts.workloads), len(opts.modes), opts.reps, strings.Join(targets, "/"),
 		(time.Duration(runs) * opts.duration).Round(time.Second))
 	fmt.Fprintf(stdout, "servers:  MariaDB primary + 2 replicas, every server with %s\n", strings.Join(serverConfig, " "))
 	fmt.Fprintf(stdout, "          (innodb_flush_log_at_trx_commit=2 and sync_binlog=0: benchmark settings, not crash-safe)\n")
@@ -82,7 +98,7 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 	keepWork := false
 	defer func() {
 		if keepWork {
-			fmt.Fprintf(stderr, "bench: tailgate's config and log kept in %s\n", workDir)
+			fmt.Fprintf(stderr, "bench: tailgate's and haproxy's configs and logs kept in %s\n", workDir)
 			return
 		}
 		_ = os.RemoveAll(workDir)
@@ -133,6 +149,26 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 	if rerr != nil {
 		fmt.Fprintf(stdout, "warning:  tailgate does not send reads to the replicas yet (%v); measuring anyway\n", rerr)
 	}
+	if opts.l4 {
+		b.l4, err = startL4(ctx, haproxyBin, b.cluster.Primary.Addr(), workDir)
+		if err != nil {
+			keepWork = true
+			return err
+		}
+		defer func() {
+			if serr := b.l4.stop(15 * time.Second); serr != nil {
+				keepWork = true
+				err = errors.Join(err, serr)
+			}
+		}()
+		res.Settings.L4.MaxConn = b.l4.maxConn
+		threads := "unknown"
+		if n := res.Settings.L4.DefaultThreads; n > 0 {
+			threads = fmt.Sprint(n)
+		}
+		fmt.Fprintf(stdout, "l4:       haproxy pid %d on %s (%s), mode tcp -> primary %s; maxconn %d, nbthread left at its default (%s)\n",
+			b.l4.pid(), b.l4.addr, res.Versions.HAProxy, b.cluster.Primary.Addr(), b.l4.maxConn, threads)
+	}
 	fmt.Fprintf(stdout, "nodes:    ")
 	for _, n := range b.cluster.Nodes() {
 		fmt.Fprintf(stdout, "%s %s (server_id %d)  ", n.Name, n.Addr(), n.ServerID)
@@ -144,7 +180,7 @@ loop:
 	for _, w := range opts.workloads {
 		for _, m := range opts.modes {
 			for rep := 1; rep <= opts.reps; rep++ {
-				for _, target := range []string{targetDirect, targetTailgate} {
+				for _, target := range targets {
 					if ctx.Err() != nil {
 						res.Interrupted = true
 						break loop
@@ -217,14 +253,18 @@ func (b *bench) settle(ctx context.Context) {
 const (
 	targetDirect   = "direct"
 	targetTailgate = "tailgate"
+	targetL4       = "l4" // HAProxy in TCP mode in front of the primary
 )
 
-// measure runs one sysbench run against one target, with the server counters and tailgate's CPU
-// time around it. A run that fails still returns a Run, with its error.
+// measure runs one sysbench run against one target, with the server counters and tailgate's (and
+// HAProxy's) CPU time around it. A run that fails still returns a Run, with its error.
 func (b *bench) measure(ctx context.Context, w workload, m mode, rep int, target string) Run {
 	port := b.cluster.Primary.Port
-	if target == targetTailgate {
+	switch target {
+	case targetTailgate:
 		port = b.tailgate.port
+	case targetL4:
+		port = b.l4.port
 	}
 	args := runArgs(w, m, port, b.opts.duration)
 	r := Run{
@@ -237,12 +277,25 @@ func (b *bench) measure(ctx context.Context, w workload, m mode, rep int, target
 		r.Errors = 1
 		return r
 	}
+	if target == targetL4 && b.l4.exited() {
+		r.Error = fmt.Sprintf("haproxy is not running (%v): %s", b.l4.waitErr, b.l4.logTail(3))
+		r.Errors = 1
+		return r
+	}
 	// Read for direct runs too: what tailgate's tailer and monitor cost in the background.
 	ticks0, err := b.tailgate.cpuTicks()
 	if err != nil {
 		r.Notes = append(r.Notes, "tailgate CPU before: "+err.Error())
 	}
 	cpuOK := err == nil
+	var l4Ticks0 int64
+	l4CPUOK := false
+	if b.l4 != nil {
+		if l4Ticks0, err = b.l4.cpuTicks(); err != nil {
+			r.Notes = append(r.Notes, "haproxy CPU before: "+err.Error())
+		}
+		l4CPUOK = err == nil
+	}
 	before, cerr := b.snapshot(ctx)
 	if cerr != nil {
 		r.Notes = append(r.Notes, "counters before: "+cerr.Error())
@@ -258,6 +311,14 @@ func (b *bench) measure(ctx context.Context, w workload, m mode, rep int, target
 			r.Notes = append(r.Notes, "tailgate CPU after: "+err.Error())
 		} else {
 			r.TailgateCPUTicks = ticks1 - ticks0
+		}
+	}
+	if l4CPUOK {
+		if ticks1, err := b.l4.cpuTicks(); err != nil {
+			l4CPUOK = false
+			r.Notes = append(r.Notes, "haproxy CPU after: "+err.Error())
+		} else {
+			r.HAProxyCPUTicks = ticks1 - l4Ticks0
 		}
 	}
 	if after, err := b.snapshot(ctx); err != nil {
@@ -291,11 +352,20 @@ func (b *bench) measure(ctx context.Context, w workload, m mode, rep int, target
 		if target == targetTailgate && b.tailgate.exited() {
 			r.Error += fmt.Sprintf("; tailgate exited (%v): %s", b.tailgate.waitErr, b.tailgate.logTail(3))
 		}
+		if target == targetL4 && b.l4.exited() {
+			r.Error += fmt.Sprintf("; haproxy exited (%v): %s", b.l4.waitErr, b.l4.logTail(3))
+		}
 	}
 	if cpuOK {
 		r.TailgateCPUMicros = float64(r.TailgateCPUTicks) * 1e6 / float64(b.hz)
 		if target == targetTailgate && r.Queries > 0 {
 			r.CPUMicrosPerQuery = r.TailgateCPUMicros / float64(r.Queries)
+		}
+	}
+	if l4CPUOK {
+		r.HAProxyCPUMicros = float64(r.HAProxyCPUTicks) * 1e6 / float64(b.hz)
+		if target == targetL4 && r.Queries > 0 {
+			r.HAProxyCPUMicrosPerQuery = r.HAProxyCPUMicros / float64(r.Queries)
 		}
 	}
 	return r

@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -23,13 +21,10 @@ import (
 
 // tailgateProc is bin/tailgate running as a child process in front of the cluster.
 type tailgateProc struct {
-	cmd     *exec.Cmd
-	done    chan struct{} // closed once the process has been reaped
-	waitErr error         // cmd.Wait's result, valid once done is closed
-	addr    string
-	port    int
-	dir     string // config and log
-	logPath string
+	child
+	addr string
+	port int
+	dir  string // config and log
 }
 
 // tailgateConfig is the generated configuration: the cluster's nodes, the monitor account for
@@ -56,33 +51,18 @@ func startTailgate(ctx context.Context, bin string, c *cluster.Cluster, dir stri
 		return nil, err
 	}
 	t := &tailgateProc{
-		addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		port:    port,
-		dir:     dir,
-		logPath: filepath.Join(dir, "tailgate.log"),
+		child: child{name: "tailgate", logPath: filepath.Join(dir, "tailgate.log")},
+		addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		port:  port,
+		dir:   dir,
 	}
 	cfgPath := filepath.Join(dir, "tailgate.toml")
 	if err := os.WriteFile(cfgPath, []byte(tailgateConfig(t.addr, c)), 0o600); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(t.logPath)
-	if err != nil {
+	if err := t.start(bin, "-config", cfgPath); err != nil {
 		return nil, err
 	}
-	defer logFile.Close() // the child has its own descriptor
-	t.cmd = exec.Command(bin, "-config", cfgPath)
-	t.cmd.Stdout, t.cmd.Stderr = logFile, logFile
-	// Own process group, so a terminal's Ctrl-C reaches only this program, which then stops
-	// tailgate with SIGTERM; PDEATHSIG takes it along if this program dies any other way.
-	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := t.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	t.done = make(chan struct{})
-	go func() {
-		t.waitErr = t.cmd.Wait()
-		close(t.done)
-	}()
 	if err := t.waitReady(ctx, 30*time.Second); err != nil {
 		_ = t.stop(5 * time.Second)
 		return nil, fmt.Errorf("tailgate did not come up: %w\n--- %s (tail) ---\n%s", err, t.logPath, t.logTail(20))
@@ -172,48 +152,6 @@ func (t *tailgateProc) waitReplicaReads(ctx context.Context, primaryID uint32, t
 		case <-tick.C:
 		}
 	}
-}
-
-func (t *tailgateProc) pid() int { return t.cmd.Process.Pid }
-
-func (t *tailgateProc) exited() bool {
-	select {
-	case <-t.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// cpuTicks is tailgate's user+system CPU time so far, in clock ticks.
-func (t *tailgateProc) cpuTicks() (int64, error) { return procCPUTicks(t.pid()) }
-
-// stop sends SIGTERM and waits for tailgate to exit; after timeout it kills it.
-func (t *tailgateProc) stop(timeout time.Duration) error {
-	if t == nil || t.cmd == nil || t.exited() {
-		return nil
-	}
-	if err := t.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("SIGTERM tailgate: %w", err)
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-t.done:
-		return nil
-	case <-timer.C:
-		_ = syscall.Kill(-t.pid(), syscall.SIGKILL)
-		<-t.done
-		return fmt.Errorf("tailgate did not stop within %s of SIGTERM; killed", timeout)
-	}
-}
-
-func (t *tailgateProc) logTail(n int) string {
-	b, err := os.ReadFile(t.logPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", t.logPath, err)
-	}
-	return tailOf(string(b), n)
 }
 
 // procCPUTicks reads utime+stime (fields 14 and 15) from /proc/<pid>/stat.
