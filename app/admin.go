@@ -154,10 +154,40 @@ func (a *App) ReloadConfig() ([]string, error) {
 	return a.reload()
 }
 
+// primaryCheckTTL is how long one primary check answers for: /readyz probes from several
+// load balancers, SHOW BACKENDS and metric scrapes then cost at most one login a second.
+const primaryCheckTTL = time.Second
+
+// primaryCheck is the latest primary check; one runs at a time.
+type primaryCheck struct {
+	turn chan struct{} // a token: whoever holds it may check or read the result
+	at   time.Time
+	err  error
+}
+
 // CheckPrimary implements admin.Source: it logs in to the primary with the monitor's
 // account (a bare TCP connect would count as an aborted handshake and, repeated by load
-// balancer probes, get tailgate's host blocked by max_connect_errors).
+// balancer probes, get tailgate's host blocked by max_connect_errors). A result younger
+// than primaryCheckTTL is reused; callers that arrive during a check wait for it.
 func (a *App) CheckPrimary(ctx context.Context) error {
+	select {
+	case a.primary.turn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-a.primary.turn }()
+	if !a.primary.at.IsZero() && time.Since(a.primary.at) < primaryCheckTTL {
+		return a.primary.err
+	}
+	err := a.loginPrimary(ctx)
+	if ctx.Err() == nil { // a caller's own deadline says nothing about the primary
+		a.primary.at, a.primary.err = time.Now(), err
+	}
+	return err
+}
+
+// loginPrimary logs in to the primary and out again.
+func (a *App) loginPrimary(ctx context.Context) error {
 	cfg := a.config()
 	opts := monitorOptions(cfg, a.log)
 	timeout := cfg.Proxy.BackendConnectTimeout.Duration

@@ -41,6 +41,7 @@ type App struct {
 	reloadMu  sync.Mutex   // reloads (SIGHUP, RELOAD CONFIG) run one at a time
 	listening bool
 	draining  atomic.Bool // shutdown started: /readyz fails from then on
+	primary   primaryCheck
 }
 
 // Listen opens the listeners, so that Run can be called after their addresses are known.
@@ -98,7 +99,7 @@ func New(cfg *config.Config, log hclog.Logger) (*App, error) {
 	mon := replication.NewMonitor(monitorOptions(cfg, log))
 	rt := router.New(routerOptions(cfg, mon))
 	cl := router.NewClassifier(10000)
-	a := &App{cfg: cfg, log: log, router: rt, monitor: mon, classifier: cl}
+	a := &App{cfg: cfg, log: log, router: rt, monitor: mon, classifier: cl, primary: primaryCheck{turn: make(chan struct{}, 1)}}
 	popts, err := proxyOptions(cfg, log)
 	if err != nil {
 		return nil, err

@@ -591,6 +591,30 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 	if code, body := httpGet(t, base+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz with the primary up: %d %s", code, body)
 	}
+	// Probes in quick succession share one login to the primary per second.
+	root, err := shared.Primary.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	root.SetMaxOpenConns(1)
+	logins := func() int {
+		var name string
+		var n int
+		if err := root.QueryRow("SHOW GLOBAL STATUS LIKE 'Connections'").Scan(&name, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before, began := logins(), time.Now()
+	for range 20 {
+		if code, body := httpGet(t, base+"/readyz"); code != http.StatusOK {
+			t.Fatalf("/readyz with the primary up: %d %s", code, body)
+		}
+	}
+	if n, most := logins()-before, int(time.Since(began)/time.Second)+1; n > most {
+		t.Errorf("20 /readyz probes in %s logged in to the primary %d times, want at most %d (one per second)", time.Since(began).Round(time.Millisecond), n, most)
+	}
 
 	// A tailgate whose primary does not answer is alive but not ready.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
