@@ -73,7 +73,7 @@ func (a *App) Backends() []admin.BackendInfo {
 // for a fresh autocommit session.
 func (a *App) ExplainRoute(sql string) (admin.Route, error) {
 	st := a.classifier.Classify(sql)
-	d, err := a.router.Route(st, &router.SessionView{})
+	d, err := a.router.Explain(st, &router.SessionView{})
 	if err != nil {
 		return admin.Route{}, err
 	}

@@ -21,21 +21,29 @@ func NewBalancer(weights []int) *Balancer {
 }
 
 // Pick returns the index of the next backend among those marked eligible, or -1 when none is.
-func (b *Balancer) Pick(eligible []bool) int {
+func (b *Balancer) Pick(eligible []bool) int { return b.pick(eligible, true) }
+
+// Peek returns what Pick would return now, without taking the pick (EXPLAIN ROUTE).
+func (b *Balancer) Peek(eligible []bool) int { return b.pick(eligible, false) }
+
+func (b *Balancer) pick(eligible []bool, take bool) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	best, total := -1, 0
+	best, bestScore, total := -1, 0, 0
 	for i, ok := range eligible {
 		if !ok || i >= len(b.weights) {
 			continue
 		}
-		b.current[i] += b.weights[i]
+		score := b.current[i] + b.weights[i]
+		if take {
+			b.current[i] = score
+		}
 		total += b.weights[i]
-		if best < 0 || b.current[i] > b.current[best] {
-			best = i
+		if best < 0 || score > bestScore {
+			best, bestScore = i, score
 		}
 	}
-	if best >= 0 {
+	if best >= 0 && take {
 		b.current[best] -= total
 	}
 	return best

@@ -177,11 +177,21 @@ func (r *Router) Freshness() Freshness { return r.freshness }
 // Route decides where st goes for a session in state s. It returns ErrNoReplica (wrapped,
 // with the lag figures) only for reads under lag.on_all_stale = "error".
 func (r *Router) Route(st *Statement, s *SessionView) (Decision, error) {
+	return r.route(st, s, true)
+}
+
+// Explain is Route without taking a turn of the round robin: the replica it names is the
+// one the next such statement would get.
+func (r *Router) Explain(st *Statement, s *SessionView) (Decision, error) {
+	return r.route(st, s, false)
+}
+
+func (r *Router) route(st *Statement, s *SessionView, take bool) (Decision, error) {
 	d := Pin(st, s)
 	if d.Target == TargetPrimary || d.Backend != "" {
 		return d, nil
 	}
-	return r.pickReplica(st, s, d.Reason)
+	return r.pickReplica(st, s, d.Reason, take)
 }
 
 // Pin is the pure part of routing: it decides from the statement and the session alone.
@@ -244,7 +254,7 @@ func Pin(st *Statement, s *SessionView) Decision {
 }
 
 // pickReplica chooses an eligible replica with the balancer, or applies the stale policy.
-func (r *Router) pickReplica(st *Statement, s *SessionView, reason Reason) (Decision, error) {
+func (r *Router) pickReplica(st *Statement, s *SessionView, reason Reason, take bool) (Decision, error) {
 	set := r.set.Load()
 	reps := set.opts.Replicas
 	if len(reps) == 0 {
@@ -270,7 +280,11 @@ func (r *Router) pickReplica(st *Statement, s *SessionView, reason Reason) (Deci
 		}
 		return Decision{Target: TargetPrimary, Backend: PrimaryName, Reason: ReasonNoHealthyReplica, Fallback: true}, nil
 	}
-	i := set.balancer.Pick(eligible)
+	pick := set.balancer.Peek
+	if take {
+		pick = set.balancer.Pick
+	}
+	i := pick(eligible)
 	return Decision{Target: TargetReplica, Backend: reps[i].Name, Reason: reason}, nil
 }
 

@@ -184,3 +184,27 @@ func TestRouteLoadDataLocal(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainDoesNotTakeATurn: EXPLAIN ROUTE names the replica the next read gets, and
+// asking any number of times does not change the round robin.
+func TestExplainDoesNotTakeATurn(t *testing.T) {
+	reps := []ReplicaConfig{{Name: "r1", Weight: 2}, {Name: "r2", Weight: 1}}
+	fresh := fakeFreshness{"r1": {State: StateOnline}, "r2": {State: StateOnline}}
+	read := &Statement{Kind: KindRead}
+	explained, plain := New(Options{Replicas: reps, Freshness: fresh}), New(Options{Replicas: reps, Freshness: fresh})
+	for i := range 12 {
+		var next Decision
+		for range 3 {
+			d, err := explained.Explain(read, &SessionView{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			next = d
+		}
+		got, _ := explained.Route(read, &SessionView{})
+		want, _ := plain.Route(read, &SessionView{})
+		if next.Backend != got.Backend || got.Backend != want.Backend {
+			t.Fatalf("pick %d: Explain said %s, Route gave %s, a router nobody explained to gave %s", i, next.Backend, got.Backend, want.Backend)
+		}
+	}
+}
