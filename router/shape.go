@@ -428,6 +428,18 @@ func scanFloat[T string | []byte](s T, beg int) (int, byte) {
 	if j < n && (isWordByte(s[j]) || s[j] == '.') || intDigits > maxShapeDigits || fracDigits > maxShapeDigits {
 		return 0, litNone
 	}
+	if kind == litDecimal && fracDigits == 0 {
+		// "1." is read differently from other decimals before a word ("SELECT 1. FROM"
+		// parses, "SELECT .1 FROM" does not): it gets a shape only where a list or the
+		// statement goes on or ends right after it.
+		k := j
+		for k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r') {
+			k++
+		}
+		if k < n && s[k] != ',' && s[k] != ')' && s[k] != ';' {
+			return 0, litNone
+		}
+	}
 	return j, kind
 }
 

@@ -28,8 +28,11 @@ var shapeCases = []struct{ sql, shape string }{
 	{"SELECT -5, 1-1, 2 - -3, +4", "SELECT -?, ?-?, ? - -?, +?"},
 	{"SELECT 1.5, .5, 1., 0.25", "SELECT ?d, ?d, ?d, ?d"},
 	{"SELECT 1e5, 1.5e-3, 2E+05, .5e1, 1.e2", "SELECT ?e, ?e, ?e, ?e, ?e"},
-	{"SELECT 1e100", ""},       // 1e400 overflows: three exponent digits get no shape
-	{"SELECT 1.5.5", ""},       // two decimals the lexer reads back to back
+	{"SELECT 1e100", ""},   // 1e400 overflows: three exponent digits get no shape
+	{"SELECT 1.5.5", ""},   // two decimals the lexer reads back to back
+	{"SELECT 1. FROM", ""}, // parses, unlike "SELECT .1 FROM" (fuzz finding)
+	{"SELECT 1. x", ""},    // "1." only before , ) ; or the end
+	{"SELECT (1.), 2.;", "SELECT (?d), ?d;"},
 	{"SELECT 9e9e FROM t", ""}, // a float then an identifier
 	{"SELECT 1e FROM t", ""},   // an identifier to the lexer, oddly
 	{"SELECT 0x1F, 0xabcdef, X'1F', x'', X'00ff'", "SELECT ?x, ?x, ?X, ?X, ?X"},
