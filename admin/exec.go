@@ -74,7 +74,7 @@ func (s *Server) run(cmd command, env chatterEnv, log hclog.Logger) (*mysql.Resu
 
 	case cmdShowConfig:
 		var rows [][]any
-		for _, kv := range flattenConfig(s.src.Config()) {
+		for _, kv := range s.src.Config().Flatten() {
 			rows = append(rows, []any{kv[0], kv[1]})
 		}
 		return resultset(configColumns, rows)

@@ -26,7 +26,6 @@ const (
 // observed on the hot path (ObserveQuery, a proxy.Observer); backend state, lag,
 // connections and the proxy's counters are read from the Source at scrape time.
 type Metrics struct {
-	src Source
 	// Pre-resolved children, indexed by router.Target and failed: ObserveQuery does no
 	// label lookup and no allocation.
 	queries  [2][2]prometheus.Counter
@@ -45,7 +44,7 @@ func NewMetrics(src Source, reg prometheus.Registerer) *Metrics {
 		Help:    "Time from sending a statement to a backend to the end of its response, by target.",
 		Buckets: queryDurationBuckets,
 	}, []string{"target"})
-	m := &Metrics{src: src}
+	m := &Metrics{}
 	for _, t := range []router.Target{router.TargetPrimary, router.TargetReplica} {
 		m.queries[t][0] = queries.WithLabelValues(t.String(), resultOK)
 		m.queries[t][1] = queries.WithLabelValues(t.String(), resultError)

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"context"
 	"errors"
 	"io"
 	"math"
@@ -28,20 +27,7 @@ func startHTTP(t *testing.T, src Source, ready func() error) (*Metrics, string) 
 	if err := h.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not return within 10s of the end of its context")
-		}
-	})
+	serveUntilEnd(t, h.Serve)
 	return m, "http://" + h.Addr().String()
 }
 

@@ -125,11 +125,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, func() {
 		_ = s.ln.Close()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for c := range s.conns {
-			_ = c.Close()
-		}
+		s.closeAll()
 	})
 	defer stop()
 	s.log.Info("admin listener accepting", "address", s.ln.Addr().String())

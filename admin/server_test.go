@@ -38,9 +38,17 @@ func startAdmin(t *testing.T, src Source) *Server {
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
+	serveUntilEnd(t, s.Serve)
+	return s
+}
+
+// serveUntilEnd runs serve until the test ends, then checks that it returns, without error,
+// within 10s of the end of its context.
+func serveUntilEnd(t *testing.T, serve func(context.Context) error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
+	go func() { done <- serve(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -52,7 +60,6 @@ func startAdmin(t *testing.T, src Source) *Server {
 			t.Errorf("Serve did not return within 10s of the end of its context")
 		}
 	})
-	return s
 }
 
 func openDB(t *testing.T, addr, user, password string) *sql.DB {

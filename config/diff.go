@@ -4,7 +4,6 @@ import (
 	"encoding"
 	"fmt"
 	"reflect"
-	"strings"
 )
 
 // Change is one difference between two configurations.
@@ -80,15 +79,9 @@ func (d *differ) add(key, text string, restart bool) {
 
 // fields compares two structs of the same type field by field.
 func (d *differ) fields(prefix string, a, b reflect.Value) {
-	t := a.Type()
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		name, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
-		if !sf.IsExported() || name == "" || name == "-" {
-			continue
-		}
+	eachKey(a.Type(), func(i int, name string) {
 		d.value(joinKey(prefix, name), name, a.Field(i), b.Field(i))
-	}
+	})
 }
 
 var textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()

@@ -447,8 +447,8 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// metricValue scrapes base/metrics and returns the value of the series name{labels}
-// (a histogram's sample count), 0 when absent.
+// metricValue returns the value of the series name{labels} in fams (a histogram's
+// sample count), 0 when absent.
 func metricValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
 	t.Helper()
 	want := map[string]string{}
@@ -617,14 +617,8 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 	}
 
 	// A tailgate whose primary does not answer is alive but not ready.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := ln.Addr().String()
-	_ = ln.Close()
 	cfg := testConfig(shared)
-	cfg.Primary.Address = deadAddr
+	cfg.Primary.Address = freePort(t)
 	dead := startTailgate(t, cfg)
 	reg := prometheus.NewRegistry()
 	admin.NewMetrics(dead.app, reg)

@@ -149,15 +149,7 @@ func waitTailer(t *testing.T, tg *tailgate, c *cluster.Cluster) {
 	// Caught up: the tailer has seen the primary's position of now (starting from a GTID,
 	// the primary first reads through its binlog file to find it, which takes a while
 	// after heavy writes).
-	db, err := c.Primary.RootDB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var pos string
-	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-		t.Fatal(err)
-	}
+	pos := gtidBinlogPos(t, c.Primary)
 	for !positionReached(tg.app.Monitor().PrimaryPosition(), pos) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the binlog tailer did not reach %s within 10s (at %s)", pos, tg.app.Monitor().PrimaryPosition())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,15 +165,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func waitSeenReplicated(t testing.TB, tg *tailgate, c *cluster.Cluster) {
 	t.Helper()
 	waitReplicated(t, c)
-	db, err := c.Primary.RootDB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var pos string
-	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-		t.Fatal(err)
-	}
+	pos := gtidBinlogPos(t, c.Primary)
 	deadline := time.Now().Add(10 * time.Second)
 	for _, r := range c.Replicas {
 		for !tg.app.Monitor().HasApplied(r.Name, pos) {
@@ -182,6 +175,32 @@ func waitSeenReplicated(t testing.TB, tg *tailgate, c *cluster.Cluster) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+// gtidBinlogPos returns n's @@gtid_binlog_pos, read as root.
+func gtidBinlogPos(t testing.TB, n *cluster.Node) string {
+	t.Helper()
+	db, err := n.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var pos string
+	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatalf("%s @@gtid_binlog_pos: %v", n.Name, err)
+	}
+	return pos
+}
+
+// freePort returns a loopback address with a port free right now.
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 var (

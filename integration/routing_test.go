@@ -59,15 +59,7 @@ func TestReadsSpreadOverReplicas(t *testing.T) {
 // primary's): any of them means a write ran on that replica.
 func ownGTIDs(t *testing.T, n *cluster.Node, primaryID uint32) []string {
 	t.Helper()
-	db, err := n.RootDB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var pos string
-	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-		t.Fatal(err)
-	}
+	pos := gtidBinlogPos(t, n)
 	var own []string
 	for _, g := range strings.Split(pos, ",") {
 		parts := strings.Split(strings.TrimSpace(g), "-")

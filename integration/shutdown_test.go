@@ -18,17 +18,6 @@ import (
 	"github.com/tailgate-proxy/tailgate/integration/cluster"
 )
 
-// freePort returns a loopback address with a port free right now.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startProcess runs the tailgate binary with cfg written to a file; the test's cleanup
 // kills it if it is still running.
 func startProcess(t *testing.T, cfg *config.Config) (*exec.Cmd, string) {

@@ -67,8 +67,6 @@ type dialParams struct {
 type backendConn struct {
 	b   *Backend
 	pio *packetIO
-	// status is the server status of the last response.
-	status uint16
 	// schema is the default database in effect on this connection.
 	schema string
 	// stateVersion is the session-state version this connection has applied.
@@ -155,7 +153,6 @@ func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.
 		b:           b,
 		readTimeout: p.readTimeout,
 		pio:         newPacketIO(conn, p.maxPacket),
-		status:      mysql.SERVER_STATUS_AUTOCOMMIT,
 		schema:      p.schema,
 	}
 	bc.mariadb = strings.Contains(cc.GetServerVersion(), "MariaDB")
@@ -214,6 +211,13 @@ func (bc *backendConn) awaitAnswer() error {
 	return nil
 }
 
+// sendCommand sends cmd with arg. The packet is built in the read buffer, which is free
+// until the answer is read.
+func (bc *backendConn) sendCommand(cmd byte, arg string) error {
+	bc.pio.buf = append(append(bc.pio.buf[:0], cmd), arg...)
+	return bc.send(bc.pio.buf)
+}
+
 // send writes one command packet and flushes it.
 func (bc *backendConn) send(payload []byte) error {
 	if err := bc.awaitAnswer(); err != nil {
@@ -230,9 +234,7 @@ func (bc *backendConn) send(payload []byte) error {
 // COM_RESET_CONNECTION, COM_SET_OPTION). A server error comes back as *mysql.MyError;
 // any other error means the connection is unusable.
 func (bc *backendConn) simpleCommand(cmd byte, arg string) error {
-	buf := make([]byte, 0, 1+len(arg))
-	buf = append(append(buf, cmd), arg...)
-	if err := bc.send(buf); err != nil {
+	if err := bc.sendCommand(cmd, arg); err != nil {
 		return err
 	}
 	p, err := bc.pio.readPacket()
@@ -243,9 +245,6 @@ func (bc *backendConn) simpleCommand(cmd byte, arg string) error {
 	case len(p) > 0 && p[0] == mysql.ERR_HEADER:
 		return parseErr(p)
 	case len(p) > 0 && (p[0] == mysql.OK_HEADER || p[0] == mysql.EOF_HEADER):
-		if ok, err := parseOK(p); err == nil && p[0] == mysql.OK_HEADER {
-			bc.status = ok.status
-		}
 		return nil
 	}
 	return fmt.Errorf("%w: unexpected reply 0x%02x to command 0x%02x", errMalformed, p[0], cmd)

@@ -151,7 +151,7 @@ func newCommandHarness(rt *router.Router, cl Classifier, input []byte) *commandH
 	for i, b := range h.srv.Backends() {
 		fake := &fakeBackendConn{h: h, name: b.Name, primary: b.Primary, nextID: uint32(1000 * (i + 1)), stmts: map[uint32]*fakeStmt{}}
 		h.fakes = append(h.fakes, fake)
-		bc := &backendConn{b: b, pio: newPacketIO(fake, 1<<30), status: mysql.SERVER_STATUS_AUTOCOMMIT,
+		bc := &backendConn{b: b, pio: newPacketIO(fake, 1<<30),
 			schema: schema, lastUsed: time.Now(), mariadb: true}
 		b.conns.Add(1)
 		b.pool.adopt()

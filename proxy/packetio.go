@@ -140,7 +140,7 @@ type frame struct {
 }
 
 // peekFrame reads a frame header and, when the frame fits into the read buffer, peeks its
-// payload without copying. The caller must call discardFrame or copyFrame afterwards.
+// payload without copying. The caller must call skipFrame or copyFrameTo afterwards.
 func (p *packetIO) peekFrame() (frame, error) {
 	n, err := p.readHeader()
 	if err != nil {
@@ -157,7 +157,7 @@ func (p *packetIO) peekFrame() (frame, error) {
 }
 
 // copyFrameTo writes the frame just peeked to dst with dst's sequence number and consumes
-// it. clientSide tells whether a returned error came from writing dst rather than reading p.
+// it. writeSide tells whether a returned error came from writing dst rather than reading p.
 func (p *packetIO) copyFrameTo(dst *packetIO, f frame) (err error, writeSide bool) {
 	if err := dst.writeFrameHeader(f.length); err != nil {
 		return err, true

@@ -45,7 +45,7 @@ func newPool(b *Backend, max int) *pool {
 // get returns an idle connection for key (the one last used by owner when there is one),
 // or opens a new one, waiting up to the dial timeout when the backend is at its limit.
 func (p *pool) get(ctx context.Context, key poolKey, owner *stateOwner, dial func() (*backendConn, error), wait time.Duration) (*backendConn, error) {
-	deadline := time.Now().Add(wait)
+	var deadline time.Time // set when the backend is first found at its limit
 	for {
 		p.mu.Lock()
 		if bc := p.takeIdle(key, owner); bc != nil {
@@ -77,6 +77,9 @@ func (p *pool) get(ctx context.Context, key poolKey, owner *stateOwner, dial fun
 			continue
 		}
 		p.mu.Unlock()
+		if deadline.IsZero() {
+			deadline = time.Now().Add(wait)
+		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			return nil, fmt.Errorf("%w: %s has %d connections in use (limit %d)", ErrPoolExhausted, p.b.Name, p.max, p.max)

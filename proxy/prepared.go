@@ -368,9 +368,7 @@ func (bc *backendConn) closeStmt(id uint32) {
 // prepare prepares sql on the connection without relaying the answer, returning the
 // server's statement id.
 func (bc *backendConn) prepare(sql string) (uint32, error) {
-	buf := make([]byte, 0, 1+len(sql))
-	buf = append(append(buf, mysql.COM_STMT_PREPARE), sql...)
-	if err := bc.send(buf); err != nil {
+	if err := bc.sendCommand(mysql.COM_STMT_PREPARE, sql); err != nil {
 		return 0, err
 	}
 	p, err := bc.pio.readPacket()

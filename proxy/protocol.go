@@ -106,6 +106,11 @@ func stripSessionTrack(dst, p []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ok.appendStripped(dst, p), nil
+}
+
+// appendStripped is stripSessionTrack for p already decoded as ok.
+func (ok okPacket) appendStripped(dst, p []byte) []byte {
 	dst = append(dst[:0], p[:ok.restOffset]...)
 	status := ok.status &^ mysql.SERVER_SESSION_STATE_CHANGED
 	binary.LittleEndian.PutUint16(dst[ok.restOffset-4:], status)
@@ -115,7 +120,7 @@ func stripSessionTrack(dst, p []byte) ([]byte, error) {
 			dst = append(dst, ok.rest[n:n+int(infoLen)]...)
 		}
 	}
-	return dst, nil
+	return dst
 }
 
 // eofStatus returns the status flags of an EOF packet (0xFE, 5 bytes) or an OK packet

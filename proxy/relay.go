@@ -66,14 +66,13 @@ type relayOutcome struct {
 // and flushes the client once at the end. It reads only the OK/ERR/EOF packets.
 func (s *session) relay(bc *backendConn, kind respKind, stmtID uint32) (relayOutcome, error) {
 	r := relayState{s: s, bc: bc, stmtID: stmtID}
-	out, err := r.run(kind)
-	if err != nil {
-		return out, err
+	if err := r.run(kind); err != nil {
+		return r.out, err
 	}
 	if err := s.client.flush(); err != nil {
-		return out, clientErr(err)
+		return r.out, clientErr(err)
 	}
-	return out, nil
+	return r.out, nil
 }
 
 type relayState struct {
@@ -114,38 +113,34 @@ func (r *relayState) pass(f frame) error {
 	}
 }
 
-func (r *relayState) run(kind respKind) (relayOutcome, error) {
+// run relays the response into r.out. (It returns only the error: in "return r.out, r.rows()"
+// the order in which r.out and the call are evaluated is unspecified.)
+func (r *relayState) run(kind respKind) error {
 	switch kind {
 	case respRows:
-		return r.out, r.rows()
+		return r.rows()
 	case respFieldList:
-		return r.out, r.defsUntilEOF()
+		return r.defsUntilEOF()
 	case respSingle:
 		f, err := r.next()
 		if err != nil {
-			return r.out, err
+			return err
 		}
-		if err := r.head(f); err != nil {
-			return r.out, err
-		}
-		if f.payload != nil && len(f.payload) > 0 && f.payload[0] == mysql.ERR_HEADER {
-			r.out.hasError = true
-		}
-		return r.out, nil
+		return r.head(f)
 	case respPrepare:
-		return r.out, r.prepare()
+		return r.prepare()
 	}
 	for {
 		more, err := r.result()
 		if err != nil || !more {
-			return r.out, err
+			return err
 		}
 	}
 }
 
 // head relays the first packet of a response, handling OK and ERR packets.
 func (r *relayState) head(f frame) error {
-	if f.payload == nil || len(f.payload) == 0 {
+	if len(f.payload) == 0 {
 		return r.pass(f)
 	}
 	switch f.payload[0] {
@@ -166,17 +161,13 @@ func (r *relayState) ok(f frame) error {
 		return backendErr(fmt.Errorf("%w: bad OK packet", errMalformed), r.copied)
 	}
 	r.out.status, r.out.warnings, r.out.insertID = ok.status, ok.warnings, ok.insertID
-	r.bc.status = ok.status
 	if ok.status&mysql.SERVER_SESSION_STATE_CHANGED != 0 {
 		r.s.onSessionTrack(r.bc, ok.sessionTrack())
 	}
 	if r.s.clientCaps&mysql.CLIENT_SESSION_TRACK != 0 {
 		return r.pass(f)
 	}
-	r.s.scratch, err = stripSessionTrack(r.s.scratch, f.payload)
-	if err != nil {
-		return backendErr(err, r.copied)
-	}
+	r.s.scratch = ok.appendStripped(r.s.scratch, f.payload)
 	if err := r.bc.pio.skipFrame(f); err != nil {
 		return backendErr(err, r.copied)
 	}
@@ -237,7 +228,7 @@ func (r *relayState) result() (bool, error) {
 		return false, err
 	}
 	if !isEOF(f.payload, f.length) {
-		if f.payload != nil && len(f.payload) > 0 && f.payload[0] == mysql.ERR_HEADER {
+		if len(f.payload) > 0 && f.payload[0] == mysql.ERR_HEADER {
 			r.out.hasError = true
 			return false, r.pass(f)
 		}
@@ -312,7 +303,7 @@ func (r *relayState) rows() error {
 		if err != nil {
 			return err
 		}
-		if f.payload != nil && len(f.payload) > 0 {
+		if len(f.payload) > 0 {
 			switch {
 			case isEOF(f.payload, f.length):
 				r.setEOF(f.payload)
@@ -330,9 +321,7 @@ func (r *relayState) rows() error {
 
 // setEOF learns the status and warnings of an EOF packet.
 func (r *relayState) setEOF(p []byte) {
-	status := eofStatus(p)
-	r.out.status = status
-	r.bc.status = status
+	r.out.status = eofStatus(p)
 	if len(p) >= 5 {
 		r.out.warnings = binary.LittleEndian.Uint16(p[1:])
 	}
@@ -345,7 +334,7 @@ func (r *relayState) defsUntilEOF() error {
 		if err != nil {
 			return err
 		}
-		if f.payload != nil && len(f.payload) > 0 {
+		if len(f.payload) > 0 {
 			if isEOF(f.payload, f.length) {
 				r.setEOF(f.payload)
 				return r.pass(f)

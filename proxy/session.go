@@ -128,12 +128,17 @@ func (s *session) requiredPosition() string {
 // learnWrite records the GTID of a write the session committed.
 func (s *session) learnWrite(gtid string) {
 	s.writeGTID = gtid
+	var shared *atomic.Pointer[string]
 	switch s.srv.opts.ConsistencyScope {
 	case "user":
-		s.userWrite.Store(&gtid)
+		shared = s.userWrite
 	case "global":
-		s.srv.globalWrite.Store(&gtid)
+		shared = &s.srv.globalWrite
+	default:
+		return
 	}
+	p := gtid // on the heap only for a shared scope
+	shared.Store(&p)
 }
 
 // run is the command loop. It returns when the client quits or fails.
@@ -523,7 +528,8 @@ func (s *session) setOption(pkt []byte) error {
 	}
 	s.state.multiStmtOff = pkt[1] == 1
 	// Answered like the server does: an EOF packet.
-	s.scratch = append(s.scratch[:0], mysql.EOF_HEADER, 0, 0, byte(s.serverStatus()), byte(s.serverStatus()>>8))
+	st := s.serverStatus()
+	s.scratch = append(s.scratch[:0], mysql.EOF_HEADER, 0, 0, byte(st), byte(st>>8))
 	if err := s.client.writePacket(s.scratch); err != nil {
 		return clientErr(err)
 	}
@@ -534,7 +540,7 @@ func (s *session) setOption(pkt []byte) error {
 // the session forgets its variables, temporary tables, locks and transaction.
 func (s *session) resetConnection() error {
 	s.state.reset()
-	for _, bc := range s.heldConns() {
+	for _, bc := range s.held { // drop and release delete from s.held: allowed while ranging
 		if err := bc.reset(); err != nil {
 			s.log.Debug("backend reset failed; dropping the connection", "backend", bc.b.Name, "error", err)
 			s.drop(bc)
@@ -740,14 +746,6 @@ func (s *session) dropIfClosed(bc *backendConn) error {
 	return nil
 }
 
-func (s *session) heldConns() []*backendConn {
-	out := make([]*backendConn, 0, len(s.held))
-	for _, bc := range s.held {
-		out = append(out, bc)
-	}
-	return out
-}
-
 // drop closes a held connection and forgets it.
 func (s *session) drop(bc *backendConn) {
 	if s.held[bc.b] == bc {
@@ -873,7 +871,7 @@ func (s *session) flushClient() error {
 // open transaction is closed (the server rolls it back); the others return to their pool
 // marked dirty when they carry session state, so the next user resets them.
 func (s *session) closeBackends() {
-	for _, bc := range s.heldConns() {
+	for _, bc := range s.held { // drop and release delete from s.held: allowed while ranging
 		if bc == s.txn {
 			s.drop(bc)
 			continue

@@ -255,16 +255,7 @@ func TestTimelineMySQL(t *testing.T) {
 		{"missing what was there at start-up", uuidA + ":1-100:105-109," + uuidB + ":1-6", 0},
 		{"nothing", "", 0},
 	} {
-		seen, ok := tl.oldestUnapplied(mustSet(t, tc.pos))
-		if tc.seenAt < 0 {
-			if ok {
-				t.Errorf("%s: unapplied txn seen at %v, want none", tc.name, time.Unix(0, seen))
-			}
-			continue
-		}
-		if !ok || time.Unix(0, seen) != base.Add(tc.seenAt) {
-			t.Errorf("%s: oldest unapplied seen at %v (%v), want %v", tc.name, time.Unix(0, seen), ok, base.Add(tc.seenAt))
-		}
+		checkOldestUnapplied(t, tl, tc.name, mustSet(t, tc.pos), base, tc.seenAt)
 	}
 
 	// Pruning stops at the first transaction some replica lacks, gap or not.

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -86,16 +87,7 @@ func TestTimelineOldestUnapplied(t *testing.T) {
 		{"0-1-7", 4500 * time.Millisecond}, // domain 1 not applied at all: its txn is older
 		{"", 1 * time.Second},
 	} {
-		seen, ok := tl.oldestUnapplied(pos(tc.pos))
-		if tc.seenAt < 0 {
-			if ok {
-				t.Errorf("pos %q: unapplied txn seen at %v, want none", tc.pos, time.Unix(0, seen))
-			}
-			continue
-		}
-		if !ok || time.Unix(0, seen) != base.Add(tc.seenAt) {
-			t.Errorf("pos %q: oldest unapplied seen at %v (%v), want %v", tc.pos, time.Unix(0, seen), ok, base.Add(tc.seenAt))
-		}
+		checkOldestUnapplied(t, tl, fmt.Sprintf("pos %q", tc.pos), pos(tc.pos), base, tc.seenAt)
 	}
 	tl.prune([]position{pos("0-1-6,1-1-3")})
 	if n := tl.size(); n != 5+1 { // seqs 6..10 of domain 0 and 3 of domain 1
@@ -185,5 +177,21 @@ func TestStamp(t *testing.T) {
 	}
 	if got := stamp(arrived, 0); got != arrived {
 		t.Errorf("event without timestamp stamped %v", got)
+	}
+}
+
+// checkOldestUnapplied checks that tl's oldest transaction missing from pos was seen at
+// base+seenAt, or that none is missing when seenAt < 0.
+func checkOldestUnapplied(t *testing.T, tl *timeline, name string, pos position, base time.Time, seenAt time.Duration) {
+	t.Helper()
+	seen, ok := tl.oldestUnapplied(pos)
+	if seenAt < 0 {
+		if ok {
+			t.Errorf("%s: unapplied txn seen at %v, want none", name, time.Unix(0, seen))
+		}
+		return
+	}
+	if !ok || time.Unix(0, seen) != base.Add(seenAt) {
+		t.Errorf("%s: oldest unapplied seen at %v (%v), want %v", name, time.Unix(0, seen), ok, base.Add(seenAt))
 	}
 }

@@ -23,9 +23,7 @@ func NewBalancer(weights []int) *Balancer {
 // Pick returns the index of the next backend among those marked eligible, or -1 when none is.
 func (b *Balancer) Pick(eligible []bool) int { return b.pick(eligible, true) }
 
-// Peek returns what Pick would return now, without taking the pick (EXPLAIN ROUTE).
-func (b *Balancer) Peek(eligible []bool) int { return b.pick(eligible, false) }
-
+// pick is Pick; with take false it only returns what Pick would return now (EXPLAIN ROUTE).
 func (b *Balancer) pick(eligible []bool, take bool) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -280,11 +280,7 @@ func (r *Router) pickReplica(st *Statement, s *SessionView, reason Reason, take 
 		}
 		return Decision{Target: TargetPrimary, Backend: PrimaryName, Reason: ReasonNoHealthyReplica, Fallback: true}, nil
 	}
-	pick := set.balancer.Peek
-	if take {
-		pick = set.balancer.Pick
-	}
-	i := pick(eligible)
+	i := set.balancer.pick(eligible, take)
 	return Decision{Target: TargetReplica, Backend: reps[i].Name, Reason: reason}, nil
 }
 

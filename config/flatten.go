@@ -1,20 +1,16 @@
-package admin
+package config
 
 import (
 	"encoding"
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
-
-	"github.com/tailgate-proxy/tailgate/config"
 )
 
-// flattenConfig lists every key of c as SHOW CONFIG rows (key, value), in the order of
-// the config's fields: dotted TOML keys ("proxy.listen"), arrays of tables by index
-// ("replicas[0].name"). Absent optional tables are left out. c should be masked already
-// (Source.Config returns it so); password keys are masked here again in case it is not.
-func flattenConfig(c *config.Config) [][2]string {
+// Flatten lists every key of c with its value as text (SHOW CONFIG), in the order of the
+// config's fields: dotted keys ("proxy.listen"), arrays of tables by index
+// ("replicas[0].name"). Absent optional tables are left out; secrets are masked.
+func (c *Config) Flatten() [][2]string {
 	if c == nil {
 		return nil
 	}
@@ -23,22 +19,27 @@ func flattenConfig(c *config.Config) [][2]string {
 	return rows
 }
 
-var textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
-
-func flattenStruct(rows *[][2]string, prefix string, v reflect.Value) {
-	t := v.Type()
+// eachKey calls fn with the index and TOML key name of each field of the struct type t
+// that has one: the walk Flatten and Changes share.
+func eachKey(t reflect.Type, fn func(i int, name string)) {
 	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-		if !f.IsExported() || name == "" || name == "-" {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
+		if !sf.IsExported() || name == "" || name == "-" {
 			continue
 		}
+		fn(i, name)
+	}
+}
+
+func flattenStruct(rows *[][2]string, prefix string, v reflect.Value) {
+	eachKey(v.Type(), func(i int, name string) {
 		key := name
 		if prefix != "" {
 			key = prefix + "." + name
 		}
 		flattenValue(rows, key, name, v.Field(i))
-	}
+	})
 }
 
 func flattenValue(rows *[][2]string, key, name string, v reflect.Value) {
@@ -59,12 +60,12 @@ func flattenValue(rows *[][2]string, key, name string, v reflect.Value) {
 		flattenStruct(rows, key, v)
 	case reflect.Slice:
 		for i := range v.Len() {
-			flattenValue(rows, key+"["+strconv.Itoa(i)+"]", name, v.Index(i))
+			flattenValue(rows, indexKey(key, i), name, v.Index(i))
 		}
 	case reflect.String:
 		s := v.String()
-		if s != "" && (name == "password" || name == "backend_password") {
-			s = config.Mask
+		if s != "" && secretKeys[name] {
+			s = Mask
 		}
 		*rows = append(*rows, [2]string{key, s})
 	default:
