@@ -212,6 +212,11 @@ func TestStoppedReplicaLeavesAndReturns(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+		if lastServed.IsZero() {
+			// It stays eligible until its lag passes lag.max: with reads every 5 ms it must
+			// have served some; none means it was not in rotation and nothing was measured.
+			t.Fatalf("trial %d: the stopped replica served no read at all after STOP", trial)
+		}
 		excluded := lastServed.Sub(stopped)
 		if excluded > maxLag+250*time.Millisecond {
 			t.Errorf("trial %d: stopped replica served reads until %s after STOP, want <= %s", trial, excluded, maxLag+250*time.Millisecond)
@@ -267,6 +272,7 @@ func TestStalenessProbe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var acked atomic.Int64 // newest heartbeat value the primary acknowledged
+	var beats, beatErrs atomic.Int64
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -278,8 +284,14 @@ func TestStalenessProbe(t *testing.T) {
 				return
 			case <-tk.C:
 				ts := time.Now().UnixMicro()
-				if _, err := primary.ExecContext(ctx, "UPDATE heartbeat SET ts = ? WHERE id = 1", ts); err == nil {
+				_, err := primary.ExecContext(ctx, "UPDATE heartbeat SET ts = ? WHERE id = 1", ts)
+				switch {
+				case err == nil:
 					acked.Store(ts)
+					beats.Add(1)
+				case ctx.Err() == nil:
+					beatErrs.Add(1)
+					t.Logf("heartbeat: %v", err)
 				}
 			}
 		}
@@ -287,7 +299,9 @@ func TestStalenessProbe(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	time.Sleep(100 * time.Millisecond) // heartbeats flowing
 	waitTailer(t, tg, shared)
-	sqlThread(t, shared.Replicas[1], false)
+	stopped := shared.Replicas[1]
+	sqlThread(t, stopped, false)
+	beatsBefore := beats.Load()
 
 	c := conn(t, tg.db(t, ""))
 	tk := time.NewTicker(20 * time.Millisecond)
@@ -313,9 +327,23 @@ func TestStalenessProbe(t *testing.T) {
 			stale++
 		}
 	}
-	t.Logf("%d reads in %s (per server_id %v): worst age %s, %d older than %s", reads, duration, perServer, worst, stale, maxLag+100*time.Millisecond)
+	newBeats := beats.Load() - beatsBefore
+	t.Logf("%d reads in %s (per server_id %v): worst age %s, %d older than %s; %d heartbeats, %d failed",
+		reads, duration, perServer, worst, stale, maxLag+100*time.Millisecond, newBeats, beatErrs.Load())
 	if stale > 0 {
 		t.Errorf("%d of %d reads were older than lag.max + 100ms (worst %s)", stale, reads, worst)
+	}
+	// The probe must have measured something: heartbeats kept coming (one per 20 ms tick,
+	// allowing for ticks dropped while one was slow), and the stopped replica served reads
+	// while its lag was below lag.max, so some read saw an old heartbeat.
+	if beatErrs.Load() != 0 || newBeats < int64(duration/(20*time.Millisecond))/2 {
+		t.Errorf("%d heartbeats in %s, %d failed: the primary's heartbeat did not advance as the probe needs", newBeats, duration, beatErrs.Load())
+	}
+	if perServer[int(stopped.ServerID)] == 0 {
+		t.Errorf("the stopped replica served no read: it should stay in rotation until its lag passes lag.max")
+	}
+	if worst < maxLag/2 {
+		t.Errorf("worst age %s: no read saw the stopped replica's lag (want one older than %s)", worst, maxLag/2)
 	}
 }
 

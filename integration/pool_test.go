@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,12 +71,16 @@ func TestPreparedStatementsRouted(t *testing.T) {
 	}
 	split := delta(statusCounts(t, shared, "Com_stmt_execute"), before)
 	t.Logf("200 prepared reads: server_ids %v; Com_stmt_execute per server %v", seen, split)
-	if seen[int(shared.Primary.ServerID)] != 0 {
-		t.Errorf("the primary executed %d prepared reads", seen[int(shared.Primary.ServerID)])
+	if seen[int(shared.Primary.ServerID)] != 0 || split[shared.Primary.Name] != 0 {
+		t.Errorf("the primary executed %d prepared reads (Com_stmt_execute +%d)", seen[int(shared.Primary.ServerID)], split[shared.Primary.Name])
 	}
 	for _, r := range shared.Replicas {
 		if seen[int(r.ServerID)] < 50 {
 			t.Errorf("%s executed only %d of 200 prepared reads", r.Name, seen[int(r.ServerID)])
+		}
+		// Executed as prepared statements there (binary protocol), not rewritten as text.
+		if split[r.Name] != seen[int(r.ServerID)] {
+			t.Errorf("%s: Com_stmt_execute +%d for the %d prepared reads it served", r.Name, split[r.Name], seen[int(r.ServerID)])
 		}
 	}
 
@@ -353,27 +358,45 @@ func TestIdleClientsShareBackendConnections(t *testing.T) {
 			mustExec(t, c, "SELECT 1")
 		}
 	}
+	mustExec(t, db, "CREATE TABLE IF NOT EXISTS ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6))")
+	busyDB := tg.db(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var peak map[string]int64
 	var bw sync.WaitGroup
+	var reads, writes, replicaReads atomic.Int64
+	busyErrs := make(chan error, busy)
 	for range busy {
 		bw.Add(1)
 		go func() {
 			defer bw.Done()
-			c, err := tg.db(t, "").Conn(ctx)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			for ctx.Err() == nil {
-				var x int
-				_ = c.QueryRowContext(ctx, "SELECT @@server_id").Scan(&x)
-				_, _ = c.ExecContext(ctx, "INSERT INTO ticks (at) VALUES (NOW(6))")
-			}
+			busyErrs <- func() error {
+				c, err := busyDB.Conn(ctx)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				for {
+					var sid int
+					err := c.QueryRowContext(ctx, "SELECT @@server_id").Scan(&sid)
+					if err == nil {
+						reads.Add(1)
+						if sid != int(shared.Primary.ServerID) {
+							replicaReads.Add(1)
+						}
+						_, err = c.ExecContext(ctx, "INSERT INTO ticks (at) VALUES (NOW(6))")
+					}
+					if ctx.Err() != nil {
+						return nil // the run is over; a statement cut off by it does not count
+					}
+					if err != nil {
+						return err
+					}
+					writes.Add(1)
+				}
+			}()
 		}()
 	}
-	mustExec(t, db, "CREATE TABLE IF NOT EXISTS ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6))")
 	for ctx.Err() == nil {
 		now := backendThreads(tg)
 		if peak == nil {
@@ -385,10 +408,28 @@ func TestIdleClientsShareBackendConnections(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	bw.Wait()
+	close(busyErrs)
+	for err := range busyErrs {
+		if err != nil {
+			t.Errorf("busy client: %v", err)
+		}
+	}
 	sessions := len(tg.app.Server().Sessions())
-	t.Logf("%d client sessions; peak backend connections per server %v", sessions, peak)
+	t.Logf("%d client sessions; peak backend connections per server %v; busy clients: %d reads (%d on replicas), %d inserts",
+		sessions, peak, reads.Load(), replicaReads.Load(), writes.Load())
 	if sessions < idle {
 		t.Fatalf("only %d sessions open", sessions)
+	}
+	// (Their reads mostly follow their own inserts to the primary: read-your-writes.)
+	if writes.Load() < busy*10 || reads.Load() < busy*10 {
+		t.Errorf("the busy clients did %d reads and %d inserts in 5 s: too few to load the pools", reads.Load(), writes.Load())
+	}
+	// The idle clients still work after sharing connections with the busy ones.
+	for i := 0; i < len(conns); i += 97 {
+		var sid int
+		if err := conns[i].QueryRowContext(context.Background(), "SELECT @@server_id").Scan(&sid); err != nil {
+			t.Fatalf("idle client %d after the busy phase: %v", i, err)
+		}
 	}
 	for name, n := range peak {
 		if n > 64 {
