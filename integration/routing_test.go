@@ -244,6 +244,98 @@ func TestLastInsertIDAndSessionPins(t *testing.T) {
 	eventuallyOnReplica(t, c, "after RELEASE_LOCK")
 }
 
+// TestSessionFunctionsOnPooledConnections: ROW_COUNT() and LAST_INSERT_ID() through pooled
+// primary connections. ROW_COUNT() after INSERT/UPDATE/DELETE is the statement's own (the
+// session gets its connection back from the pool). When other sessions hold that connection
+// (open transactions), LAST_INSERT_ID() is still the session's own on another connection, in
+// a read, in an INSERT ... VALUES (LAST_INSERT_ID()) (also prepared) and in SET @v = LAST_INSERT_ID().
+func TestSessionFunctionsOnPooledConnections(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	db := tg.db(t, "")
+	c := conn(t, db)
+	mustExec(t, c, "DROP TABLE IF EXISTS rc_parent", "DROP TABLE IF EXISTS rc_child",
+		"CREATE TABLE rc_parent (id INT AUTO_INCREMENT PRIMARY KEY, conn BIGINT)",
+		"CREATE TABLE rc_child (id INT AUTO_INCREMENT PRIMARY KEY, parent INT, conn BIGINT)")
+	rowCount := func(after string) int {
+		t.Helper()
+		mustExec(t, c, after)
+		var n int
+		if err := c.QueryRowContext(context.Background(), "SELECT ROW_COUNT()").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		sql  string
+		want int
+	}{
+		{"INSERT INTO rc_parent (conn) VALUES (1), (2), (3)", 3},
+		{"UPDATE rc_parent SET conn = conn + 10 WHERE conn <= 2", 2},
+		{"DELETE FROM rc_parent WHERE conn = 3", 1},
+		{"INSERT INTO rc_parent (conn) VALUES (CONNECTION_ID())", 1},
+	} {
+		if got := rowCount(tc.sql); got != tc.want {
+			t.Errorf("ROW_COUNT() after %q = %d, want %d", tc.sql, got, tc.want)
+		}
+	}
+
+	// Other sessions take every idle primary connection into open transactions, so the
+	// next statement of c runs on a connection that did not run its insert.
+	var holders []*sql.Tx
+	defer func() {
+		for _, tx := range holders {
+			_ = tx.Rollback()
+		}
+	}()
+	// SET @p = LAST_INSERT_ID() comes last: the variable then lives on the primary
+	// connection, which the session keeps from then on.
+	for trial, how := range []string{"insert", "select", "prepared", "insert", "select", "set"} {
+		res, err := c.ExecContext(context.Background(), "INSERT INTO rc_parent (conn) VALUES (CONNECTION_ID())")
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent, _ := res.LastInsertId()
+		for range 4 {
+			tx, err := db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			holders = append(holders, tx)
+			if _, err := tx.Exec("UPDATE rc_parent SET conn = conn WHERE id = -1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		switch how {
+		case "insert":
+			mustExec(t, c, "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID(), CONNECTION_ID())")
+		case "prepared": // COM_STMT_EXECUTE (go-sql-driver prepares when given arguments)
+			if _, err := c.ExecContext(context.Background(), "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID() + ?, CONNECTION_ID())", 0); err != nil {
+				t.Fatal(err)
+			}
+		case "set":
+			mustExec(t, c, "SET @p = LAST_INSERT_ID()", "INSERT INTO rc_child (parent, conn) VALUES (@p, CONNECTION_ID())")
+		case "select":
+			var got int64
+			if err := c.QueryRowContext(context.Background(), "SELECT LAST_INSERT_ID()").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, c, fmt.Sprintf("INSERT INTO rc_child (parent, conn) VALUES (%d, CONNECTION_ID())", got))
+		}
+		var got, parentConn, childConn int64
+		if err := c.QueryRowContext(context.Background(),
+			"/* tailgate:primary */ SELECT c.parent, p.conn, c.conn FROM rc_child c JOIN rc_parent p ON p.id = ? ORDER BY c.id DESC LIMIT 1", parent).
+			Scan(&got, &parentConn, &childConn); err != nil {
+			t.Fatal(err)
+		}
+		if got != parent {
+			t.Errorf("trial %d (%s): LAST_INSERT_ID() on another connection = %d, want %d", trial, how, got, parent)
+		}
+		if parentConn == childConn {
+			t.Errorf("trial %d (%s): the insert and the LAST_INSERT_ID() read shared connection %d: the test did not move it", trial, how, parentConn)
+		}
+	}
+}
+
 func TestShowWarningsFollowsTheStatement(t *testing.T) {
 	tg := startTailgate(t, testConfig(shared))
 	c := conn(t, tg.db(t, ""))

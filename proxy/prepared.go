@@ -126,6 +126,9 @@ func (s *session) stmtExecute(pkt []byte) error {
 	if err != nil || bc == nil {
 		return err
 	}
+	if err := s.prepareSessionFunc(ps.st, bc); err != nil {
+		return err
+	}
 	bs, err := s.ensurePrepared(bc, ps)
 	if err != nil || bs == nil {
 		return err

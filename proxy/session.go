@@ -294,10 +294,12 @@ func (s *session) observe(d router.Decision, out relayOutcome, err error, start 
 	}
 }
 
-// prepareSessionFunc makes LAST_INSERT_ID() right on a pooled primary connection other
-// than the one that ran the session's last insert.
+// prepareSessionFunc makes LAST_INSERT_ID() right for a statement that calls it (a read,
+// or a write such as INSERT ... VALUES (LAST_INSERT_ID())) on a primary connection other
+// than the one that ran the session's last insert. Only then: the replayed DO resets
+// ROW_COUNT(), which a statement without LAST_INSERT_ID() may be asking for.
 func (s *session) prepareSessionFunc(st *router.Statement, bc *backendConn) error {
-	if st.Reason != router.ReasonSessionFunc || !bc.b.Primary || bc == s.insertConn || s.lastInsertID == 0 {
+	if !st.Effects.Has(router.EffectLastInsertID) || !bc.b.Primary || bc == s.insertConn || s.lastInsertID == 0 {
 		return nil
 	}
 	if err := bc.simpleCommand(mysql.COM_QUERY, fmt.Sprintf("DO LAST_INSERT_ID(%d)", s.lastInsertID)); err != nil {
@@ -611,6 +613,10 @@ func (s *session) conn(name string) (*backendConn, error) {
 	}
 	if bc.owner != s.owner {
 		bc.stateVersion = 0 // a clean session: every recorded SET applies
+		if bc == s.insertConn {
+			// Another session used it since the insert: its LAST_INSERT_ID() is not ours.
+			s.insertConn = nil
+		}
 	}
 	if s.state.schema == "" && bc.schema != "" {
 		// No way to "unselect" a database: use a connection without one.
@@ -718,9 +724,9 @@ func (s *session) release(bc *backendConn) {
 	if s.held[bc.b] == bc {
 		delete(s.held, bc.b)
 	}
-	if s.insertConn == bc {
-		s.insertConn = nil
-	}
+	// s.insertConn stays: if the session gets this connection back before another session
+	// borrows it (the pool prefers it), LAST_INSERT_ID(), ROW_COUNT() and FOUND_ROWS() are
+	// still the session's own and need no replay (which would reset ROW_COUNT()).
 	bc.owner = s.owner
 	if bc.schema != s.key.schema && s.key.schema == "" {
 		bc.pool.discard(bc) // keyed for sessions without a database

@@ -494,7 +494,10 @@ func (s *exprScan) call(name string) {
 	case ast.ReleaseAllLocks:
 		s.sessionFunc = true
 		s.effects |= EffectReleaseAllLocks
-	case ast.IsUsedLock, ast.IsFreeLock, ast.LastInsertId, ast.FoundRows, ast.RowCount:
+	case ast.LastInsertId:
+		s.sessionFunc = true
+		s.effects |= EffectLastInsertID
+	case ast.IsUsedLock, ast.IsFreeLock, ast.FoundRows, ast.RowCount:
 		s.sessionFunc = true
 	case ast.NextVal, ast.LastVal, ast.SetVal:
 		s.sequence = true

@@ -116,6 +116,7 @@ const (
 	EffectSetTransaction                     // SET [SESSION] TRANSACTION ... (isolation / access mode)
 	EffectLockTables                         // LOCK TABLES
 	EffectUnlockTables                       // UNLOCK TABLES
+	EffectLastInsertID                       // calls LAST_INSERT_ID() (the session's value must be on its connection)
 )
 
 // Has reports whether every bit of f is in e.
