@@ -248,7 +248,8 @@ func TestLastInsertIDAndSessionPins(t *testing.T) {
 // primary connections. ROW_COUNT() after INSERT/UPDATE/DELETE is the statement's own (the
 // session gets its connection back from the pool). When other sessions hold that connection
 // (open transactions), LAST_INSERT_ID() is still the session's own on another connection, in
-// a read, in an INSERT ... VALUES (LAST_INSERT_ID()) (also prepared) and in SET @v = LAST_INSERT_ID().
+// a read (also of @@last_insert_id), in an INSERT ... VALUES (LAST_INSERT_ID()) (also prepared)
+// and in SET @v = LAST_INSERT_ID().
 func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 	tg := startTailgate(t, testConfig(shared))
 	db := tg.db(t, "")
@@ -289,7 +290,7 @@ func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 	}()
 	// SET @p = LAST_INSERT_ID() comes last: the variable then lives on the primary
 	// connection, which the session keeps from then on.
-	for trial, how := range []string{"insert", "select", "prepared", "insert", "select", "set"} {
+	for trial, how := range []string{"insert", "select", "prepared", "sysvar", "insert", "select", "set"} {
 		res, err := c.ExecContext(context.Background(), "INSERT INTO rc_parent (conn) VALUES (CONNECTION_ID())")
 		if err != nil {
 			t.Fatal(err)
@@ -314,9 +315,13 @@ func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 			}
 		case "set":
 			mustExec(t, c, "SET @p = LAST_INSERT_ID()", "INSERT INTO rc_child (parent, conn) VALUES (@p, CONNECTION_ID())")
-		case "select":
+		case "select", "sysvar":
+			q := "SELECT LAST_INSERT_ID()"
+			if how == "sysvar" {
+				q = "SELECT @@last_insert_id"
+			}
 			var got int64
-			if err := c.QueryRowContext(context.Background(), "SELECT LAST_INSERT_ID()").Scan(&got); err != nil {
+			if err := c.QueryRowContext(context.Background(), q).Scan(&got); err != nil {
 				t.Fatal(err)
 			}
 			mustExec(t, c, fmt.Sprintf("INSERT INTO rc_child (parent, conn) VALUES (%d, CONNECTION_ID())", got))

@@ -466,7 +466,9 @@ func (s *exprScan) Enter(n ast.Node) (ast.Node, bool) {
 	case *ast.SubqueryExpr:
 		s.subquery = true
 	case *ast.VariableExpr:
-		if !n.IsSystem {
+		if n.IsSystem {
+			s.systemVar(n.Name)
+		} else {
 			if n.Value != nil {
 				s.assign = true
 				s.effects |= EffectUserVarAssign
@@ -506,6 +508,18 @@ func (s *exprScan) call(name string) {
 		ast.Curdate, ast.CurrentDate, ast.Curtime, ast.CurrentTime,
 		ast.UTCDate, ast.UTCTime, ast.UTCTimestamp, ast.UnixTimestamp:
 		s.unstable = true // fine in a read; only a replayed SET cares
+	}
+}
+
+// systemVar notes a read of a system variable that holds a result of the session's own
+// earlier statements (so a replica's value, or another session's, would be wrong).
+func (s *exprScan) systemVar(name string) {
+	switch strings.ToLower(name) {
+	case "last_insert_id", "identity": // LAST_INSERT_ID() by another name
+		s.sessionFunc = true
+		s.effects |= EffectLastInsertID
+	case "last_gtid": // MariaDB: the GTID of the session's last transaction
+		s.sessionFunc = true
 	}
 }
 
