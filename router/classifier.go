@@ -348,6 +348,7 @@ func isDiagnosticsSelect(n *ast.SelectStmt) bool {
 
 // Names the parser gives the variables of SET [SESSION] TRANSACTION ... and their aliases.
 // tx_isolation_one_shot is SET TRANSACTION without a scope (the next transaction only).
+// Only that form is EffectSetTransaction (see oneShotTransaction); the others are replayed.
 var transactionVars = []string{
 	"tx_isolation", "transaction_isolation", "tx_isolation_one_shot",
 	"tx_read_only", "transaction_read_only",
@@ -374,7 +375,7 @@ func classifySet(n *ast.SetStmt) *Statement {
 		case name == "autocommit":
 			st.Effects |= EffectSetAutocommit
 			st.Autocommit = autocommitValue(v.Value)
-		case slices.Contains(transactionVars, name):
+		case slices.Contains(transactionVars, name) && oneShotTransaction(n):
 			st.Effects |= EffectSetTransaction
 		}
 		names = append(names, name)
@@ -391,6 +392,15 @@ func classifySet(n *ast.SetStmt) *Statement {
 	// Clone: a single name may be a substring of the statement text, which the caller owns.
 	st.SetKey = strings.Clone(strings.Join(slices.Compact(names), ","))
 	return st
+}
+
+// oneShotTransaction reports SET TRANSACTION ... without a scope: it sets the next
+// transaction only, so it is not session state to replay. (SET SESSION TRANSACTION and
+// SET tx_isolation = ... are; the parser names the read-only part of both forms alike.)
+func oneShotTransaction(n *ast.SetStmt) bool {
+	text := n.Text()
+	set := nextToken(text, 0)
+	return set.is("SET") && nextToken(text, set.end).is("TRANSACTION")
 }
 
 // setName is the SetKey element of one assignment.
