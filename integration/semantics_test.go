@@ -18,9 +18,12 @@ import (
 // earlier statements, variables, diagnostics and transaction. Each runs on one connection
 // directly to the primary and on one connection through tailgate, which spreads the reads
 // over the replicas and pools the primary connections; the results must be identical.
+// A statement with arguments (args[i]) goes through go-sql-driver's server-side prepared
+// statements (COM_STMT_PREPARE / EXECUTE / CLOSE).
 var semanticsScripts = []struct {
 	name  string
 	stmts []string
+	args  map[int][]any
 }{
 	{"row counts and ids", []string{
 		"INSERT INTO sem (v) VALUES (1), (2), (3)",
@@ -38,7 +41,7 @@ var semanticsScripts = []struct {
 		"SELECT LAST_INSERT_ID(), ROW_COUNT()",
 		"INSERT INTO sem_child (parent) VALUES (LAST_INSERT_ID())",
 		"SELECT parent FROM sem_child",
-	}},
+	}, nil},
 	{"session variables", []string{
 		"SET SESSION div_precision_increment = 2",
 		"SELECT 1/3",
@@ -58,7 +61,7 @@ var semanticsScripts = []struct {
 		"SELECT CHARSET('x'), @@character_set_client, @@character_set_results",
 		"SET NAMES utf8mb4",
 		"SELECT CHARSET('x')",
-	}},
+	}, nil},
 	{"user variables", []string{
 		"SET @a = 41",
 		"SELECT @a + 1",
@@ -66,7 +69,7 @@ var semanticsScripts = []struct {
 		"SELECT @b * 2, @a",
 		"SET @a = NULL",
 		"SELECT @a IS NULL",
-	}},
+	}, nil},
 	{"diagnostics", []string{
 		"SELECT CAST('1x' AS SIGNED)",
 		"SELECT @@warning_count",
@@ -76,7 +79,7 @@ var semanticsScripts = []struct {
 		"SELECT * FROM no_such_table",
 		"SHOW ERRORS",
 		"SELECT @@error_count",
-	}},
+	}, nil},
 	{"transactions", []string{
 		"SET autocommit = 0",
 		"INSERT INTO sem (v) VALUES (100)",
@@ -96,7 +99,7 @@ var semanticsScripts = []struct {
 		"SELECT v FROM sem WHERE v > 100 ORDER BY v",
 		"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
 		"SELECT @@tx_isolation",
-	}},
+	}, nil},
 	{"temporary tables and SQL prepared statements", []string{
 		"CREATE TEMPORARY TABLE sem_tmp (x INT)",
 		"INSERT INTO sem_tmp VALUES (1), (2)",
@@ -107,6 +110,59 @@ var semanticsScripts = []struct {
 		"EXECUTE p USING @x",
 		"DEALLOCATE PREPARE p",
 		"SELECT DATABASE()",
+		"CREATE TEMPORARY TABLE sem (x INT)", // shadows the table of that name
+		"INSERT INTO sem VALUES (42)",
+		"SELECT * FROM sem",
+		"DROP TEMPORARY TABLE sem",
+		"SELECT COUNT(*) FROM sem",
+	}, nil},
+	{"locks, variables from queries, schemas", []string{
+		"SELECT GET_LOCK('sem_lock', 0)",
+		"SELECT IS_USED_LOCK('sem_lock') IS NOT NULL, IS_FREE_LOCK('sem_lock')",
+		"SELECT RELEASE_LOCK('sem_lock')",
+		"LOCK TABLES sem READ",
+		"SELECT COUNT(*) FROM sem",
+		"SELECT COUNT(*) FROM sem_child",
+		"UNLOCK TABLES",
+		"INSERT INTO sem (v) VALUES (7), (8)",
+		"SELECT COUNT(*) INTO @n FROM sem",
+		"SELECT @n",
+		"SET @m = (SELECT MAX(v) FROM sem)",
+		"SELECT @m",
+		"INSERT INTO sem (id, v) VALUES (1, 70) ON DUPLICATE KEY UPDATE v = 70",
+		"SELECT ROW_COUNT()",
+		"SET NAMES utf8mb4 COLLATE utf8mb4_bin",
+		"SELECT 'a' = 'A', @@collation_connection",
+		"SET NAMES utf8mb4 COLLATE utf8mb4_general_ci",
+		"SELECT 'a' = 'A'",
+		"SET SESSION sql_mode = 'ANSI_QUOTES'",
+		"SELECT \"v\" FROM sem ORDER BY 1 LIMIT 1",
+		"SET SESSION sql_mode = DEFAULT",
+		"USE information_schema",
+		"SELECT DATABASE(), COUNT(*) > 0 FROM SCHEMATA",
+		"USE tailgate_test",
+		"SELECT DATABASE(), COUNT(*) FROM sem",
+		"SET STATEMENT max_statement_time = 10 FOR SELECT COUNT(*) FROM sem",
+	}, nil},
+	{"prepared statements", []string{
+		"INSERT INTO sem (v, s) VALUES (?, ?)",
+		"SELECT ROW_COUNT(), LAST_INSERT_ID()",
+		"SELECT v, s FROM sem WHERE v = ?",
+		"SET @p = 3",
+		"SELECT ? + @p",
+		"UPDATE sem SET v = v + ? WHERE v > ?",
+		"SELECT ROW_COUNT()",
+		"SELECT SQL_CALC_FOUND_ROWS v FROM sem WHERE v > ? LIMIT 1",
+		"SELECT FOUND_ROWS()",
+		"SELECT CAST(? AS SIGNED)",
+		"SHOW WARNINGS",
+		"BEGIN",
+		"INSERT INTO sem (v) VALUES (?)",
+		"SELECT COUNT(*) FROM sem WHERE v = ?",
+		"ROLLBACK",
+		"SELECT COUNT(*) FROM sem WHERE v = ?",
+	}, map[int][]any{
+		0: {5, "abcd"}, 2: {5}, 4: {1}, 5: {100, 1}, 7: {0}, 9: {"3x"}, 12: {999}, 13: {999}, 15: {999},
 	}},
 }
 
@@ -124,8 +180,8 @@ func TestSessionSemanticsMatchDirect(t *testing.T) {
 	before := statusCounts(t, shared, "Com_select")
 	for _, sc := range semanticsScripts {
 		t.Run(sc.name, func(t *testing.T) {
-			want := runScript(t, direct, sc.stmts)
-			got := runScript(t, proxied, sc.stmts)
+			want := runScript(t, direct, sc.stmts, sc.args)
+			got := runScript(t, proxied, sc.stmts, sc.args)
 			for i := range sc.stmts {
 				if got[i] != want[i] {
 					t.Errorf("%q\n through tailgate: %s\n directly:         %s", sc.stmts[i], got[i], want[i])
@@ -145,7 +201,7 @@ func TestSessionSemanticsMatchDirect(t *testing.T) {
 
 // runScript recreates the tables (directly on the primary, replicated before it starts),
 // then runs stmts on one connection of db and returns each result as text.
-func runScript(t *testing.T, db *sql.DB, stmts []string) []string {
+func runScript(t *testing.T, db *sql.DB, stmts []string, args map[int][]any) []string {
 	t.Helper()
 	setup, err := sql.Open("mysql", shared.Primary.DSN(cluster.AppUser, cluster.AppPassword, "tailgate_test"))
 	if err != nil {
@@ -160,15 +216,15 @@ func runScript(t *testing.T, db *sql.DB, stmts []string) []string {
 	defer c.Close()
 	out := make([]string, len(stmts))
 	for i, q := range stmts {
-		out[i] = resultText(c, q)
+		out[i] = resultText(c, q, args[i]...)
 	}
 	return out
 }
 
 // resultText is a statement's outcome as one comparable line: the columns and rows, or
 // the affected rows, or the server error.
-func resultText(c *sql.Conn, q string) string {
-	rows, err := c.QueryContext(context.Background(), q)
+func resultText(c *sql.Conn, q string, args ...any) string {
+	rows, err := c.QueryContext(context.Background(), q, args...)
 	if err != nil {
 		return errText(err)
 	}
