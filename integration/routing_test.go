@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -288,15 +290,8 @@ func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 			_ = tx.Rollback()
 		}
 	}()
-	// SET @p = LAST_INSERT_ID() comes last: the variable then lives on the primary
-	// connection, which the session keeps from then on.
-	for trial, how := range []string{"insert", "select", "prepared", "sysvar", "insert", "select", "set"} {
-		res, err := c.ExecContext(context.Background(), "INSERT INTO rc_parent (conn) VALUES (CONNECTION_ID())")
-		if err != nil {
-			t.Fatal(err)
-		}
-		parent, _ := res.LastInsertId()
-		for range 4 {
+	hold := func(n int) {
+		for range n {
 			tx, err := db.Begin()
 			if err != nil {
 				t.Fatal(err)
@@ -306,8 +301,34 @@ func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+	// "set" and "select-expr" pin the session to its primary connection (the value then
+	// lives only there): each runs on a connection of its own, after the others.
+	for trial, how := range []string{"insert", "select", "prepared", "sysvar", "update-expr", "insert", "select", "set", "select-expr"} {
+		if how == "set" || how == "select-expr" {
+			c = conn(t, db)
+		}
+		res, err := c.ExecContext(context.Background(), "INSERT INTO rc_parent (conn) VALUES (CONNECTION_ID())")
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent, _ := res.LastInsertId()
+		if how == "update-expr" {
+			// The sequence idiom: the OK packet of the UPDATE carries the value set.
+			mustExec(t, c, fmt.Sprintf("UPDATE rc_parent SET id = LAST_INSERT_ID(id + 1000) WHERE id = %d", parent))
+			parent += 1000
+		}
+		hold(4)
 		switch how {
-		case "insert":
+		case "select-expr":
+			// No OK packet tells this value: the session must stay where it was set, even
+			// when others would take that connection.
+			mustExec(t, c, fmt.Sprintf("SELECT LAST_INSERT_ID(id + 2000) FROM rc_parent WHERE id = %d", parent),
+				fmt.Sprintf("UPDATE rc_parent SET id = id + 2000 WHERE id = %d", parent))
+			hold(8)
+			mustExec(t, c, "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID(), CONNECTION_ID())")
+			parent += 2000
+		case "insert", "update-expr":
 			mustExec(t, c, "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID(), CONNECTION_ID())")
 		case "prepared": // COM_STMT_EXECUTE (go-sql-driver prepares when given arguments)
 			if _, err := c.ExecContext(context.Background(), "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID() + ?, CONNECTION_ID())", 0); err != nil {
@@ -339,6 +360,60 @@ func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 			t.Errorf("trial %d (%s): the insert and the LAST_INSERT_ID() read shared connection %d: the test did not move it", trial, how, parentConn)
 		}
 	}
+}
+
+// TestDiagnosticsStayInTheirSession: session A leaves an error or a warning on a pooled
+// primary connection, then moves on to a replica, so that connection goes back to the pool;
+// session B gets it next, and its SHOW WARNINGS, SHOW ERRORS and @@warning_count /
+// @@error_count must be empty, not A's.
+func TestDiagnosticsStayInTheirSession(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	db := tg.db(t, "")
+	const connID = "/* tailgate:primary */ SELECT CONNECTION_ID()"
+	for _, leave := range []string{"SELECT * FROM no_such_table", "SELECT CAST('1x' AS SIGNED)"} {
+		a, b := conn(t, db), conn(t, db)
+		var aID, bID int64
+		if err := a.QueryRowContext(context.Background(), connID).Scan(&aID); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = a.ExecContext(context.Background(), "/* tailgate:primary */ "+leave)
+		if got := resultText(a, "SHOW WARNINGS"); !strings.Contains(got, "(") {
+			t.Fatalf("session A after %q: SHOW WARNINGS = %s, want its message", leave, got)
+		}
+		if id := serverID(t, a, "SELECT @@server_id"); id == int(shared.Primary.ServerID) {
+			t.Fatalf("session A's read ran on the primary: it did not move on")
+		}
+		for _, q := range []string{"SHOW WARNINGS", "SHOW ERRORS", "SELECT @@warning_count, @@error_count", connID} {
+			got := resultText(b, q)
+			t.Logf("after %q in session A: session B %s -> %s", leave, q, got)
+			switch q {
+			case "SHOW WARNINGS", "SHOW ERRORS":
+				if got != "[Level Code Message]:" {
+					t.Errorf("after %q in another session: %s = %s, want empty", leave, q, got)
+				}
+			case "SELECT @@warning_count, @@error_count":
+				if got != "[@@warning_count @@error_count]: (0, 0)" {
+					t.Errorf("after %q in another session: %s = %s", leave, q, got)
+				}
+			default:
+				_, _ = fmt.Sscanf(got, "[CONNECTION_ID()]: (%d)", &bID)
+			}
+		}
+		if bID != aID {
+			t.Errorf("session B ran on backend connection %d, A on %d: the test did not hand the connection over", bID, aID)
+		}
+		discard(t, a)
+		discard(t, b)
+	}
+}
+
+// discard closes c's client connection instead of returning it to the pool.
+func discard(t *testing.T, c *sql.Conn) {
+	t.Helper()
+	if err := c.Raw(func(any) error { return driver.ErrBadConn }); !errors.Is(err, driver.ErrBadConn) {
+		t.Fatal(err)
+	}
+	_ = c.Close()
 }
 
 func TestShowWarningsFollowsTheStatement(t *testing.T) {

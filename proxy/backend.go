@@ -84,6 +84,9 @@ type backendConn struct {
 	key   poolKey
 	owner *stateOwner
 	dirty bool
+	// diag: the last statement left warnings or an error in the connection's diagnostics
+	// area (SHOW WARNINGS, @@warning_count), which belong to the session that ran it.
+	diag bool
 	// stmts are the statements prepared on this connection, by text.
 	stmts map[string]*backendStmt
 }

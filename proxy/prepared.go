@@ -406,6 +406,6 @@ func (bc *backendConn) reset() error {
 		return err
 	}
 	bc.stmts = nil // the server closed them
-	bc.dirty, bc.owner, bc.stateVersion, bc.multiStmtOff = false, nil, 0, false
+	bc.dirty, bc.owner, bc.stateVersion, bc.multiStmtOff, bc.diag = false, nil, 0, false, false
 	return bc.initSession()
 }

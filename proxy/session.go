@@ -424,6 +424,11 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 		s.userVarsPin = true
 		s.stickyPrimary = s.stickyPrimary || bc.b.Primary
 	}
+	if e.Has(router.EffectSetsLastInsertID) && st.Reason != router.ReasonWrite {
+		// SELECT / DO LAST_INSERT_ID(expr): no OK packet tells the value, so it cannot be
+		// replayed elsewhere. (In INSERT and UPDATE the OK packet carries it.)
+		s.stickyPrimary = s.stickyPrimary || bc.b.Primary
+	}
 	if e.Has(router.EffectLockTables) {
 		s.tablesLocked = true
 	}
@@ -683,7 +688,11 @@ func (s *session) settle(bc *backendConn, out relayOutcome, st *router.Statement
 	if bc.closed {
 		return
 	}
-	holdOver := out.hasError || out.warnings > 0 ||
+	lastBackend := st != nil && st.Kind == router.KindLastBackend
+	if !lastBackend { // SELECT @@warning_count and SHOW WARNINGS leave the diagnostics as they were
+		bc.diag = out.hasError || out.warnings > 0
+	}
+	holdOver := out.hasError || out.warnings > 0 || lastBackend && bc == s.lastConn ||
 		st != nil && (st.Reason == router.ReasonCalcFoundRows || st.Effects.Has(router.EffectSetTransaction))
 	if holdOver {
 		s.lastConn = bc
@@ -728,6 +737,12 @@ func (s *session) release(bc *backendConn) {
 	// borrows it (the pool prefers it), LAST_INSERT_ID(), ROW_COUNT() and FOUND_ROWS() are
 	// still the session's own and need no replay (which would reset ROW_COUNT()).
 	bc.owner = s.owner
+	if bc.diag {
+		// Its warnings or error must not reach another session's SHOW WARNINGS, nor this
+		// session's once it has moved on (MariaDB keeps them until a statement uses a
+		// table): the next borrower resets it (COM_RESET_CONNECTION clears them).
+		bc.dirty, bc.owner = true, nil
+	}
 	if bc.schema != s.key.schema && s.key.schema == "" {
 		bc.pool.discard(bc) // keyed for sessions without a database
 		return

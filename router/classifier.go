@@ -487,15 +487,15 @@ func (s *exprScan) Enter(n ast.Node) (ast.Node, bool) {
 			}
 		}
 	case *ast.FuncCallExpr:
-		s.call(n.FnName.L)
+		s.call(n.FnName.L, len(n.Args))
 	}
 	return n, false
 }
 
 func (s *exprScan) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
-// call notes a function call by its lower-case name.
-func (s *exprScan) call(name string) {
+// call notes a function call by its lower-case name and number of arguments.
+func (s *exprScan) call(name string, args int) {
 	switch name {
 	case ast.GetLock:
 		s.sessionFunc = true
@@ -509,6 +509,9 @@ func (s *exprScan) call(name string) {
 	case ast.LastInsertId:
 		s.sessionFunc = true
 		s.effects |= EffectLastInsertID
+		if args > 0 {
+			s.effects |= EffectSetsLastInsertID
+		}
 	case ast.IsUsedLock, ast.IsFreeLock, ast.FoundRows, ast.RowCount:
 		s.sessionFunc = true
 	case ast.NextVal, ast.LastVal, ast.SetVal:

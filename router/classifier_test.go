@@ -121,7 +121,8 @@ var classifyCases = []struct {
 	// SQL_CALC_FOUND_ROWS and session-bound functions, anywhere in the statement.
 	{"SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10", write(ReasonCalcFoundRows)},
 	{"SELECT LAST_INSERT_ID()", writeWith(ReasonSessionFunc, EffectLastInsertID)},
-	{"SELECT LAST_INSERT_ID(5)", writeWith(ReasonSessionFunc, EffectLastInsertID)},
+	{"SELECT LAST_INSERT_ID(5)", writeWith(ReasonSessionFunc, EffectLastInsertID|EffectSetsLastInsertID)},
+	{"UPDATE seq SET id = LAST_INSERT_ID(id + 1)", writeWith(ReasonWrite, EffectLastInsertID|EffectSetsLastInsertID)},
 	{"SELECT FOUND_ROWS()", write(ReasonSessionFunc)},
 	{"SELECT ROW_COUNT()", write(ReasonSessionFunc)},
 	{"select is_used_lock('a'), IS_FREE_LOCK('b')", write(ReasonSessionFunc)},

@@ -117,6 +117,7 @@ const (
 	EffectLockTables                         // LOCK TABLES
 	EffectUnlockTables                       // UNLOCK TABLES
 	EffectLastInsertID                       // calls LAST_INSERT_ID() (the session's value must be on its connection)
+	EffectSetsLastInsertID                   // calls LAST_INSERT_ID(expr), which sets the session's value
 )
 
 // Has reports whether every bit of f is in e.
