@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -201,15 +202,17 @@ func TestSessionSemanticsMatchDirect(t *testing.T) {
 }
 
 // TestSessionSemanticsConcurrent runs every script in 6 sessions at once through one
-// tailgate (48 sessions sharing the pooled backend connections, each script copy in its own
-// database, all clients logged in to the same one so that they share pools) and compares
+// tailgate (48 sessions sharing at most 12 connections per backend, each script copy in its
+// own database, all clients logged in to the same one so that they share pools) and compares
 // each with the script run directly: no session state may leak from one session to
 // another through a pooled connection. ROW_COUNT() is left out here: under contention
 // another session may have borrowed the connection that ran the statement before it
 // (a documented limitation).
 func TestSessionSemanticsConcurrent(t *testing.T) {
 	const copies = 6
-	tg := startTailgate(t, freshConfig(shared, time.Second, 500*time.Millisecond))
+	cfg := freshConfig(shared, time.Second, 500*time.Millisecond)
+	cfg.Proxy.MaxBackendConnections = 12 // 48 sessions: connections change hands all the time
+	tg := startTailgate(t, cfg)
 	waitTailer(t, tg, shared)
 	direct := primaryDB(t)
 	schema := func(copy, script int) string { return fmt.Sprintf("sem_c%d_s%d", copy, script) }
@@ -309,7 +312,12 @@ func runStatements(db *sql.DB, schema, lock string, stmts []string, args map[int
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer func() {
+		// Close the client connection (not back to database/sql's pool): the session
+		// ends and gives its backend connections back.
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
+		_ = c.Close()
+	}()
 	if _, err := c.ExecContext(context.Background(), "USE "+schema); err != nil {
 		return nil, err
 	}
