@@ -416,6 +416,49 @@ func discard(t *testing.T, c *sql.Conn) {
 	_ = c.Close()
 }
 
+// TestNoBackslashEscapes: with NO_BACKSLASH_ESCAPES in sql_mode, 'x\' ends at its second
+// quote, so SELECT 'x\' AS a; INSERT ...; -- ' is a read and an INSERT to the server (and
+// one read with backslash escapes). Tailgate learns the mode from the status flags and must
+// send it to the primary, where the INSERT succeeds (a replica refuses it: read_only).
+func TestNoBackslashEscapes(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	primary := primaryDB(t)
+	mustExec(t, primary, "CREATE TABLE IF NOT EXISTS nbe (x INT)", "DELETE FROM nbe")
+	waitReplicated(t, shared)
+	db := tg.db(t, "multiStatements=true")
+	for i := range 4 { // both replicas would have had a turn
+		// A session that has not written yet (read-your-writes would keep its reads on
+		// the primary anyway).
+		c := conn(t, db)
+		mustExec(t, c, "SET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+		rows, err := c.QueryContext(context.Background(), fmt.Sprintf(`SELECT 'x\' AS a; INSERT INTO nbe VALUES (%d); -- '`, i))
+		if err != nil {
+			t.Fatalf("statement %d: %v", i, err)
+		}
+		for rows.Next() {
+		}
+		for rows.NextResultSet() {
+			for rows.Next() {
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("statement %d: %v", i, err)
+		}
+		_ = rows.Close()
+		discard(t, c)
+	}
+	var n int
+	if err := primary.QueryRow("SELECT COUNT(*) FROM nbe").Scan(&n); err != nil || n != 4 {
+		t.Fatalf("rows inserted on the primary: %d, %v; want 4", n, err)
+	}
+	// Another session, in the default mode: a read with a backslash in a string goes to a
+	// replica (this one's reads follow its inserts to the primary: read-your-writes).
+	other := conn(t, tg.db(t, ""))
+	if id := serverID(t, other, `SELECT @@server_id FROM (SELECT 'x\\' AS a) t`); id == int(shared.Primary.ServerID) {
+		t.Errorf("a plain read in a session in the default mode ran on the primary")
+	}
+}
+
 func TestShowWarningsFollowsTheStatement(t *testing.T) {
 	tg := startTailgate(t, testConfig(shared))
 	c := conn(t, tg.db(t, ""))

@@ -87,7 +87,7 @@ type commandHarness struct {
 	violations []string
 }
 
-func newCommandHarness(rt *router.Router, cl Classifier, input []byte) *commandHarness {
+func newCommandHarness(rt *router.Router, cl *router.Classifier, input []byte) *commandHarness {
 	var setup byte
 	if len(input) > 0 {
 		setup, input = input[0], input[1:]

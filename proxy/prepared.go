@@ -56,7 +56,7 @@ type backendStmt struct {
 // with its metadata under a session statement id.
 func (s *session) stmtPrepare(pkt []byte) error {
 	sql := string(pkt[1:])
-	st := s.srv.classifier.Classify(sql)
+	st := s.classifier().Classify(sql)
 	if st.Kind == router.KindSessionSet || st.Kind == router.KindUse {
 		// Its values come with each execute, so it cannot be replayed elsewhere: it runs
 		// on the primary, which the session then keeps.

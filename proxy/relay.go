@@ -53,10 +53,13 @@ const (
 
 // relayOutcome is what the relay learned from a response's OK/ERR/EOF packets.
 type relayOutcome struct {
-	status   uint16 // server status of the last OK/EOF
-	warnings uint16 // warning count of the last OK/EOF
-	insertID uint64 // last insert id of the last OK packet
-	hasError bool   // an ERR packet ended the response
+	status uint16 // server status of the last OK/EOF
+	// statusSeen: the response had an OK or EOF packet. A lone ERR packet has no status:
+	// the session's transaction and autocommit state are then as before.
+	statusSeen bool
+	warnings   uint16 // warning count of the last OK/EOF
+	insertID   uint64 // last insert id of the last OK packet
+	hasError   bool   // an ERR packet ended the response
 	// stmtID, numParams are set for a successful COM_STMT_PREPARE.
 	stmtID    uint32
 	numParams uint16
@@ -160,7 +163,7 @@ func (r *relayState) ok(f frame) error {
 	if err != nil {
 		return backendErr(fmt.Errorf("%w: bad OK packet", errMalformed), r.copied)
 	}
-	r.out.status, r.out.warnings, r.out.insertID = ok.status, ok.warnings, ok.insertID
+	r.out.status, r.out.warnings, r.out.insertID, r.out.statusSeen = ok.status, ok.warnings, ok.insertID, true
 	if ok.status&mysql.SERVER_SESSION_STATE_CHANGED != 0 {
 		r.s.onSessionTrack(r.bc, ok.sessionTrack())
 	}
@@ -321,7 +324,7 @@ func (r *relayState) rows() error {
 
 // setEOF learns the status and warnings of an EOF packet.
 func (r *relayState) setEOF(p []byte) {
-	r.out.status = eofStatus(p)
+	r.out.status, r.out.statusSeen = eofStatus(p), true
 	if len(p) >= 5 {
 		r.out.warnings = binary.LittleEndian.Uint16(p[1:])
 	}

@@ -116,19 +116,12 @@ type Observer interface {
 	ObserveQuery(d router.Decision, failed bool, elapsed time.Duration)
 }
 
-// Classifier is what the proxy needs of the statement classifier.
-type Classifier interface {
-	Classify(sql string) *router.Statement
-	// ClassifyBytes is Classify for text in a buffer it must not keep.
-	ClassifyBytes(sql []byte) *router.Statement
-}
-
 // Server accepts client connections and runs a session for each.
 type Server struct {
 	opts       Options
 	log        hclog.Logger
 	router     *router.Router
-	classifier Classifier
+	classifier *router.Classifier
 	mysqlSrv   *server.Server
 	metrics    *Stats
 	throttle   *authThrottle
@@ -150,7 +143,7 @@ type Server struct {
 }
 
 // New returns a server; it does not listen yet.
-func New(opts Options, rt *router.Router, cl Classifier) *Server {
+func New(opts Options, rt *router.Router, cl *router.Classifier) *Server {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}

@@ -52,6 +52,7 @@ type session struct {
 	// another connection (user variables assigned in statements, SQL PREPARE, CALL,
 	// multi-statements with writes, admin statements).
 	stickyPrimary bool
+	noBackslash   bool         // sql_mode has NO_BACKSLASH_ESCAPES (from the servers' status flags)
 	lastInsertID  uint64       // from OK packets: replayed before LAST_INSERT_ID() elsewhere
 	insertConn    *backendConn // connection whose LAST_INSERT_ID() is lastInsertID
 	stmts         map[uint32]*prepared
@@ -220,10 +221,18 @@ func (s *session) dispatch(pkt []byte) error {
 	return s.flushClient()
 }
 
+// classifier reads statement text the way the session's sql_mode makes the server read it.
+func (s *session) classifier() *router.Classifier {
+	if s.noBackslash {
+		return s.srv.classifier.NoBackslashEscapes()
+	}
+	return s.srv.classifier
+}
+
 // query routes and runs one COM_QUERY.
 func (s *session) query(pkt []byte) error {
 	// The statement text stays in the read buffer: a classifier cache hit copies nothing.
-	st := s.srv.classifier.ClassifyBytes(pkt[1:])
+	st := s.classifier().ClassifyBytes(pkt[1:])
 	d, bc, err := s.route(st)
 	if err != nil || bc == nil {
 		return err
@@ -343,7 +352,9 @@ func (s *session) execRelay(bc *backendConn, pkt []byte, kind respKind, stmtID u
 		return out, err
 	}
 	s.last = bc.b
-	s.learnStatus(bc, out.status)
+	if out.statusSeen {
+		s.learnStatus(bc, out.status)
+	}
 	if out.insertID != 0 && bc.b.Primary {
 		s.lastInsertID, s.insertConn = out.insertID, bc
 	}
@@ -367,6 +378,8 @@ func (s *session) learnStatus(bc *backendConn, status uint16) {
 	if bc.b.Primary {
 		s.autocommit = status&mysql.SERVER_STATUS_AUTOCOMMIT != 0
 	}
+	// sql_mode is replayed on every backend connection: any of them tells.
+	s.noBackslash = status&mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED != 0
 	switch {
 	case status&mysql.SERVER_STATUS_IN_TRANS != 0:
 		s.txn = bc
@@ -558,6 +571,7 @@ func (s *session) resetConnection() error {
 	}
 	s.txn, s.locks, s.tablesLocked, s.userVarsPin, s.stickyPrimary, s.tempTables = nil, 0, false, false, false, nil
 	s.autocommit, s.lastInsertID, s.insertConn, s.lastConn = true, 0, nil, nil
+	s.noBackslash = false // the server's default sql_mode again: the next status tells
 	s.owner = &stateOwner{}
 	s.stmts = nil
 	s.client.scratchOK(s)

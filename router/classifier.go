@@ -8,6 +8,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
 	// The parser needs a driver for literal values, or value expressions come back nil.
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver"
 )
@@ -42,6 +43,13 @@ type Classifier struct {
 	parsers sync.Pool       // of *parser.Parser
 	cache   *statementCache // exact text -> statement
 	shapes  *statementCache // statement shape -> literal-independent statement
+
+	// noBackslash: text is read as under sql_mode NO_BACKSLASH_ESCAPES (a backslash is an
+	// ordinary character in string literals, so 'a\' ends at its second quote). The
+	// statement shapes and the lexical fallbacks read backslash escapes, so that classifier
+	// has neither: it parses (in that mode) and caches exact texts only.
+	noBackslash bool
+	nbe         *Classifier // the NO_BACKSLASH_ESCAPES classifier; nil in that one
 }
 
 // NewClassifier returns a classifier whose caches (exact texts and statement shapes) hold up
@@ -49,7 +57,24 @@ type Classifier struct {
 func NewClassifier(cacheSize int) *Classifier {
 	c := &Classifier{cache: newStatementCache(cacheSize), shapes: newStatementCache(cacheSize)}
 	c.parsers.New = func() any { return parser.New() }
+	c.nbe = &Classifier{cache: newStatementCache(cacheSize), noBackslash: true}
+	c.nbe.parsers.New = func() any {
+		p := parser.New()
+		p.SetSQLMode(mysql.ModeNoBackslashEscapes)
+		return p
+	}
 	return c
+}
+
+// NoBackslashEscapes returns the classifier for sessions whose sql_mode has
+// NO_BACKSLASH_ESCAPES (the server says so in every OK and EOF packet's status): the same
+// text can hold other statements there, e.g. SELECT 'x\'; DELETE FROM t; -- ' is a read
+// with backslash escapes and a read plus a DELETE without.
+func (c *Classifier) NoBackslashEscapes() *Classifier {
+	if c.nbe == nil {
+		return c
+	}
+	return c.nbe
 }
 
 // Classify never fails: text the parser cannot parse is KindWrite with ReasonUnparsed.
@@ -150,7 +175,7 @@ func (c *Classifier) classifyText(sql string, depth int) *Statement {
 	if st, ok := c.parseAndClassify(sql); ok {
 		return st
 	}
-	if depth < maxFallbackDepth {
+	if depth < maxFallbackDepth && !c.noBackslash {
 		if st := c.fallback(sql, depth); st != nil {
 			return st
 		}

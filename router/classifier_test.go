@@ -600,3 +600,28 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// TestNoBackslashEscapes: the same text is one read with backslash escapes and a read plus
+// an INSERT without them; the NO_BACKSLASH_ESCAPES classifier reads it the second way.
+func TestNoBackslashEscapes(t *testing.T) {
+	c := NewClassifier(100)
+	const text = `SELECT 'x\' AS a; INSERT INTO t VALUES (1); -- '`
+	if st := c.Classify(text); st.Kind != KindRead || st.Multi {
+		t.Errorf("default mode: %+v, want one read", st)
+	}
+	nbe := c.NoBackslashEscapes()
+	for range 2 { // parsed, then cached
+		if st := nbe.Classify(text); st.Kind != KindWrite || !st.Multi || st.Reason != ReasonMultiWrite {
+			t.Errorf("NO_BACKSLASH_ESCAPES: %+v, want a multi-statement write", st)
+		}
+	}
+	if st := nbe.Classify(`SELECT 'C:\'`); st.Kind != KindRead {
+		t.Errorf("NO_BACKSLASH_ESCAPES: SELECT 'C:\\' = %+v, want a read", st)
+	}
+	if st := nbe.ClassifyBytes([]byte(`SELECT 'it\'s'`)); st.Reason != ReasonUnparsed {
+		t.Errorf("NO_BACKSLASH_ESCAPES: an unterminated string = %+v, want unparsed", st)
+	}
+	if nbe.NoBackslashEscapes() != nbe {
+		t.Error("NoBackslashEscapes of the NO_BACKSLASH_ESCAPES classifier is not itself")
+	}
+}

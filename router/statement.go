@@ -105,19 +105,19 @@ const (
 type Effect uint16
 
 const (
-	EffectGetLock         Effect = 1 << iota // calls GET_LOCK()
-	EffectReleaseLock                        // calls RELEASE_LOCK()
-	EffectReleaseAllLocks                    // calls RELEASE_ALL_LOCKS()
-	EffectCreateTempTable                    // CREATE TEMPORARY TABLE (Statement.Tables holds the names)
-	EffectDropTable                          // DROP [TEMPORARY] TABLE (Statement.Tables holds the names)
-	EffectUserVarAssign                      // assigns user variables outside a replayable SET (SELECT @v:=1, SELECT ... INTO @v)
-	EffectUsesUserVars                       // reads user variables (@v)
-	EffectSetAutocommit                      // SET autocommit=... (Statement.Autocommit holds the value)
-	EffectSetTransaction                     // SET [SESSION] TRANSACTION ... (isolation / access mode)
-	EffectLockTables                         // LOCK TABLES
-	EffectUnlockTables                       // UNLOCK TABLES
-	EffectLastInsertID                       // calls LAST_INSERT_ID() (the session's value must be on its connection)
-	EffectSetsLastInsertID                   // calls LAST_INSERT_ID(expr), which sets the session's value
+	EffectGetLock          Effect = 1 << iota // calls GET_LOCK()
+	EffectReleaseLock                         // calls RELEASE_LOCK()
+	EffectReleaseAllLocks                     // calls RELEASE_ALL_LOCKS()
+	EffectCreateTempTable                     // CREATE TEMPORARY TABLE (Statement.Tables holds the names)
+	EffectDropTable                           // DROP [TEMPORARY] TABLE (Statement.Tables holds the names)
+	EffectUserVarAssign                       // assigns user variables outside a replayable SET (SELECT @v:=1, SELECT ... INTO @v)
+	EffectUsesUserVars                        // reads user variables (@v)
+	EffectSetAutocommit                       // SET autocommit=... (Statement.Autocommit holds the value)
+	EffectSetTransaction                      // SET TRANSACTION ... without a scope: the next transaction only (not replayed)
+	EffectLockTables                          // LOCK TABLES
+	EffectUnlockTables                        // UNLOCK TABLES
+	EffectLastInsertID                        // calls LAST_INSERT_ID() (the session's value must be on its connection)
+	EffectSetsLastInsertID                    // calls LAST_INSERT_ID(expr), which sets the session's value
 )
 
 // Has reports whether every bit of f is in e.
