@@ -437,3 +437,132 @@ func TestIdleClientsShareBackendConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestPreparedStatementsKeepTheirDatabase: the server resolves a prepared statement's
+// unqualified table names in the default database at prepare time. Session A prepares
+// SELECT v FROM pt in database sem_pa; later session B, in sem_pb, executes the same text
+// on the backend connection A used (the pool hands it over); B must read sem_pb.pt. And a
+// session that prepares in one database and executes after USE of another reads the first,
+// as it does directly.
+func TestPreparedStatementsKeepTheirDatabase(t *testing.T) {
+	cfg := testConfig(shared)
+	cfg.Replicas = nil // one backend: the hand-over below is deterministic
+	tg := startTailgate(t, cfg)
+	primary := primaryDB(t)
+	for _, db := range []string{"sem_pa", "sem_pb"} {
+		mustExec(t, primary, "CREATE DATABASE IF NOT EXISTS "+db, "DROP TABLE IF EXISTS "+db+".pt",
+			"CREATE TABLE "+db+".pt (id INT PRIMARY KEY, v VARCHAR(10))",
+			fmt.Sprintf("INSERT INTO %s.pt VALUES (1, '%s')", db, db))
+	}
+	const query = "SELECT v FROM pt WHERE id = ?"
+	db := tg.db(t, "")
+	read := func(c *sql.Conn, use string) string {
+		t.Helper()
+		if use != "" {
+			mustExec(t, c, "USE "+use)
+		}
+		var v string
+		if err := c.QueryRowContext(context.Background(), query, 1).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	connID := func(c interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) int64 {
+		t.Helper()
+		var id int64
+		if err := c.QueryRowContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	hold := func() *sql.Tx {
+		t.Helper()
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec("UPDATE sem_pa.pt SET v = v WHERE id = -1"); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+
+	a := conn(t, db)
+	if v := read(a, "sem_pa"); v != "sem_pa" {
+		t.Fatalf("session A read %q", v)
+	}
+	y := connID(a)
+	discard(t, a) // its connection, with the statement prepared in sem_pa, goes back to the pool
+	waitSessions(t, tg, 0)
+
+	h1 := hold() // takes that connection
+	b := conn(t, db)
+	mustExec(t, b, "USE sem_pb")
+	stmt, err := b.PrepareContext(context.Background(), query) // on a new connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	h2 := hold() // takes B's connection
+	defer func() { _ = h2.Rollback() }()
+	if err := h1.Rollback(); err != nil { // gives A's connection back
+		t.Fatal(err)
+	}
+	var v string
+	if err := stmt.QueryRowContext(context.Background(), 1).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if v != "sem_pb" {
+		t.Errorf("session B in sem_pb read %q: it ran the statement session A prepared in sem_pa", v)
+	}
+	if got := connID(b); got != y {
+		t.Errorf("session B ran on connection %d, not A's %d: the test did not hand it over", got, y)
+	}
+
+	// One session: prepare in sem_pa, USE sem_pb, execute (through tailgate on another
+	// connection, where the text was never prepared); directly and through tailgate.
+	const query2 = query + " AND 1 = 1"
+	for name, pool := range map[string]*sql.DB{"directly": primaryDB(t), "through tailgate": db} {
+		c := conn(t, pool)
+		mustExec(t, c, "USE sem_pa")
+		st, err := c.PrepareContext(context.Background(), query2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prepConn := connID(c)
+		mustExec(t, c, "USE sem_pb")
+		if pool == db {
+			h := hold() // takes the connection the session prepared on
+			defer func() { _ = h.Rollback() }()
+		}
+		if err := st.QueryRowContext(context.Background(), 1).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		execConn := connID(c)
+		_ = st.Close()
+		t.Logf("prepared in sem_pa on connection %d, executed after USE sem_pb on %d, %s: %q", prepConn, execConn, name, v)
+		if v != "sem_pa" {
+			t.Errorf("%s: prepared in sem_pa, executed after USE sem_pb: read %q, want sem_pa", name, v)
+		}
+		if pool == db && execConn == prepConn {
+			t.Errorf("through tailgate: executed on the connection it was prepared on: the test did not move it")
+		}
+		var cur string
+		if err := c.QueryRowContext(context.Background(), "SELECT DATABASE()").Scan(&cur); err != nil || cur != "sem_pb" {
+			t.Errorf("%s: DATABASE() after the execute = %q, %v; want sem_pb", name, cur, err)
+		}
+	}
+}
+
+// waitSessions waits until tailgate has n client sessions.
+func waitSessions(t *testing.T, tg *tailgate, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); len(tg.app.Server().Sessions()) != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions, want %d", len(tg.app.Server().Sessions()), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

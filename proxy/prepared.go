@@ -31,7 +31,11 @@ const (
 
 // prepared is a client's prepared statement.
 type prepared struct {
-	sql        string
+	sql string
+	// schema is the session's default database when the client prepared it: the server
+	// resolves a statement's unqualified table names there, for good, so it is prepared
+	// in that database wherever it runs.
+	schema     string
 	st         *router.Statement
 	numParams  uint16
 	paramTypes []byte            // types the client last bound (2 bytes per parameter)
@@ -50,6 +54,8 @@ type backendStmt struct {
 	id         uint32
 	boundTypes []byte // parameter types this connection last received for it
 	used       time.Time
+	// schema is the default database it was prepared in (see prepared.schema).
+	schema string
 }
 
 // stmtPrepare prepares on the backend the statement would run on, to answer the client
@@ -81,7 +87,7 @@ func (s *session) stmtPrepare(pkt []byte) error {
 		if s.stmts == nil {
 			s.stmts = map[uint32]*prepared{}
 		}
-		s.stmts[id] = &prepared{sql: sql, st: st, numParams: out.numParams}
+		s.stmts[id] = &prepared{sql: sql, schema: bc.schema, st: st, numParams: out.numParams}
 		bc.remember(sql, out.stmtID)
 	}
 	s.settle(bc, out, st)
@@ -179,14 +185,16 @@ func (s *session) rewriteExecute(pkt []byte, ps *prepared, bs *backendStmt, boun
 // ensurePrepared returns the statement as prepared on bc, preparing it silently if needed.
 // A server error is relayed to the client (returning a nil statement).
 func (s *session) ensurePrepared(bc *backendConn, ps *prepared) (*backendStmt, error) {
-	if bs := bc.stmts[ps.sql]; bs != nil {
+	// The same text prepared in another database (by another session whose connection this
+	// was, or by this one) names other tables.
+	if bs := bc.stmts[ps.sql]; bs != nil && bs.schema == ps.schema {
 		bs.used = time.Now()
 		return bs, nil
 	}
 	if err := s.state.sync(bc); err != nil {
 		return nil, s.syncFailed(bc, err)
 	}
-	id, err := bc.prepare(ps.sql)
+	id, err := bc.prepareIn(ps.schema, ps.sql)
 	if err != nil {
 		var myErr *mysql.MyError
 		if errors.As(err, &myErr) {
@@ -195,7 +203,27 @@ func (s *session) ensurePrepared(bc *backendConn, ps *prepared) (*backendStmt, e
 		}
 		return nil, s.backendFailed(bc, err, false)
 	}
-	return bc.remember(ps.sql, id), nil
+	bs := bc.remember(ps.sql, id)
+	bs.schema = ps.schema
+	return bs, nil
+}
+
+// prepareIn prepares sql with schema as the default database, switching the connection
+// there and back if it is elsewhere (a session that changed databases since the client
+// prepared it). Without a database to switch to, it prepares where the connection is.
+func (bc *backendConn) prepareIn(schema, sql string) (uint32, error) {
+	if schema == bc.schema || schema == "" {
+		return bc.prepare(sql)
+	}
+	if err := bc.simpleCommand(mysql.COM_INIT_DB, schema); err != nil {
+		return 0, err // the database is gone: the server's error goes to the client
+	}
+	id, prepErr := bc.prepare(sql)
+	if err := bc.simpleCommand(mysql.COM_INIT_DB, bc.schema); err != nil {
+		// Not the client's error (%v, not %w): the connection is in the wrong database.
+		return 0, fmt.Errorf("return to database %q: %v", bc.schema, err)
+	}
+	return id, prepErr
 }
 
 // sendLongData replays COM_STMT_SEND_LONG_DATA before an execute, in chunks of at most
@@ -355,7 +383,7 @@ func (bc *backendConn) remember(sql string, id uint32) *backendStmt {
 		bc.closeStmt(bc.stmts[oldest].id)
 		delete(bc.stmts, oldest)
 	}
-	bs := &backendStmt{id: id, used: time.Now()}
+	bs := &backendStmt{id: id, used: time.Now(), schema: bc.schema}
 	bc.stmts[sql] = bs
 	return bs
 }
