@@ -24,9 +24,10 @@ import (
 // A statement with arguments (args[i]) goes through go-sql-driver's server-side prepared
 // statements (COM_STMT_PREPARE / EXECUTE / CLOSE).
 var semanticsScripts = []struct {
-	name  string
-	stmts []string
-	args  map[int][]any
+	name   string
+	stmts  []string
+	args   map[int][]any
+	params string // go-sql-driver DSN parameters, on both connections
 }{
 	{"row counts and ids", []string{
 		"INSERT INTO sem (v) VALUES (1), (2), (3)",
@@ -44,7 +45,7 @@ var semanticsScripts = []struct {
 		"SELECT LAST_INSERT_ID(), ROW_COUNT()",
 		"INSERT INTO sem_child (parent) VALUES (LAST_INSERT_ID())",
 		"SELECT parent FROM sem_child",
-	}, nil},
+	}, nil, ""},
 	{"session variables", []string{
 		"SET SESSION div_precision_increment = 2",
 		"SELECT 1/3",
@@ -64,7 +65,7 @@ var semanticsScripts = []struct {
 		"SELECT CHARSET('x'), @@character_set_client, @@character_set_results",
 		"SET NAMES utf8mb4",
 		"SELECT CHARSET('x')",
-	}, nil},
+	}, nil, ""},
 	{"user variables", []string{
 		"SET @a = 41",
 		"SELECT @a + 1",
@@ -72,7 +73,7 @@ var semanticsScripts = []struct {
 		"SELECT @b * 2, @a",
 		"SET @a = NULL",
 		"SELECT @a IS NULL",
-	}, nil},
+	}, nil, ""},
 	{"diagnostics", []string{
 		"SELECT CAST('1x' AS SIGNED)",
 		"SELECT @@warning_count",
@@ -82,7 +83,7 @@ var semanticsScripts = []struct {
 		"SELECT * FROM no_such_table",
 		"SHOW ERRORS",
 		"SELECT @@error_count",
-	}, nil},
+	}, nil, ""},
 	{"transactions", []string{
 		"SET autocommit = 0",
 		"INSERT INTO sem (v) VALUES (100)",
@@ -118,7 +119,7 @@ var semanticsScripts = []struct {
 		"SELECT COUNT(*) FROM sem WHERE v = 103",
 		"INSERT INTO no_such_table VALUES (1)",
 		"SELECT @@autocommit",
-	}, nil},
+	}, nil, ""},
 	{"NO_BACKSLASH_ESCAPES", []string{
 		"SET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')",
 		"SELECT 'C:\\', LENGTH('\\n')",
@@ -126,7 +127,7 @@ var semanticsScripts = []struct {
 		"SELECT s FROM sem WHERE s = 'a\\'",
 		"SET sql_mode = DEFAULT",
 		"SELECT 'C:\\\\', LENGTH('\\n')",
-	}, nil},
+	}, nil, ""},
 	{"temporary tables and SQL prepared statements", []string{
 		"CREATE TEMPORARY TABLE sem_tmp (x INT)",
 		"INSERT INTO sem_tmp VALUES (1), (2)",
@@ -142,7 +143,7 @@ var semanticsScripts = []struct {
 		"SELECT * FROM sem",
 		"DROP TEMPORARY TABLE sem",
 		"SELECT COUNT(*) FROM sem",
-	}, nil},
+	}, nil, ""},
 	{"locks, variables from queries, schemas", []string{
 		"SELECT GET_LOCK('sem_lock', 0)",
 		"SELECT IS_USED_LOCK('sem_lock') IS NOT NULL, IS_FREE_LOCK('sem_lock')",
@@ -170,7 +171,30 @@ var semanticsScripts = []struct {
 		"USE tailgate_test",
 		"SELECT DATABASE(), COUNT(*) FROM sem",
 		"SET STATEMENT max_statement_time = 10 FOR SELECT COUNT(*) FROM sem",
-	}, nil},
+	}, nil, ""},
+	{"multi-statements", []string{
+		"SELECT 1 AS a; SELECT 2 AS b",
+		"INSERT INTO sem (v) VALUES (1); SELECT LAST_INSERT_ID(), ROW_COUNT()",
+		"SET @m1 = 1; SET @m2 = 2",
+		"SELECT @m1 + @m2",
+		"SET NAMES latin1; SELECT CHARSET('x')",
+		"SELECT CHARSET('x'), @@character_set_results",
+		"SET time_zone = '+02:00'; SELECT 1",
+		"SELECT FROM_UNIXTIME(0)",
+		"USE information_schema; SELECT DATABASE()",
+		"SELECT DATABASE()",
+		"USE tailgate_test",
+		"CREATE TEMPORARY TABLE mt (x INT); INSERT INTO mt VALUES (1), (2)",
+		"SELECT COUNT(*) FROM mt",
+		"BEGIN; INSERT INTO sem (v) VALUES (50)",
+		"SELECT @@in_transaction, COUNT(*) FROM sem WHERE v = 50",
+		"ROLLBACK; SELECT COUNT(*) FROM sem WHERE v = 50",
+		"SELECT 1; SELECT * FROM no_such_table; SELECT 3",
+		"SHOW WARNINGS",
+		"SET time_zone = '+03:00'; SELECT * FROM no_such_table; SET time_zone = '+04:00'",
+		"SELECT FROM_UNIXTIME(0)", // the SET before the error ran, the one after it did not
+		"SELECT COUNT(*) FROM sem; SELECT COUNT(*) FROM sem_child",
+	}, nil, "multiStatements=true"},
 	{"prepared statements", []string{
 		"INSERT INTO sem (v, s) VALUES (?, ?)",
 		"SELECT ROW_COUNT(), LAST_INSERT_ID()",
@@ -190,7 +214,7 @@ var semanticsScripts = []struct {
 		"SELECT COUNT(*) FROM sem WHERE v = ?",
 	}, map[int][]any{
 		0: {5, "abcd"}, 2: {5}, 4: {1}, 5: {100, 1}, 7: {0}, 9: {"3x"}, 12: {999}, 13: {999}, 15: {999},
-	}},
+	}, ""},
 }
 
 // TestSessionSemanticsMatchDirect runs semanticsScripts directly and through tailgate (with
@@ -199,15 +223,14 @@ func TestSessionSemanticsMatchDirect(t *testing.T) {
 	tg := startTailgate(t, freshConfig(shared, time.Second, 500*time.Millisecond))
 	waitTailer(t, tg, shared)
 	direct := primaryDB(t)
-	proxied := tg.db(t, "")
 	before := statusCounts(t, shared, "Com_select")
 	for _, sc := range semanticsScripts {
 		t.Run(sc.name, func(t *testing.T) {
 			const schema = "tailgate_test"
 			semTables(t, direct, schema)
-			want := runScript(t, direct, schema, "sem_lock", sc.stmts, sc.args)
+			want := runScript(t, primaryDB(t, sc.params), schema, "sem_lock", sc.stmts, sc.args)
 			semTables(t, direct, schema)
-			got := runScript(t, proxied, schema, "sem_lock", sc.stmts, sc.args)
+			got := runScript(t, tg.db(t, sc.params), schema, "sem_lock", sc.stmts, sc.args)
 			for i := range sc.stmts {
 				if got[i] != want[i] {
 					t.Errorf("%q\n through tailgate: %s\n directly:         %s", sc.stmts[i], got[i], want[i])
@@ -247,7 +270,7 @@ func TestSessionSemanticsConcurrent(t *testing.T) {
 			mustExec(t, direct, "CREATE DATABASE IF NOT EXISTS "+schema(k, i))
 			semTables(t, direct, schema(k, i))
 		}
-		want[i] = runScript(t, direct, schema(0, i), lock(0, i), sc.stmts, sc.args)
+		want[i] = runScript(t, primaryDB(t, sc.params), schema(0, i), lock(0, i), sc.stmts, sc.args)
 		for j := range want[i] {
 			want[i][j] = strings.NewReplacer(schema(0, i), "DB", lock(0, i), "LOCK").Replace(want[i][j])
 		}
@@ -261,8 +284,12 @@ func TestSessionSemanticsConcurrent(t *testing.T) {
 	})
 	waitReplicated(t, shared)
 
-	proxied := tg.db(t, "")
-	proxied.SetMaxIdleConns(copies * len(semanticsScripts))
+	proxied := map[string]*sql.DB{}
+	for _, sc := range semanticsScripts {
+		if proxied[sc.params] == nil {
+			proxied[sc.params] = tg.db(t, sc.params)
+		}
+	}
 	var wg sync.WaitGroup
 	var compared atomic.Int64
 	start := make(chan struct{})
@@ -272,7 +299,7 @@ func TestSessionSemanticsConcurrent(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				got, err := runStatements(proxied, schema(k, i), lock(k, i), sc.stmts, sc.args)
+				got, err := runStatements(proxied[sc.params], schema(k, i), lock(k, i), sc.stmts, sc.args)
 				if err != nil {
 					t.Errorf("copy %d of %q: %v", k, sc.name, err)
 					return
@@ -298,10 +325,19 @@ func TestSessionSemanticsConcurrent(t *testing.T) {
 	}
 }
 
-// primaryDB is a pool of direct connections to the shared cluster's primary.
-func primaryDB(t *testing.T) *sql.DB {
+// primaryDB is a pool of direct connections to the shared cluster's primary, with
+// go-sql-driver DSN parameters if given.
+func primaryDB(t *testing.T, params ...string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("mysql", shared.Primary.DSN(cluster.AppUser, cluster.AppPassword, "tailgate_test"))
+	dsn := shared.Primary.DSN(cluster.AppUser, cluster.AppPassword, "tailgate_test")
+	if p := strings.Join(params, "&"); p != "" {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dsn += sep + p
+	}
+	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,36 +397,44 @@ func resultText(c *sql.Conn, q string, args ...any) string {
 		return errText(err)
 	}
 	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return errText(err)
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%v:", cols)
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
+	for set := 0; ; set++ {
+		cols, err := rows.Columns()
+		if err != nil {
 			return errText(err)
 		}
-		b.WriteString(" (")
-		for i, v := range vals {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			if v.Valid {
-				b.WriteString(v.String)
-			} else {
-				b.WriteString("NULL")
-			}
+		if set > 0 {
+			b.WriteString(" | ")
 		}
-		b.WriteString(")")
+		fmt.Fprintf(&b, "%v:", cols)
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				return errText(err)
+			}
+			b.WriteString(" (")
+			for i, v := range vals {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				if v.Valid {
+					b.WriteString(v.String)
+				} else {
+					b.WriteString("NULL")
+				}
+			}
+			b.WriteString(")")
+		}
+		if !rows.NextResultSet() { // the results of a multi-statement, one by one
+			break
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return errText(err)
+		return b.String() + " " + errText(err)
 	}
 	return b.String()
 }

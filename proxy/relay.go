@@ -60,6 +60,9 @@ type relayOutcome struct {
 	warnings   uint16 // warning count of the last OK/EOF
 	insertID   uint64 // last insert id of the last OK packet
 	hasError   bool   // an ERR packet ended the response
+	// results counts the results before any ERR: the statements of a multi-statement text
+	// that ran.
+	results int
 	// stmtID, numParams are set for a successful COM_STMT_PREPARE.
 	stmtID    uint32
 	numParams uint16
@@ -135,6 +138,9 @@ func (r *relayState) run(kind respKind) error {
 	}
 	for {
 		more, err := r.result()
+		if err == nil && !r.out.hasError {
+			r.out.results++
+		}
 		if err != nil || !more {
 			return err
 		}

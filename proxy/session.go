@@ -263,8 +263,26 @@ func (s *session) query(pkt []byte) error {
 	if !out.hasError {
 		s.applyEffects(st, bc, pkt[1:])
 	}
+	s.recordMultiSets(st, bc, out.results)
 	s.settle(bc, out, st)
 	return nil
+}
+
+// recordMultiSets records the SET statements of a multi-statement text that ran (its first
+// ran parts), so that later statements on other connections see them too.
+func (s *session) recordMultiSets(st *router.Statement, bc *backendConn, ran int) {
+	if len(st.Sets) == 0 {
+		return
+	}
+	for _, p := range st.Sets {
+		if p.Index >= ran {
+			break
+		}
+		s.state.recordSet(p.Key, p.SQL)
+	}
+	// bc was brought to the session's state before the text ran: it has these too.
+	bc.stateVersion = s.state.version
+	bc.dirty, bc.owner = true, s.owner
 }
 
 // errRetry tells query that a read failed before any byte reached the client and may be

@@ -224,10 +224,16 @@ func classifyStatements(stmts []ast.StmtNode) *Statement {
 		return classifyNode(stmts[0])
 	}
 	multi := &Statement{Kind: KindRead, Multi: true}
-	for _, n := range stmts {
+	for i, n := range stmts {
 		part := classifyNode(n)
 		if part.Kind != KindRead {
 			multi.Kind, multi.Reason = KindWrite, ReasonMultiWrite
+		}
+		if part.Kind == KindSessionSet && part.SetKey != "" &&
+			part.Effects&(EffectSetAutocommit|EffectSetTransaction) == 0 {
+			// The part's text ends with its ';' and may start with spaces or comments.
+			text := strings.TrimRight(strings.TrimSpace(n.Text()), "; \t\r\n")
+			multi.Sets = append(multi.Sets, SetPart{Index: i, Key: part.SetKey, SQL: strings.Clone(text)})
 		}
 		multi.Effects |= part.Effects
 		multi.Tables = append(multi.Tables, part.Tables...)

@@ -625,3 +625,20 @@ func TestNoBackslashEscapes(t *testing.T) {
 		t.Error("NoBackslashEscapes of the NO_BACKSLASH_ESCAPES classifier is not itself")
 	}
 }
+
+// TestMultiStatementSets: the replayable SETs of a multi-statement text, with their own text
+// (no ';', no leading comment space) and position.
+func TestMultiStatementSets(t *testing.T) {
+	c := NewClassifier(10)
+	st := c.Classify("SET NAMES latin1;  SELECT 1; /* c */ SET @a = 1, time_zone = '+02:00' ;SET autocommit = 0; SET @b = (SELECT 1); SET TRANSACTION READ ONLY")
+	want := []SetPart{
+		{Index: 0, Key: "names", SQL: "SET NAMES latin1"},
+		{Index: 2, Key: "@a,time_zone", SQL: "/* c */ SET @a = 1, time_zone = '+02:00'"},
+	}
+	if !st.Multi || st.Kind != KindWrite || !slices.Equal(st.Sets, want) {
+		t.Errorf("got %+v\nwant Sets %+v", st, want)
+	}
+	if st := c.Classify("SELECT 1; SELECT 2"); len(st.Sets) != 0 || st.Kind != KindRead {
+		t.Errorf("two reads: %+v", st)
+	}
+}

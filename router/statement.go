@@ -144,4 +144,14 @@ type Statement struct {
 	Autocommit bool
 	// Multi is true when the text holds several statements.
 	Multi bool
+	// Sets are the replayable SET statements among the parts of a Multi text, in order: the
+	// session replays them elsewhere like single SETs (those before a failed part ran).
+	Sets []SetPart
+}
+
+// SetPart is one SET statement inside a multi-statement text.
+type SetPart struct {
+	Index int    // position among the text's statements, from 0
+	Key   string // as Statement.SetKey
+	SQL   string // its own text, to replay
 }
