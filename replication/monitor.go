@@ -88,7 +88,16 @@ type replicaView struct {
 	address string
 	state   atomic.Uint32 // router.ReplicaState
 	lag     atomic.Int64  // nanoseconds
-	pos     atomic.Pointer[position]
+	// pos is what the replica has applied as far as tailgate knows: its polls and the
+	// stream of its own binlog. The stream runs a little ahead of what a read there sees:
+	// a server writes a transaction to its binlog (where the stream reads it) before the
+	// storage engine makes it visible. pos measures lag.
+	pos atomic.Pointer[position]
+	// visible is what the replica's polls showed it applied (@@gtid_slave_pos is updated
+	// after the commit): a read there sees it. Read-your-writes goes by visible; every
+	// GTID the stream brings triggers a poll (kick), so it trails pos by a round trip.
+	visible atomic.Pointer[position]
+	kick    chan struct{} // cap 1: a poll is wanted now
 	// reachable is set by the poller; the evaluator turns it into states.
 	reachable atomic.Bool
 	// threads is the replication thread health text ("" when unknown).
@@ -96,6 +105,13 @@ type replicaView struct {
 	changes atomic.Uint64 // state changes, for tests and metrics
 
 	fails int // failed polls in a row (poller goroutine only)
+}
+
+func newReplicaView(name, address string) *replicaView {
+	v := &replicaView{name: name, address: address, kick: make(chan struct{}, 1)}
+	v.pos.Store(&position{})
+	v.visible.Store(&position{})
+	return v
 }
 
 // NewMonitor returns a monitor; Run starts watching.
@@ -140,8 +156,7 @@ func (m *Monitor) SetReplicas(reps []Replica) {
 	for _, r := range reps {
 		v := old.byName[r.Name]
 		if v == nil || v.address != r.Address {
-			v = &replicaView{name: r.Name, address: r.Address}
-			v.pos.Store(&position{})
+			v = newReplicaView(r.Name, r.Address)
 			v.reachable.Store(true)
 			empty := ""
 			v.threads.Store(&empty)
@@ -224,8 +239,10 @@ func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 	}()
 	t := time.NewTicker(m.opts.PollInterval)
 	defer t.Stop()
-	var lastHealth time.Time
+	var lastHealth, lastPoll time.Time
+	behind := 0 // polls in a row that showed less than the stream announced
 	for {
+		lastPoll = time.Now()
 		var err error
 		if conn == nil {
 			if conn, err = m.connect(ctx, v.address); err == nil {
@@ -244,10 +261,26 @@ func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 			}
 		}
 		m.recordPoll(log, v, err)
+		// The stream announced commits this poll did not show yet (they were becoming
+		// visible): look again soon, backing off (1, 2, 4 ... ms) up to the poll interval.
+		var soon <-chan time.Time
+		if err == nil && !v.visible.Load().containsAll(*v.pos.Load()) {
+			soon = time.After(min(time.Millisecond<<min(behind, 10), m.opts.PollInterval))
+			behind++
+		} else {
+			behind = 0
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-soon:
+		case <-v.kick:
+			// At most one poll per millisecond: under a stream of commits, each poll
+			// covers all those before it.
+			if wait := time.Millisecond - time.Since(lastPoll); wait > 0 {
+				time.Sleep(wait)
+			}
 		}
 	}
 }
@@ -283,23 +316,31 @@ func (m *Monitor) poll(c *client.Conn, d dialect, v *replicaView) error {
 	return nil
 }
 
-// advance merges a newer position into the replica's (the union: on MariaDB the higher
-// sequence per domain), so the poller and the binlog stream never move it backwards.
+// advance merges what a poll showed into the replica's positions.
 func (v *replicaView) advance(pos position) {
+	mergePosition(&v.pos, pos)
+	mergePosition(&v.visible, pos)
+}
+
+// mergePosition merges a newer position into p (the union: on MariaDB the higher sequence
+// per domain), so the poller and the binlog stream never move it backwards.
+func mergePosition(p *atomic.Pointer[position], pos position) {
 	for {
-		old := v.pos.Load()
+		old := p.Load()
 		if old.containsAll(pos) {
 			return
 		}
 		next := old.union(pos)
-		if v.pos.CompareAndSwap(old, &next) {
+		if p.CompareAndSwap(old, &next) {
 			return
 		}
 	}
 }
 
-// advanceGTID adds one transaction the replica committed (from its binlog stream).
+// advanceGTID adds one transaction the replica committed (from its binlog stream) to pos,
+// and asks for a poll to see it visible.
 func (v *replicaView) advanceGTID(g gtid) {
+	defer v.wantPoll()
 	for {
 		old := v.pos.Load()
 		if old.contains(g) {
@@ -310,6 +351,14 @@ func (v *replicaView) advanceGTID(g gtid) {
 		if v.pos.CompareAndSwap(old, &next) {
 			return
 		}
+	}
+}
+
+// wantPoll asks the poller for a poll now (it may already have one pending).
+func (v *replicaView) wantPoll() {
+	select {
+	case v.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -468,7 +517,7 @@ func (m *Monitor) HasApplied(name, required string) bool {
 	if v == nil {
 		return false
 	}
-	pos := *v.pos.Load()
+	pos := *v.visible.Load() // not pos: a read there must see the write
 	if g, ok := parseGTID(required); ok {
 		return pos.contains(g) // one GTID: no allocation
 	}

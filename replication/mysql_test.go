@@ -140,7 +140,7 @@ func TestParseMySQLGTID(t *testing.T) {
 func TestMySQLHasApplied(t *testing.T) {
 	m := NewMonitor(Options{Replicas: []Replica{{Name: "r1"}}})
 	p := mustSet(t, uuidA+":1-100:105-110,"+uuidB+":1-5:t1:3-4")
-	m.set.Load().byName["r1"].pos.Store(&p)
+	m.set.Load().byName["r1"].advance(p) // as a poll shows it
 	for _, tc := range []struct {
 		pos  string
 		want bool
@@ -307,8 +307,7 @@ func TestStateMachineMySQL(t *testing.T) {
 // TestAdvanceMySQL checks that a replica's position only grows, from polls and from
 // single transactions arriving out of order.
 func TestAdvanceMySQL(t *testing.T) {
-	v := &replicaView{}
-	v.pos.Store(&position{})
+	v := newReplicaView("", "")
 	a := streamOf(t, uuidA, "")
 	v.advance(mustSet(t, uuidA+":1-100"))
 	for _, seq := range []uint64{101, 103, 105, 102} {

@@ -150,7 +150,7 @@ func TestStateMachine(t *testing.T) {
 func TestHasApplied(t *testing.T) {
 	m := NewMonitor(Options{Replicas: []Replica{{Name: "r1"}}})
 	p, _ := parseMariaPos("0-1-42")
-	m.set.Load().byName["r1"].pos.Store(&p)
+	m.set.Load().byName["r1"].advance(p) // as a poll shows it
 	for _, tc := range []struct {
 		name, pos string
 		want      bool
@@ -193,5 +193,33 @@ func checkOldestUnapplied(t *testing.T, tl *timeline, name string, pos position,
 	}
 	if !ok || time.Unix(0, seen) != base.Add(seenAt) {
 		t.Errorf("%s: oldest unapplied seen at %v (%v), want %v", name, time.Unix(0, seen), ok, base.Add(seenAt))
+	}
+}
+
+// TestStreamedCommitsNeedAPoll: a GTID from the replica's binlog stream moves its position
+// (lag) at once, but read-your-writes trusts it only once a poll shows it: a server writes
+// its binlog before the transaction is visible to reads. The stream asks for that poll.
+func TestStreamedCommitsNeedAPoll(t *testing.T) {
+	m := NewMonitor(Options{Replicas: []Replica{{Name: "r1"}}})
+	v := m.set.Load().byName["r1"]
+	p, _ := parseMariaPos("0-1-41")
+	v.advance(p)
+	g, _ := parseGTID("0-1-42")
+	v.advanceGTID(g)
+	if got := m.Position("r1"); got != "0-1-42" {
+		t.Errorf("position after the stream's 0-1-42: %q", got)
+	}
+	if m.HasApplied("r1", "0-1-42") {
+		t.Error("HasApplied(0-1-42) before a poll showed it")
+	}
+	select {
+	case <-v.kick:
+	default:
+		t.Error("the streamed GTID asked for no poll")
+	}
+	p, _ = parseMariaPos("0-1-42")
+	v.advance(p) // the poll
+	if !m.HasApplied("r1", "0-1-42") {
+		t.Error("HasApplied(0-1-42) after a poll showed it = false")
 	}
 }

@@ -97,7 +97,9 @@ type replicaSink struct{ v *replicaView }
 func (r replicaSink) startPosition(ctx context.Context, t *tailer) (position, error) {
 	pos, err := t.serverPosition(ctx)
 	if err == nil {
-		r.v.advance(pos)
+		// Its binlog position: what it wrote, not yet all visible (see replicaView.visible).
+		mergePosition(&r.v.pos, pos)
+		r.v.wantPoll()
 	}
 	return pos, err
 }
