@@ -459,6 +459,39 @@ func TestNoBackslashEscapes(t *testing.T) {
 	}
 }
 
+// TestMultiStatementSetsFollowTheSession: SETs sent together as one multi-statement (as some
+// drivers do at connect) run on the primary and are replayed on the replicas, whose reads then
+// see them; the session is not kept on the primary for it.
+func TestMultiStatementSetsFollowTheSession(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	c := conn(t, tg.db(t, "multiStatements=true"))
+	mustExec(t, c, "SET NAMES latin1; SET time_zone = '+02:00'; SET @tag = 'multi'")
+	shares := map[int]int{}
+	for range 10 {
+		var sid int
+		var tz, cs, tag string
+		if err := c.QueryRowContext(context.Background(), "SELECT @@server_id, @@time_zone, @@character_set_client, @tag").Scan(&sid, &tz, &cs, &tag); err != nil {
+			t.Fatal(err)
+		}
+		shares[sid]++
+		if tz != "+02:00" || cs != "latin1" || tag != "multi" {
+			t.Errorf("server %d: time_zone %q, character_set_client %q, @tag %q; want +02:00, latin1, multi", sid, tz, cs, tag)
+		}
+	}
+	t.Logf("reads per server_id after the SETs: %v", shares)
+	for _, r := range shared.Replicas {
+		if shares[int(r.ServerID)] == 0 {
+			t.Errorf("%s served none of the reads: the session stayed on the primary", r.Name)
+		}
+	}
+	// Nor does it hold on to a primary connection (as after a multi-statement write).
+	for _, si := range tg.app.Server().Sessions() {
+		if si.Pinned != "" {
+			t.Errorf("session %d pinned to %s after a multi-statement of SETs", si.ID, si.Pinned)
+		}
+	}
+}
+
 func TestShowWarningsFollowsTheStatement(t *testing.T) {
 	tg := startTailgate(t, testConfig(shared))
 	c := conn(t, tg.db(t, ""))

@@ -224,16 +224,20 @@ func classifyStatements(stmts []ast.StmtNode) *Statement {
 		return classifyNode(stmts[0])
 	}
 	multi := &Statement{Kind: KindRead, Multi: true}
+	onlyState := true // every part is a read, a replayable SET or a USE
 	for i, n := range stmts {
 		part := classifyNode(n)
 		if part.Kind != KindRead {
 			multi.Kind, multi.Reason = KindWrite, ReasonMultiWrite
 		}
-		if part.Kind == KindSessionSet && part.SetKey != "" &&
-			part.Effects&(EffectSetAutocommit|EffectSetTransaction) == 0 {
+		switch {
+		case part.Kind == KindSessionSet && part.SetKey != "" &&
+			part.Effects&(EffectSetAutocommit|EffectSetTransaction) == 0:
 			// The part's text ends with its ';' and may start with spaces or comments.
 			text := strings.TrimRight(strings.TrimSpace(n.Text()), "; \t\r\n")
 			multi.Sets = append(multi.Sets, SetPart{Index: i, Key: part.SetKey, SQL: strings.Clone(text)})
+		case part.Kind != KindRead && part.Kind != KindUse:
+			onlyState = false
 		}
 		multi.Effects |= part.Effects
 		multi.Tables = append(multi.Tables, part.Tables...)
@@ -243,6 +247,11 @@ func classifyStatements(stmts []ast.StmtNode) *Statement {
 		if part.Effects.Has(EffectSetAutocommit) {
 			multi.Autocommit = part.Autocommit
 		}
+	}
+	if multi.Kind == KindWrite && onlyState {
+		// SET NAMES x; SELECT 1: on the primary, and the session replays the SETs elsewhere
+		// (no need to keep the primary connection, as after a multi-statement write).
+		multi.Reason = ReasonSessionState
 	}
 	return multi
 }

@@ -635,8 +635,13 @@ func TestMultiStatementSets(t *testing.T) {
 		{Index: 0, Key: "names", SQL: "SET NAMES latin1"},
 		{Index: 2, Key: "@a,time_zone", SQL: "/* c */ SET @a = 1, time_zone = '+02:00'"},
 	}
-	if !st.Multi || st.Kind != KindWrite || !slices.Equal(st.Sets, want) {
+	if !st.Multi || st.Kind != KindWrite || st.Reason != ReasonMultiWrite || !slices.Equal(st.Sets, want) {
 		t.Errorf("got %+v\nwant Sets %+v", st, want)
+	}
+	// Only SETs, USE and reads: session state, not a multi-statement write.
+	st = c.Classify("SET NAMES latin1; USE db; SELECT 1; SET time_zone = '+02:00'")
+	if st.Kind != KindWrite || st.Reason != ReasonSessionState || len(st.Sets) != 2 || st.Schema != "db" {
+		t.Errorf("SETs, USE and a read: %+v", st)
 	}
 	if st := c.Classify("SELECT 1; SELECT 2"); len(st.Sets) != 0 || st.Kind != KindRead {
 		t.Errorf("two reads: %+v", st)
