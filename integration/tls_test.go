@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 
@@ -92,6 +93,23 @@ func TestBackendTLS(t *testing.T) {
 			}
 		}
 	}
+
+	// A server that closes an idle TLS connection (wait_timeout) is noticed before the
+	// connection is used again, as over plain TCP (go-sql-driver's TestStaleConnectionChecks
+	// through tailgate got error 2013 on its ROLLBACK: the idle check could not look below TLS).
+	mustExec(t, c, "SET @@SESSION.wait_timeout = 1")
+	time.Sleep(2500 * time.Millisecond) // the server closes the session's connections after 1 s
+	tx, err := c.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("BEGIN after the server closed the idle backend connection: %v", err)
+	}
+	if _, err := tx.Exec("UPDATE tls_idle SET v = v WHERE id = -1"); err != nil && !strings.Contains(err.Error(), "1146") {
+		t.Fatalf("statement in the transaction: %v", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatalf("ROLLBACK after the server closed the idle backend connection: %v", err)
+	}
+	mustExec(t, c, "SET @@SESSION.wait_timeout = DEFAULT")
 
 	// A CA that did not sign the servers' certificate: logins fail, nothing goes plain.
 	other := filepath.Join(t.TempDir(), "other-ca.pem")

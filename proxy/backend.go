@@ -264,7 +264,13 @@ func (bc *backendConn) alive() bool {
 	if bc.pio.r.Buffered() > 0 {
 		return false
 	}
-	sc, ok := bc.pio.conn.(syscall.Conn)
+	raw := bc.pio.conn
+	if tc, ok := raw.(*tls.Conn); ok {
+		// Below TLS: an idle connection has nothing to read there either, and a server
+		// that closed it left EOF or a close_notify alert (bytes: not alive).
+		raw = tc.NetConn()
+	}
+	sc, ok := raw.(syscall.Conn)
 	if !ok {
 		return true
 	}
