@@ -188,8 +188,9 @@ func chatterSelect(list string) ([]string, bool) {
 		if _, err := strconv.ParseUint(f[len(f)-1], 10, 64); err != nil {
 			return nil, false
 		}
-		i := strings.LastIndex(strings.ToUpper(list), "LIMIT")
-		list = list[:i]
+		// The LIMIT word as written (its last occurrence: only the number follows it).
+		// Not an index into strings.ToUpper(list), whose length differs for invalid UTF-8.
+		list = list[:strings.LastIndex(list, f[len(f)-2])]
 	}
 	items := strings.Split(list, ",")
 	for i, it := range items {

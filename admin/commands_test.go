@@ -27,6 +27,8 @@ func TestParseCommand(t *testing.T) {
 		{"set backend 'replica-2' online", command{kind: cmdSetBackend, arg: "replica-2"}, 0},
 		{"SET NAMES utf8mb4", command{kind: cmdSetSession}, 0},
 		{"SELECT @@version_comment LIMIT 1", command{kind: cmdSelect, selects: []string{"@@version_comment"}}, 0},
+		{"select @@version_comment limit 1", command{kind: cmdSelect, selects: []string{"@@version_comment"}}, 0},
+		{"SELECT \x89\x89 LIMIT 0", command{}, mysql.ER_PARSE_ERROR}, // FuzzParseCommand: invalid UTF-8 before LIMIT
 		{"SELECT 1, USER()", command{kind: cmdSelect, selects: []string{"1", "USER()"}}, 0},
 		{"SHOW WARNINGS", command{kind: cmdEmptyShow}, 0},
 		// The mariadb CLI's status command.
