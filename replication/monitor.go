@@ -94,8 +94,8 @@ type replicaView struct {
 	// storage engine makes it visible. pos measures lag.
 	pos atomic.Pointer[position]
 	// visible is what the replica's polls showed it applied (@@gtid_slave_pos is updated
-	// after the commit): a read there sees it. Read-your-writes goes by visible; every
-	// GTID the stream brings triggers a poll (kick), so it trails pos by a round trip.
+	// after the commit): a read there sees it. Read-your-writes goes by visible. When it
+	// wants a GTID that pos has and visible not yet, it asks for a poll at once (kick).
 	visible atomic.Pointer[position]
 	kick    chan struct{} // cap 1: a poll is wanted now
 	// reachable is set by the poller; the evaluator turns it into states.
@@ -240,7 +240,6 @@ func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 	t := time.NewTicker(m.opts.PollInterval)
 	defer t.Stop()
 	var lastHealth, lastPoll time.Time
-	behind := 0 // polls in a row that showed less than the stream announced
 	for {
 		lastPoll = time.Now()
 		var err error
@@ -261,23 +260,13 @@ func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 			}
 		}
 		m.recordPoll(log, v, err)
-		// The stream announced commits this poll did not show yet (they were becoming
-		// visible): look again soon, backing off (1, 2, 4 ... ms) up to the poll interval.
-		var soon <-chan time.Time
-		if err == nil && !v.visible.Load().containsAll(*v.pos.Load()) {
-			soon = time.After(min(time.Millisecond<<min(behind, 10), m.opts.PollInterval))
-			behind++
-		} else {
-			behind = 0
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-soon:
 		case <-v.kick:
-			// At most one poll per millisecond: under a stream of commits, each poll
-			// covers all those before it.
+			// At most one poll per millisecond: under a stream of reads after writes, each
+			// poll serves all those waiting.
 			if wait := time.Millisecond - time.Since(lastPoll); wait > 0 {
 				time.Sleep(wait)
 			}
@@ -337,10 +326,8 @@ func mergePosition(p *atomic.Pointer[position], pos position) {
 	}
 }
 
-// advanceGTID adds one transaction the replica committed (from its binlog stream) to pos,
-// and asks for a poll to see it visible.
+// advanceGTID adds one transaction the replica committed (from its binlog stream) to pos.
 func (v *replicaView) advanceGTID(g gtid) {
-	defer v.wantPoll()
 	for {
 		old := v.pos.Load()
 		if old.contains(g) {
@@ -517,12 +504,29 @@ func (m *Monitor) HasApplied(name, required string) bool {
 	if v == nil {
 		return false
 	}
-	pos := *v.visible.Load() // not pos: a read there must see the write
-	if g, ok := parseGTID(required); ok {
-		return pos.contains(g) // one GTID: no allocation
+	// visible, not pos: a read there must see the write. When only the stream has it yet
+	// (committing there this very moment), a poll now makes the next read find it.
+	visible := *v.visible.Load()
+	if g, ok := parseGTID(required); ok { // one GTID: no allocation
+		if visible.contains(g) {
+			return true
+		}
+		if v.pos.Load().contains(g) {
+			v.wantPoll()
+		}
+		return false
 	}
 	want, ok := parsePosition(required)
-	return ok && pos.containsAll(want)
+	if !ok {
+		return false
+	}
+	if visible.containsAll(want) {
+		return true
+	}
+	if v.pos.Load().containsAll(want) {
+		v.wantPoll()
+	}
+	return false
 }
 
 // Position returns the replica's last known applied GTID position as text.

@@ -198,7 +198,8 @@ func checkOldestUnapplied(t *testing.T, tl *timeline, name string, pos position,
 
 // TestStreamedCommitsNeedAPoll: a GTID from the replica's binlog stream moves its position
 // (lag) at once, but read-your-writes trusts it only once a poll shows it: a server writes
-// its binlog before the transaction is visible to reads. The stream asks for that poll.
+// its binlog before the transaction is visible to reads. A read that wants it asks for that
+// poll; the stream alone does not (no polls under writes nobody reads back).
 func TestStreamedCommitsNeedAPoll(t *testing.T) {
 	m := NewMonitor(Options{Replicas: []Replica{{Name: "r1"}}})
 	v := m.set.Load().byName["r1"]
@@ -209,13 +210,25 @@ func TestStreamedCommitsNeedAPoll(t *testing.T) {
 	if got := m.Position("r1"); got != "0-1-42" {
 		t.Errorf("position after the stream's 0-1-42: %q", got)
 	}
-	if m.HasApplied("r1", "0-1-42") {
-		t.Error("HasApplied(0-1-42) before a poll showed it")
-	}
 	select {
 	case <-v.kick:
+		t.Error("the stream alone asked for a poll")
 	default:
-		t.Error("the streamed GTID asked for no poll")
+	}
+	for _, want := range []string{"0-1-42", "0-1-42,1-1-1", "0-1-43"} {
+		if m.HasApplied("r1", want) {
+			t.Errorf("HasApplied(%s) before a poll showed it", want)
+		}
+		select {
+		case <-v.kick:
+			if want != "0-1-42" {
+				t.Errorf("HasApplied(%s), which the stream has not either, asked for a poll", want)
+			}
+		default:
+			if want == "0-1-42" {
+				t.Error("HasApplied(0-1-42), which only the stream has, asked for no poll")
+			}
+		}
 	}
 	p, _ = parseMariaPos("0-1-42")
 	v.advance(p) // the poll

@@ -99,7 +99,6 @@ func (r replicaSink) startPosition(ctx context.Context, t *tailer) (position, er
 	if err == nil {
 		// Its binlog position: what it wrote, not yet all visible (see replicaView.visible).
 		mergePosition(&r.v.pos, pos)
-		r.v.wantPoll()
 	}
 	return pos, err
 }
