@@ -446,7 +446,10 @@ func TestIdleClientsShareBackendConnections(t *testing.T) {
 // as it does directly.
 func TestPreparedStatementsKeepTheirDatabase(t *testing.T) {
 	cfg := testConfig(shared)
-	cfg.Replicas = nil // one backend: the hand-over below is deterministic
+	// One backend with two connections at most: the hand-overs below are deterministic
+	// (with more, a holder could take a connection left idle by an earlier session).
+	cfg.Replicas = nil
+	cfg.Proxy.MaxBackendConnections = 2
 	tg := startTailgate(t, cfg)
 	primary := primaryDB(t)
 	for _, db := range []string{"sem_pa", "sem_pb"} {
@@ -505,8 +508,7 @@ func TestPreparedStatementsKeepTheirDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stmt.Close()
-	h2 := hold() // takes B's connection
-	defer func() { _ = h2.Rollback() }()
+	h2 := hold()                          // takes B's connection
 	if err := h1.Rollback(); err != nil { // gives A's connection back
 		t.Fatal(err)
 	}
@@ -519,6 +521,9 @@ func TestPreparedStatementsKeepTheirDatabase(t *testing.T) {
 	}
 	if got := connID(b); got != y {
 		t.Errorf("session B ran on connection %d, not A's %d: the test did not hand it over", got, y)
+	}
+	if err := h2.Rollback(); err != nil { // both connections free for the part below
+		t.Fatal(err)
 	}
 
 	// One session: prepare in sem_pa, USE sem_pb, execute (through tailgate on another

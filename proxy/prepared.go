@@ -88,7 +88,7 @@ func (s *session) stmtPrepare(pkt []byte) error {
 			s.stmts = map[uint32]*prepared{}
 		}
 		s.stmts[id] = &prepared{sql: sql, schema: bc.schema, st: st, numParams: out.numParams}
-		bc.remember(sql, out.stmtID)
+		bc.remember(sql, bc.schema, out.stmtID)
 	}
 	s.settle(bc, out, st)
 	return nil
@@ -203,9 +203,7 @@ func (s *session) ensurePrepared(bc *backendConn, ps *prepared) (*backendStmt, e
 		}
 		return nil, s.backendFailed(bc, err, false)
 	}
-	bs := bc.remember(ps.sql, id)
-	bs.schema = ps.schema
-	return bs, nil
+	return bc.remember(ps.sql, ps.schema, id), nil
 }
 
 // prepareIn prepares sql with schema as the default database, switching the connection
@@ -365,7 +363,7 @@ func (s *session) clientError(code uint16, msg string) error {
 
 // remember records a statement prepared on the connection, closing the least recently
 // used one beyond maxStmtsPerConn and a previous preparation of the same text.
-func (bc *backendConn) remember(sql string, id uint32) *backendStmt {
+func (bc *backendConn) remember(sql, schema string, id uint32) *backendStmt {
 	if old := bc.stmts[sql]; old != nil && old.id != id {
 		bc.closeStmt(old.id)
 	}
@@ -383,7 +381,7 @@ func (bc *backendConn) remember(sql string, id uint32) *backendStmt {
 		bc.closeStmt(bc.stmts[oldest].id)
 		delete(bc.stmts, oldest)
 	}
-	bs := &backendStmt{id: id, used: time.Now(), schema: bc.schema}
+	bs := &backendStmt{id: id, used: time.Now(), schema: schema}
 	bc.stmts[sql] = bs
 	return bs
 }

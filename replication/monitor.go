@@ -268,7 +268,11 @@ func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 			// At most one poll per millisecond: under a stream of reads after writes, each
 			// poll serves all those waiting.
 			if wait := time.Millisecond - time.Since(lastPoll); wait > 0 {
-				time.Sleep(wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
 			}
 		}
 	}
