@@ -74,7 +74,7 @@ func mariadbCLI(t *testing.T, addr, user, password, sql string) (string, error) 
 	t.Helper()
 	bin, err := exec.LookPath("mariadb")
 	if err != nil {
-		t.Skip("no mariadb client (apt-get install -y mariadb-client)")
+		t.Fatal("no mariadb client (apt-get install -y mariadb-client)")
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -223,6 +223,10 @@ func TestAdminExplainRoute(t *testing.T) {
 	r = queryRows(t, db, "EXPLAIN ROUTE INSERT INTO t VALUES (1)")[0]
 	if r["target"] != "primary" || r["reason"] != "write" {
 		t.Errorf("EXPLAIN ROUTE INSERT = %v, want primary, write", r)
+	}
+	r = queryRows(t, db, "EXPLAIN ROUTE KILL QUERY 10001")[0]
+	if r["target"] != "tailgate" || r["backend"] != "" || r["reason"] != "kill_tailgate_session" {
+		t.Errorf("EXPLAIN ROUTE KILL = %v, want tailgate, \"\", kill_tailgate_session", r)
 	}
 
 	// EXPLAIN ROUTE sees what live traffic sees: with both replicas drained a read falls back.

@@ -74,6 +74,7 @@ type backendConn struct {
 	// multiStmtOff mirrors COM_SET_OPTION on this connection.
 	multiStmtOff bool
 	closed       bool
+	threadID     uint32 // the server's id of the connection (KILL)
 	lastUsed     time.Time
 	readTimeout  time.Duration // bound on each answer (0 = none)
 	mariadb      bool          // the server is MariaDB (else MySQL)
@@ -157,6 +158,7 @@ func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.
 		readTimeout: p.readTimeout,
 		pio:         newPacketIO(conn, p.maxPacket),
 		schema:      p.schema,
+		threadID:    cc.GetConnectionID(),
 	}
 	bc.mariadb = strings.Contains(cc.GetServerVersion(), "MariaDB")
 	if err := bc.initSession(); err != nil {

@@ -63,6 +63,10 @@ type backendStmt struct {
 func (s *session) stmtPrepare(pkt []byte) error {
 	sql := string(pkt[1:])
 	st := s.classifier().Classify(sql)
+	if st.Kind == router.KindKill {
+		// A server would run it with tailgate's connection id as one of its threads.
+		return s.clientError(mysql.ER_UNSUPPORTED_PS, "This command is not supported in the prepared statement protocol yet")
+	}
 	if st.Kind == router.KindSessionSet || st.Kind == router.KindUse {
 		// Its values come with each execute, so it cannot be replayed elsewhere: it runs
 		// on the primary, which the session then keeps.

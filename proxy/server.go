@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"runtime/debug"
 	"slices"
@@ -212,6 +213,16 @@ func (s *Server) backend(name string) *Backend {
 	return (*s.backends.Load())[name]
 }
 
+// session returns the client session with connection id id, or nil.
+func (s *Server) session(id uint64) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id > math.MaxUint32 {
+		return nil
+	}
+	return s.sessions[uint32(id)]
+}
+
 // Backends lists the primary and the replicas, in name order after the primary.
 func (s *Server) Backends() []*Backend {
 	m := *s.backends.Load()
@@ -381,6 +392,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		sess.client.compress() // from the first command on, after the uncompressed OK
 	}
 	sess.id = sc.ConnectionID()
+	sess.raw = conn
 	sess.started = time.Now()
 	sess.log = s.log.With("conn_id", sess.id, "client", remote, "user", sess.user)
 	s.mu.Lock()

@@ -71,6 +71,8 @@ type session struct {
 	pinned     atomic.Value // string: backend the session is pinned to, for SHOW SESSIONS
 	// pinnedName is the session goroutine's copy of pinned (stored only on change).
 	pinnedName string
+	raw        net.Conn // the client's connection as accepted (under TLS and compression)
+	kill       killSlot // how another session's KILL reaches this one
 }
 
 func (s *session) view() router.SessionView {
@@ -175,6 +177,10 @@ func (s *session) run(ctx context.Context) {
 		}
 		s.status.Store("query")
 		if err := s.dispatch(pkt); err != nil {
+			if errors.Is(err, errKilled) {
+				s.log.Debug("session killed")
+				return
+			}
 			if !s.fail(err) {
 				return
 			}
@@ -216,6 +222,8 @@ func (s *session) dispatch(pkt []byte) error {
 	case mysql.COM_STMT_CLOSE:
 		s.stmtClose(pkt)
 		return nil
+	case mysql.COM_PROCESS_KILL:
+		return s.processKill(pkt)
 	}
 	s.writeError(mysql.ER_UNKNOWN_COM_ERROR, "08S01", fmt.Sprintf("tailgate does not support command 0x%02x", pkt[0]))
 	return s.flushClient()
@@ -233,6 +241,9 @@ func (s *session) classifier() *router.Classifier {
 func (s *session) query(pkt []byte) error {
 	// The statement text stays in the read buffer: a classifier cache hit copies nothing.
 	st := s.classifier().ClassifyBytes(pkt[1:])
+	if st.Kind == router.KindKill {
+		return s.killStatement(st.Kill)
+	}
 	d, bc, err := s.route(st)
 	if err != nil || bc == nil {
 		return err
@@ -351,11 +362,22 @@ func (s *session) execRelay(bc *backendConn, pkt []byte, kind respKind, stmtID u
 	if err := s.state.sync(bc); err != nil {
 		return relayOutcome{hasError: true}, s.syncFailed(bc, err)
 	}
-	bc.b.queries.Add(1)
-	if err := bc.send(pkt); err != nil {
-		return relayOutcome{}, s.failedBeforeAnswer(bc, err)
+	if err := s.startStatement(bc); err != nil {
+		return relayOutcome{}, err
 	}
-	out, err := s.relay(bc, kind, stmtID)
+	bc.b.queries.Add(1)
+	err := bc.send(pkt)
+	var out relayOutcome
+	if err == nil {
+		out, err = s.relay(bc, kind, stmtID)
+	} else {
+		err = backendErr(err, false)
+	}
+	if s.endStatement() {
+		// KILL CONNECTION: the client's connection is closed, bc's thread killed.
+		s.drop(bc)
+		return out, errKilled
+	}
 	if err != nil {
 		if errors.Is(err, errLocalInfileRefused) {
 			return relayOutcome{hasError: true}, s.localInfileRefused(bc)

@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -140,6 +141,7 @@ func classifyWithShape[T string | []byte](c *Classifier, sql T, buf []byte) *Sta
 // literal's value. So a result is shared unless:
 //   - it is KindSessionSet: SET autocommit=0 and =1 differ in a literal only (Autocommit), and
 //     the session replays each SET by its own text;
+//   - it is KindKill: the connection id is a literal;
 //   - it is KindUse or carries Schema, SetKey, Tables or EffectSetAutocommit: values taken
 //     from the text (names, in fact, but USE and DDL are rare: not worth a rule of their own);
 //   - it is Multi: its parts may be any of these;
@@ -152,7 +154,7 @@ func classifyWithShape[T string | []byte](c *Classifier, sql T, buf []byte) *Sta
 //     ... TSO 0), which the normalizer does not track, and they are not worth caching by shape.
 func shapeIndependent(st *Statement) bool {
 	switch {
-	case st.Kind == KindSessionSet, st.Kind == KindUse, st.Multi,
+	case st.Kind == KindSessionSet, st.Kind == KindUse, st.Kind == KindKill, st.Multi,
 		st.Effects.Has(EffectSetAutocommit), st.Schema != "", st.SetKey != "", len(st.Tables) > 0:
 		return false
 	}
@@ -173,6 +175,9 @@ func (c *Classifier) classify(sql string) *Statement {
 func (c *Classifier) classifyText(sql string, depth int) *Statement {
 	sql = expandMariaDBComments(sql)
 	if st, ok := c.parseAndClassify(sql); ok {
+		return st
+	}
+	if st := killFallback(sql); st != nil {
 		return st
 	}
 	if depth < maxFallbackDepth && !c.noBackslash {
@@ -227,6 +232,9 @@ func classifyStatements(stmts []ast.StmtNode) *Statement {
 	onlyState := true // every part is a read, a replayable SET or a USE
 	for i, n := range stmts {
 		part := classifyNode(n)
+		if part.Kind == KindKill {
+			return killUnsupported("KILL must be a statement of its own, not part of a multi-statement")
+		}
 		if part.Kind != KindRead {
 			multi.Kind, multi.Reason = KindWrite, ReasonMultiWrite
 		}
@@ -298,6 +306,8 @@ func classifyNode(n ast.StmtNode) *Statement {
 		return classifyWrite(n, ReasonWrite)
 	case *ast.CallStmt:
 		return classifyWrite(n, ReasonCall)
+	case *ast.KillStmt:
+		return classifyKill(n)
 
 	// LOCK and UNLOCK TABLES are DDL nodes to the parser: match them before ast.DDLNode.
 	case *ast.LockTablesStmt:
@@ -326,7 +336,7 @@ func classifyNode(n ast.StmtNode) *Statement {
 		return &Statement{Kind: KindWrite, Reason: ReasonDDL}
 
 	case *ast.SetPwdStmt, *ast.SetRoleStmt, *ast.SetDefaultRoleStmt,
-		*ast.FlushStmt, *ast.KillStmt, *ast.ShutdownStmt, *ast.RestartStmt,
+		*ast.FlushStmt, *ast.ShutdownStmt, *ast.RestartStmt,
 		*ast.GrantStmt, *ast.GrantRoleStmt, *ast.GrantProxyStmt, *ast.RevokeStmt, *ast.RevokeRoleStmt,
 		*ast.CreateUserStmt, *ast.AlterUserStmt, *ast.DropUserStmt, *ast.RenameUserStmt,
 		*ast.AnalyzeTableStmt, *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt,
@@ -657,6 +667,73 @@ func (c *Classifier) fallback(sql string, depth int) *Statement {
 		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand}
 	}
 	return nil
+}
+
+// classifyKill: KILL [CONNECTION | QUERY] n names a connection id that a client got from
+// tailgate. KILL TIDB n is TiDB's own syntax, which the server rejects.
+func classifyKill(n *ast.KillStmt) *Statement {
+	switch {
+	case n.TiDBExtension:
+		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand}
+	case n.Expr != nil:
+		return killUnsupported(killNumberOnly)
+	}
+	return &Statement{Kind: KindKill, Kill: Kill{ID: n.ConnectionID, Query: n.Query}}
+}
+
+const killNumberOnly = "KILL takes a connection id number here, not an expression"
+
+func killUnsupported(why string) *Statement {
+	return &Statement{Kind: KindKill, Kill: Kill{Unsupported: why}}
+}
+
+// killFallback reads text the parser rejected that holds a KILL statement: MariaDB's KILL
+// [HARD | SOFT] [CONNECTION | QUERY] n, an expression as the id, or KILL QUERY ID n and KILL
+// USER name, which name the server's own queries and accounts and go to the primary. No
+// other KILL may reach a server: it would read tailgate's connection id as one of its
+// threads. It returns nil for text without a KILL statement.
+func killFallback(sql string) *Statement {
+	var kill []token // the first KILL statement, from its KILL keyword
+	statements, start, inKill := 0, true, false
+	for t := nextToken(sql, 0); t.kind != tokEOF && t.kind != tokBad && t.kind != tokExecComment; t = nextToken(sql, t.end) {
+		if t.is(";") {
+			start = true
+			continue
+		}
+		if start {
+			statements++
+			start, inKill = false, t.is("KILL") && kill == nil
+		}
+		if inKill && len(kill) < 8 {
+			kill = append(kill, t)
+		}
+	}
+	if kill == nil {
+		return nil
+	}
+	if statements > 1 {
+		return killUnsupported("KILL must be a statement of its own, not part of a multi-statement")
+	}
+	rest := kill[1:]
+	if len(rest) > 0 && (rest[0].is("HARD") || rest[0].is("SOFT")) {
+		rest = rest[1:]
+	}
+	query := false
+	if len(rest) > 0 && (rest[0].is("CONNECTION") || rest[0].is("QUERY")) {
+		query = rest[0].is("QUERY")
+		rest = rest[1:]
+	}
+	switch {
+	case len(rest) > 0 && (rest[0].is("USER") || query && rest[0].is("ID")):
+		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand}
+	case len(rest) != 1 || rest[0].kind != tokWord:
+		return killUnsupported(killNumberOnly)
+	}
+	id, err := strconv.ParseUint(rest[0].text, 10, 64)
+	if err != nil {
+		return killUnsupported(killNumberOnly)
+	}
+	return &Statement{Kind: KindKill, Kill: Kill{ID: id, Query: query}}
 }
 
 // showFallback: every SHOW reads server state, harmless on a replica (SHOW SLAVE HOSTS, SHOW

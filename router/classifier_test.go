@@ -292,8 +292,10 @@ var classifyCases = []struct {
 	{"UNLOCK TABLES", writeWith(ReasonAdminCommand, EffectUnlockTables)},
 	{"FLUSH TABLES", write(ReasonAdminCommand)},
 	{"FLUSH PRIVILEGES", write(ReasonAdminCommand)},
-	{"KILL 5", write(ReasonAdminCommand)},
-	{"KILL QUERY 5", write(ReasonAdminCommand)},
+	{"KILL TIDB 5", write(ReasonAdminCommand)},
+	{"KILL QUERY ID 5", write(ReasonAdminCommand)},
+	{"KILL USER app", write(ReasonAdminCommand)},
+	{"KILL HARD USER 'app'@'%'", write(ReasonAdminCommand)},
 	{"GRANT SELECT ON db.* TO u", write(ReasonAdminCommand)},
 	{"REVOKE SELECT ON db.* FROM u", write(ReasonAdminCommand)},
 	{"CREATE USER u IDENTIFIED BY 'x'", write(ReasonAdminCommand)},
@@ -358,6 +360,39 @@ func checkStatement(t *testing.T, got *Statement, w want) {
 	}
 	if got.Kind == KindWrite && got.Reason == "" {
 		t.Error("write without a reason")
+	}
+}
+
+// KILL names a connection id a client got from tailgate: tailgate runs it, and never lets a
+// server read the id as one of its own threads.
+func TestClassifyKill(t *testing.T) {
+	const multi, expr = "KILL must be a statement of its own, not part of a multi-statement", killNumberOnly
+	for _, c := range []*Classifier{NewClassifier(100), NewClassifier(100).NoBackslashEscapes()} {
+		for _, tc := range []struct {
+			sql  string
+			want Kill
+		}{
+			{"KILL 10005", Kill{ID: 10005}},
+			{"kill connection 10005;", Kill{ID: 10005}},
+			{"KILL QUERY 10005", Kill{ID: 10005, Query: true}},
+			{"/* tailgate:replica */ KILL QUERY 7", Kill{ID: 7, Query: true}},
+			{"KILL HARD QUERY 10005", Kill{ID: 10005, Query: true}},
+			{"KILL SOFT CONNECTION 10005", Kill{ID: 10005}},
+			{"KILL HARD 12", Kill{ID: 12}},
+			{"KILL CONNECTION_ID()", Kill{Unsupported: expr}},
+			{"KILL 1+1", Kill{Unsupported: expr}},
+			{"KILL QUERY (SELECT 5)", Kill{Unsupported: expr}},
+			{"KILL", Kill{Unsupported: expr}},
+			{"KILL 99999999999999999999999", Kill{Unsupported: expr}},
+			{"KILL 5; SELECT 1", Kill{Unsupported: multi}},
+			{"SELECT 1; KILL QUERY 5", Kill{Unsupported: multi}},
+			{"SELECT 1; KILL HARD 5", Kill{Unsupported: multi}},
+		} {
+			st := c.Classify(tc.sql)
+			if st.Kind != KindKill || st.Kill != tc.want || st.Reason != "" {
+				t.Errorf("Classify(%q) = %v %q %+v; want kill %+v", tc.sql, st.Kind, st.Reason, st.Kill, tc.want)
+			}
+		}
 	}
 }
 

@@ -21,11 +21,16 @@ type Target uint8
 const (
 	TargetPrimary Target = iota
 	TargetReplica
+	// TargetProxy: tailgate answers the statement itself (KILL of a client connection).
+	TargetProxy
 )
 
 func (t Target) String() string {
-	if t == TargetReplica {
+	switch t {
+	case TargetReplica:
 		return "replica"
+	case TargetProxy:
+		return "tailgate"
 	}
 	return "primary"
 }
@@ -188,7 +193,7 @@ func (r *Router) Explain(st *Statement, s *SessionView) (Decision, error) {
 
 func (r *Router) route(st *Statement, s *SessionView, take bool) (Decision, error) {
 	d := Pin(st, s)
-	if d.Target == TargetPrimary || d.Backend != "" {
+	if d.Target != TargetReplica || d.Backend != "" {
 		return d, nil
 	}
 	return r.pickReplica(st, s, d.Reason, take)
@@ -205,6 +210,9 @@ func Pin(st *Statement, s *SessionView) Decision {
 			return primary(reason)
 		}
 		return Decision{Target: TargetReplica, Backend: backend, Reason: reason}
+	}
+	if st.Kind == KindKill {
+		return Decision{Target: TargetProxy, Reason: ReasonKillSession}
 	}
 	if s.TransactionBackend != "" {
 		if s.TransactionBackend == PrimaryName {

@@ -41,6 +41,7 @@ func TestPin(t *testing.T) {
 		{"set autocommit goes to the primary", &Statement{Kind: KindSessionSet, Effects: EffectSetAutocommit}, SessionView{LastBackend: "r1"}, TargetPrimary, PrimaryName, ReasonSessionState},
 		{"use", &Statement{Kind: KindUse}, SessionView{LastBackend: PrimaryName}, TargetPrimary, PrimaryName, ReasonSessionState},
 		{"commit outside a transaction", &Statement{Kind: KindEndTransaction}, SessionView{}, TargetPrimary, PrimaryName, ReasonWrite},
+		{"kill is tailgate's, in a transaction too", &Statement{Kind: KindKill}, SessionView{TransactionBackend: PrimaryName}, TargetProxy, "", ReasonKillSession},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,6 +188,14 @@ func TestRouteLoadDataLocal(t *testing.T) {
 
 // TestExplainDoesNotTakeATurn: EXPLAIN ROUTE names the replica the next read gets, and
 // asking any number of times does not change the round robin.
+func TestRouteKill(t *testing.T) {
+	r := New(Options{Replicas: []ReplicaConfig{{Name: "r1", Weight: 1}}})
+	d, err := r.Route(&Statement{Kind: KindKill}, &SessionView{})
+	if err != nil || d.Target != TargetProxy || d.Backend != "" || d.Target.String() != "tailgate" {
+		t.Fatalf("Route(KILL) = %+v, %v; want tailgate itself", d, err)
+	}
+}
+
 func TestExplainDoesNotTakeATurn(t *testing.T) {
 	reps := []ReplicaConfig{{Name: "r1", Weight: 2}, {Name: "r2", Weight: 1}}
 	fresh := fakeFreshness{"r1": {State: StateOnline}, "r2": {State: StateOnline}}

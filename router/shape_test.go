@@ -542,6 +542,7 @@ func TestShapeIndependent(t *testing.T) {
 		{"CREATE TABLE t (a int)", false},
 		{"CREATE TEMPORARY TABLE t (a int)", false},
 		{"KILL 5", false},
+		{"KILL QUERY ID 5", false},
 		{"SET GLOBAL x = 1", false},
 		{"SELECT 'unterminated", false},
 	} {

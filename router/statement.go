@@ -29,6 +29,10 @@ const (
 	// SHOW COUNT(*) WARNINGS, SELECT @@warning_count / @@error_count): it must go to the backend
 	// that served the previous statement.
 	KindLastBackend
+	// KindKill is KILL [CONNECTION | QUERY] id: the id is a connection id tailgate gave a
+	// client (the handshake's), never a backend's, so tailgate runs it itself. See
+	// Statement.Kill.
+	KindKill
 )
 
 // String names the kind for logs and EXPLAIN ROUTE.
@@ -50,6 +54,8 @@ func (k Kind) String() string {
 		return "use"
 	case KindLastBackend:
 		return "last_backend"
+	case KindKill:
+		return "kill"
 	}
 	return "unknown"
 }
@@ -90,6 +96,7 @@ const (
 	ReasonNoReplica        Reason = "no_replica_configured"
 	ReasonNoHealthyReplica Reason = "no_eligible_replica"
 	ReasonReadYourWrites   Reason = "read_your_writes"
+	ReasonKillSession      Reason = "kill_tailgate_session"
 )
 
 // Hint is a routing hint from a leading comment.
@@ -147,6 +154,18 @@ type Statement struct {
 	// Sets are the replayable SET statements among the parts of a Multi text, in order: the
 	// session replays them elsewhere like single SETs (those before a failed part ran).
 	Sets []SetPart
+	// Kill is what a KindKill statement asks for.
+	Kill Kill
+}
+
+// Kill is a KILL statement for tailgate to run.
+type Kill struct {
+	ID    uint64 // the connection id named
+	Query bool   // KILL QUERY: only the statement the connection runs, not the connection
+	// Unsupported says why tailgate cannot run it (the id is an expression, the KILL is part
+	// of a multi-statement); "" when it can. It is never sent to a server either: the
+	// server would read the id as one of its own threads.
+	Unsupported string
 }
 
 // SetPart is one SET statement inside a multi-statement text.

@@ -1,0 +1,159 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/tailgate-proxy/tailgate/router"
+)
+
+// KILL [CONNECTION | QUERY] id names a connection id from tailgate's handshake: clients
+// take it from there (the mysql client's Ctrl-C, JDBC's Statement.cancel) or from an
+// earlier session. A server would read it as one of its own thread ids and kill an
+// unrelated connection, so tailgate runs KILL itself: it finds the session, kills the
+// backend thread running that session's statement with a KILL of its own, and for KILL
+// CONNECTION closes the client's connection.
+
+// erConnectionKilled is MariaDB's ER_CONNECTION_KILLED ("Connection was killed").
+const erConnectionKilled = 1927
+
+// errKilled ends a session that KILL CONNECTION named.
+var errKilled = errors.New("connection killed")
+
+// killSlot lets another session's KILL reach this session's running statement.
+type killSlot struct {
+	mu sync.Mutex
+	// running is the backend connection the session's statement runs on, nil between
+	// statements. The session clears it before it lets the connection go, and a KILL holds
+	// mu while it kills the connection's thread: the thread cannot be another session's by
+	// the time the KILL arrives.
+	running *backendConn
+	killed  bool // KILL CONNECTION named the session: no statement may start
+}
+
+// startStatement publishes bc as running the session's next statement.
+func (s *session) startStatement(bc *backendConn) error {
+	s.kill.mu.Lock()
+	defer s.kill.mu.Unlock()
+	if s.kill.killed {
+		return errKilled
+	}
+	s.kill.running = bc
+	return nil
+}
+
+// endStatement withdraws the running statement, once any KILL sent for it is done, and
+// reports whether the session was killed meanwhile.
+func (s *session) endStatement() (killed bool) {
+	s.kill.mu.Lock()
+	defer s.kill.mu.Unlock()
+	s.kill.running = nil
+	return s.kill.killed
+}
+
+// processKill answers COM_PROCESS_KILL, the old command form of KILL CONNECTION.
+func (s *session) processKill(pkt []byte) error {
+	if len(pkt) < 5 {
+		return s.clientError(mysql.ER_MALFORMED_PACKET, "malformed COM_PROCESS_KILL")
+	}
+	return s.killStatement(router.Kill{ID: uint64(binary.LittleEndian.Uint32(pkt[1:]))})
+}
+
+// killStatement runs a KILL statement for the client.
+func (s *session) killStatement(k router.Kill) error {
+	if k.Unsupported != "" {
+		s.writeError(mysql.ER_NOT_SUPPORTED_YET, "42000", "tailgate: "+k.Unsupported)
+		return s.flushClient()
+	}
+	if k.ID == uint64(s.id) {
+		// The session's own statement is the KILL itself, as on a server.
+		if k.Query {
+			s.writeError(mysql.ER_QUERY_INTERRUPTED, "70100", "Query execution was interrupted")
+			return s.flushClient()
+		}
+		s.writeError(erConnectionKilled, "70100", "Connection was killed")
+		_ = s.flushClient()
+		return errKilled
+	}
+	t := s.srv.session(k.ID)
+	if t == nil {
+		s.writeError(mysql.ER_NO_SUCH_THREAD, "HY000", fmt.Sprintf("Unknown thread id: %d", k.ID))
+		return s.flushClient()
+	}
+	if t.user != s.user {
+		// A server lets accounts with CONNECTION ADMIN or SUPER kill others' threads;
+		// tailgate does not know the grants, and lets each account kill only its own.
+		s.writeError(mysql.ER_KILL_DENIED_ERROR, "HY000", fmt.Sprintf("You are not owner of thread %d", k.ID))
+		return s.flushClient()
+	}
+	if e := s.killSession(t, k.Query); e != nil {
+		s.writeError(e.Code, e.State, e.Message)
+	} else {
+		s.client.scratchOK(s)
+	}
+	return s.flushClient()
+}
+
+// killSession stops t's running statement (query) or ends t, and returns the error for the
+// client, if any.
+func (s *session) killSession(t *session, query bool) *mysql.MyError {
+	t.kill.mu.Lock()
+	target := t.kill.running
+	if !query {
+		t.kill.killed = true // from here on t starts no statement
+	}
+	t.kill.mu.Unlock()
+	if !query {
+		s.log.Info("KILL CONNECTION", "session", t.id)
+		_ = t.raw.Close() // the client sees its connection close, as with a server's KILL
+	}
+	if target == nil {
+		return nil // nothing running: nothing more to do
+	}
+	// Borrow a connection to the backend before taking t's lock: t may hold the last
+	// connection of a full pool, which it gives back only after its statement.
+	kc, err := s.conn(target.b.Name)
+	if err != nil {
+		return s.killFailed(target.b.Name, query, err)
+	}
+	var killErr error
+	if query {
+		t.kill.mu.Lock()
+		if t.kill.running == target { // else the statement ended: nothing to stop
+			killErr = kc.simpleCommand(mysql.COM_QUERY, fmt.Sprintf("KILL QUERY %d", target.threadID))
+		}
+		t.kill.mu.Unlock()
+	} else {
+		// Killed, t drops target when its statement ends, whether before this KILL or
+		// after: the thread is t's until the server ends it.
+		killErr = kc.simpleCommand(mysql.COM_QUERY, fmt.Sprintf("KILL CONNECTION %d", target.threadID))
+	}
+	var myErr *mysql.MyError
+	serverErr := errors.As(killErr, &myErr)
+	switch {
+	case killErr == nil || serverErr && myErr.Code == mysql.ER_NO_SUCH_THREAD:
+		// (No such thread: the backend connection is gone already.)
+		s.settle(kc, relayOutcome{}, nil)
+		return nil
+	case serverErr:
+		s.settle(kc, relayOutcome{hasError: true}, nil)
+		return myErr
+	}
+	s.drop(kc)
+	return s.killFailed(target.b.Name, query, killErr)
+}
+
+// killFailed reports that the backend running the statement could not be told to stop it.
+// KILL CONNECTION still ends the session: its backend connection is closed with it.
+func (s *session) killFailed(backend string, query bool, err error) *mysql.MyError {
+	s.log.Warn("KILL could not reach the backend", "backend", backend, "error", err)
+	if !query {
+		return nil
+	}
+	return &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000",
+		Message: fmt.Sprintf("tailgate: could not reach %s to stop the query: %v", backend, err)}
+}
