@@ -288,7 +288,7 @@ func (s *Server) closeIdle() {
 	defer s.mu.Unlock()
 	for _, ss := range s.sessions {
 		if ss.status.Load() == "idle" && !ss.inTxn.Load() {
-			_ = ss.client.conn.Close()
+			_ = ss.raw.Close()
 		}
 	}
 }
@@ -298,7 +298,7 @@ func (s *Server) CloseAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ss := range s.sessions {
-		_ = ss.client.conn.Close()
+		_ = ss.raw.Close()
 	}
 }
 
@@ -371,7 +371,14 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		_ = p.flush()
 		return
 	}
-	hs := &handshake{srv: s, ctx: ctx}
+	hs := &handshake{srv: s, ctx: ctx, raw: conn}
+	defer func() {
+		if hs.registered {
+			s.mu.Lock()
+			delete(s.sessions, hs.sess.id)
+			s.mu.Unlock()
+		}
+	}()
 	limited := &limitedConn{Conn: conn, budget: maxHandshakeBytes, extraCaps: s.greetingFlags()}
 	if s.opts.HandshakeTimeout > 0 {
 		_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
@@ -391,20 +398,9 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	if sess.clientCaps&mysql.CLIENT_COMPRESS != 0 {
 		sess.client.compress() // from the first command on, after the uncompressed OK
 	}
-	sess.id = sc.ConnectionID()
-	sess.raw = conn
-	sess.started = time.Now()
 	sess.log = s.log.With("conn_id", sess.id, "client", remote, "user", sess.user)
-	s.mu.Lock()
-	s.sessions[sess.id] = sess
-	s.mu.Unlock()
 	s.metrics.sessions.Add(1)
-	defer func() {
-		s.mu.Lock()
-		delete(s.sessions, sess.id)
-		s.mu.Unlock()
-		s.metrics.sessions.Add(-1)
-	}()
+	defer s.metrics.sessions.Add(-1)
 	sess.log.Debug("session started")
 	sess.run(ctx)
 	sess.log.Debug("session ended")
@@ -416,8 +412,12 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 type handshake struct {
 	srv  *Server
 	ctx  context.Context
+	raw  net.Conn // the connection as accepted
 	db   string
-	sess *session
+	sess *session // set once the login succeeded
+	// registered: sess is in srv.sessions (KILL finds it from the moment the client can
+	// know its id, i.e. before the OK that ends the handshake).
+	registered bool
 }
 
 // GetCredential returns the user's password and method. An unknown user gets a random
@@ -494,6 +494,11 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 		}
 		return mysql.NewError(mysql.ER_CONNECT_TO_MASTER, "tailgate: "+err.Error())
 	}
+	sess.id, sess.raw, sess.started = c.ConnectionID(), h.raw, time.Now()
+	s.mu.Lock()
+	s.sessions[sess.id] = sess
+	s.mu.Unlock()
+	h.registered = true
 	return nil
 }
 
