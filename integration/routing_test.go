@@ -459,6 +459,73 @@ func TestNoBackslashEscapes(t *testing.T) {
 	}
 }
 
+// TestANSIQuotes: with ANSI_QUOTES in sql_mode (set by the session, or the servers' default),
+// "t" is a table: reads that quote names so go to the replicas like any read. And "a\" is
+// an identifier ending at its second quote, where a parser with backslash escapes reads on:
+// SELECT "a\" FROM t; INSERT ...; -- " is a read and an INSERT, which must reach the primary.
+func TestANSIQuotes(t *testing.T) {
+	primary := primaryDB(t)
+	primary.SetMaxOpenConns(1) // one session: the SET holds for the CREATE
+	mustExec(t, primary, "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')", "DROP TABLE IF EXISTS ansi",
+		`CREATE TABLE ansi ("a\" INT, "b" INT)`)
+	waitReplicated(t, shared)
+	readsOnReplicas := func(t *testing.T, c *sql.Conn) {
+		t.Helper()
+		for range 4 {
+			if id := serverID(t, c, `SELECT @@server_id AS "id" FROM DUAL WHERE (SELECT COUNT("b") FROM "ansi") >= 0`); id == int(shared.Primary.ServerID) {
+				t.Fatal("a read quoting names with ANSI_QUOTES ran on the primary")
+			}
+		}
+	}
+	insert := func(t *testing.T, c *sql.Conn, v int) {
+		t.Helper()
+		rows, err := c.QueryContext(context.Background(), fmt.Sprintf(`SELECT "a\" FROM ansi; INSERT INTO ansi (b) VALUES (%d); -- "`, v))
+		if err == nil {
+			for rows.NextResultSet() {
+			}
+			err = rows.Err()
+			_ = rows.Close()
+		}
+		if err != nil {
+			t.Fatalf("a read and an INSERT in ANSI_QUOTES: %v", err)
+		}
+	}
+
+	tg := startTailgate(t, testConfig(shared))
+	t.Run("session", func(t *testing.T) {
+		c := conn(t, tg.db(t, "multiStatements=true"))
+		mustExec(t, c, "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')")
+		readsOnReplicas(t, c)
+		mustExec(t, c, "SET sql_mode = DEFAULT") // "..." is a string again
+		if id := serverID(t, c, `SELECT @@server_id FROM (SELECT "x" AS a) t`); id == int(shared.Primary.ServerID) {
+			t.Error("a plain read after leaving ANSI_QUOTES ran on the primary")
+		}
+		mustExec(t, c, "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')")
+		insert(t, c, 1)
+	})
+
+	t.Run("server default", func(t *testing.T) {
+		for _, n := range shared.Nodes() {
+			if err := n.Exec(context.Background(), "SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',ANSI_QUOTES')"); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := n.Exec(context.Background(), "SET GLOBAL sql_mode = REPLACE(@@GLOBAL.sql_mode, 'ANSI_QUOTES', '')"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		// A new tailgate: its first connections see the new default.
+		c := conn(t, startTailgate(t, testConfig(shared)).db(t, "multiStatements=true"))
+		readsOnReplicas(t, c)
+		insert(t, c, 2)
+	})
+	var n int
+	if err := primary.QueryRow(`SELECT COUNT(*) FROM ansi`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows inserted on the primary: %d, %v; want 2", n, err)
+	}
+}
+
 // TestMultiStatementSetsFollowTheSession: SETs sent together as one multi-statement (as some
 // drivers do at connect) run on the primary and are replayed on the replicas, whose reads then
 // see them; the session is not kept on the primary for it.

@@ -21,9 +21,11 @@ type Backend struct {
 	Address string
 	Primary bool
 
-	conns   atomic.Int64  // open backend connections
-	queries atomic.Uint64 // statements sent
-	pool    *pool
+	conns atomic.Int64 // open backend connections
+	// defaultMode is the sql_mode (router.SQLMode) a new connection starts with.
+	defaultMode atomic.Uint32
+	queries     atomic.Uint64 // statements sent
+	pool        *pool
 	// tls encrypts connections to it when set; tlsRequired forbids a plain fallback.
 	tls         *tls.Config
 	tlsRequired bool
@@ -169,22 +171,36 @@ func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.
 	return bc, nil
 }
 
-// initSession prepares a new (or reset) backend session: on the primary, every
-// committing OK packet then carries the write's GTID (read-your-writes).
+// initSession prepares a new (or reset) backend session: it reports every change of
+// sql_mode (sessions read statement text in their sql_mode), and on the primary every
+// committing OK packet carries the write's GTID (read-your-writes). Its own answer tells
+// the connection's sql_mode, the one new sessions start with.
 func (bc *backendConn) initSession() error {
-	if !bc.b.Primary {
-		return nil
+	q := trackSQLMode
+	switch {
+	case bc.b.Primary && bc.mariadb:
+		q = trackMariaDBPrimary
+	case bc.b.Primary:
+		q = trackMySQLPrimary
 	}
-	track := trackGTIDMySQL
-	if bc.mariadb {
-		track = trackGTIDMariaDB
+	ok, err := bc.okCommand(mysql.COM_QUERY, q)
+	if err != nil {
+		return err
 	}
-	return bc.simpleCommand(mysql.COM_QUERY, track)
+	eachSessionTrack(ok.sessionTrack(), func(typ byte, data []byte) {
+		if name, value, good := trackedVariable(typ, data); good && string(name) == "sql_mode" {
+			bc.b.defaultMode.Store(uint32(sqlModeOf(value)))
+		}
+	})
+	return nil
 }
 
+// The sessions' tracked variables plus sql_mode (last_gtid too on a MariaDB primary), unless
+// they track all ('*'); then sql_mode set to itself, so that this answer reports it.
 const (
-	trackGTIDMariaDB = "SET SESSION session_track_system_variables = CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'last_gtid')"
-	trackGTIDMySQL   = "SET SESSION session_track_gtids = OWN_GTID"
+	trackSQLMode        = "SET SESSION session_track_system_variables = IF(@@session_track_system_variables = '*', '*', CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'sql_mode')), SESSION sql_mode = @@SESSION.sql_mode"
+	trackMariaDBPrimary = "SET SESSION session_track_system_variables = IF(@@session_track_system_variables = '*', '*', CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'sql_mode', 'last_gtid')), SESSION sql_mode = @@SESSION.sql_mode"
+	trackMySQLPrimary   = trackSQLMode + ", SESSION session_track_gtids = OWN_GTID"
 )
 
 // collationName maps a handshake collation id to a name go-mysql's client accepts.
@@ -239,20 +255,30 @@ func (bc *backendConn) send(payload []byte) error {
 // COM_RESET_CONNECTION, COM_SET_OPTION). A server error comes back as *mysql.MyError;
 // any other error means the connection is unusable.
 func (bc *backendConn) simpleCommand(cmd byte, arg string) error {
+	_, err := bc.okCommand(cmd, arg)
+	return err
+}
+
+// okCommand is simpleCommand returning the OK packet (its slices valid until the next read).
+func (bc *backendConn) okCommand(cmd byte, arg string) (okPacket, error) {
 	if err := bc.sendCommand(cmd, arg); err != nil {
-		return err
+		return okPacket{}, err
 	}
 	p, err := bc.pio.readPacket()
 	if err != nil {
-		return err
+		return okPacket{}, err
 	}
 	switch {
 	case len(p) > 0 && p[0] == mysql.ERR_HEADER:
-		return parseErr(p)
+		return okPacket{}, parseErr(p)
 	case len(p) > 0 && (p[0] == mysql.OK_HEADER || p[0] == mysql.EOF_HEADER):
-		return nil
+		ok, err := parseOK(p)
+		if err != nil {
+			return okPacket{}, nil // an old-style EOF answer: nothing more to learn
+		}
+		return ok, nil
 	}
-	return fmt.Errorf("%w: unexpected reply 0x%02x to command 0x%02x", errMalformed, p[0], cmd)
+	return okPacket{}, fmt.Errorf("%w: unexpected reply 0x%02x to command 0x%02x", errMalformed, p[0], cmd)
 }
 
 // idleCheckAfter is how long a backend connection may sit unused before it is checked

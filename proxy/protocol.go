@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/tailgate-proxy/tailgate/router"
 )
 
 // errMalformed is returned for a packet that does not decode.
@@ -110,6 +113,57 @@ func stripSessionTrack(dst, p []byte) ([]byte, error) {
 }
 
 // appendStripped is stripSessionTrack for p already decoded as ok.
+// eachSessionTrack calls fn with the type and data of each entry of a session state block.
+func eachSessionTrack(block []byte, fn func(typ byte, data []byte)) {
+	for len(block) > 0 {
+		typ := block[0]
+		n, size, ok := readLenEnc(block[1:])
+		if !ok || uint64(len(block)-1-size) < n {
+			return
+		}
+		fn(typ, block[1+size:1+size+int(n)])
+		block = block[1+size+int(n):]
+	}
+}
+
+// sessionTrackSystemVariables is the entry type of a changed system variable.
+const sessionTrackSystemVariables = 0x00
+
+// trackedVariable reads a SESSION_TRACK_SYSTEM_VARIABLES entry: a variable and its value.
+func trackedVariable(typ byte, data []byte) (name, value []byte, ok bool) {
+	if typ != sessionTrackSystemVariables {
+		return nil, nil, false
+	}
+	n, l, ok := readLenEnc(data)
+	if !ok || uint64(len(data)-l) < n {
+		return nil, nil, false
+	}
+	name, rest := data[l:l+int(n)], data[l+int(n):]
+	v, l, ok := readLenEnc(rest)
+	if !ok || uint64(len(rest)-l) < v {
+		return nil, nil, false
+	}
+	return name, rest[l : l+int(v)], true
+}
+
+// sqlModeOf reads the flags that change how statement text reads from a sql_mode value
+// as servers report it ("ANSI_QUOTES,STRICT_TRANS_TABLES": composite modes such as ANSI
+// come with their parts).
+func sqlModeOf(value []byte) router.SQLMode {
+	var m router.SQLMode
+	for rest := value; len(rest) > 0; {
+		var f []byte
+		f, rest, _ = bytes.Cut(rest, []byte(","))
+		switch string(f) {
+		case "ANSI_QUOTES":
+			m |= router.ModeANSIQuotes
+		case "NO_BACKSLASH_ESCAPES":
+			m |= router.ModeNoBackslashEscapes
+		}
+	}
+	return m
+}
+
 func (ok okPacket) appendStripped(dst, p []byte) []byte {
 	dst = append(dst[:0], p[:ok.restOffset]...)
 	status := ok.status &^ mysql.SERVER_SESSION_STATE_CHANGED

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/tailgate-proxy/tailgate/router"
 )
 
 // lenEnc encodes v as a length-encoded integer in its shortest form.
@@ -253,6 +255,33 @@ func TestOnSessionTrack(t *testing.T) {
 	s.onSessionTrack(primary, trunc)
 	if s.state.schema != "db1" {
 		t.Errorf("schema = %q, want db1", s.state.schema)
+	}
+}
+
+// TestSessionTrackSQLMode: the session follows the sql_mode any backend reports, composite
+// modes included; other variables leave it alone.
+func TestSessionTrackSQLMode(t *testing.T) {
+	s := &session{srv: &Server{}}
+	replica := &backendConn{b: &Backend{Name: "r1"}}
+	for _, tc := range []struct {
+		value string
+		want  router.SQLMode
+	}{
+		{"ANSI_QUOTES,STRICT_TRANS_TABLES", router.ModeANSIQuotes},
+		{"REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ANSI", router.ModeANSIQuotes},
+		{"NO_BACKSLASH_ESCAPES,ANSI_QUOTES", router.ModeANSIQuotes | router.ModeNoBackslashEscapes},
+		{"STRICT_TRANS_TABLES,ANSI_QUOTES_X,XANSI_QUOTES", 0},
+		{"", 0},
+		{"ANSI_QUOTES", router.ModeANSIQuotes},
+	} {
+		s.onSessionTrack(replica, trackSysVar("sql_mode", tc.value))
+		if s.sqlMode != tc.want {
+			t.Errorf("sql_mode %q: mode %b, want %b", tc.value, s.sqlMode, tc.want)
+		}
+	}
+	s.onSessionTrack(replica, trackSysVar("time_zone", "+02:00"))
+	if s.sqlMode != router.ModeANSIQuotes {
+		t.Errorf("another variable changed the mode to %b", s.sqlMode)
 	}
 }
 

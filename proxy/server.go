@@ -213,6 +213,12 @@ func (s *Server) backend(name string) *Backend {
 	return (*s.backends.Load())[name]
 }
 
+// defaultSQLMode is the sql_mode a new session starts in: the primary's, as its connections
+// last reported it (the login check has opened one).
+func (s *Server) defaultSQLMode() router.SQLMode {
+	return router.SQLMode(s.primary.defaultMode.Load())
+}
+
 // session returns the client session with connection id id, or nil.
 func (s *Server) session(id uint64) *session {
 	s.mu.Lock()
@@ -398,6 +404,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	if sess.clientCaps&mysql.CLIENT_COMPRESS != 0 {
 		sess.client.compress() // from the first command on, after the uncompressed OK
 	}
+	sess.sqlMode = s.defaultSQLMode()
 	sess.log = s.log.With("conn_id", sess.id, "client", remote, "user", sess.user)
 	s.metrics.sessions.Add(1)
 	defer s.metrics.sessions.Add(-1)

@@ -52,13 +52,15 @@ type session struct {
 	// another connection (user variables assigned in statements, SQL PREPARE, CALL,
 	// multi-statements with writes, admin statements).
 	stickyPrimary bool
-	noBackslash   bool         // sql_mode has NO_BACKSLASH_ESCAPES (from the servers' status flags)
-	lastInsertID  uint64       // from OK packets: replayed before LAST_INSERT_ID() elsewhere
-	insertConn    *backendConn // connection whose LAST_INSERT_ID() is lastInsertID
-	stmts         map[uint32]*prepared
-	lastStmtID    uint32
-	writeGTID     string                  // GTID of the session's last write (read-your-writes)
-	userWrite     *atomic.Pointer[string] // latest write of the session's user (scope "user")
+	// sqlMode: how the servers read the session's text (NO_BACKSLASH_ESCAPES from every
+	// status, ANSI_QUOTES from the tracked sql_mode).
+	sqlMode      router.SQLMode
+	lastInsertID uint64       // from OK packets: replayed before LAST_INSERT_ID() elsewhere
+	insertConn   *backendConn // connection whose LAST_INSERT_ID() is lastInsertID
+	stmts        map[uint32]*prepared
+	lastStmtID   uint32
+	writeGTID    string                  // GTID of the session's last write (read-your-writes)
+	userWrite    *atomic.Pointer[string] // latest write of the session's user (scope "user")
 
 	ctx        context.Context // ends when tailgate shuts down
 	retryable  bool            // the statement running may be retried on another backend
@@ -231,10 +233,7 @@ func (s *session) dispatch(pkt []byte) error {
 
 // classifier reads statement text the way the session's sql_mode makes the server read it.
 func (s *session) classifier() *router.Classifier {
-	if s.noBackslash {
-		return s.srv.classifier.NoBackslashEscapes()
-	}
-	return s.srv.classifier
+	return s.srv.classifier.ForMode(s.sqlMode)
 }
 
 // query routes and runs one COM_QUERY.
@@ -419,7 +418,10 @@ func (s *session) learnStatus(bc *backendConn, status uint16) {
 		s.autocommit = status&mysql.SERVER_STATUS_AUTOCOMMIT != 0
 	}
 	// sql_mode is replayed on every backend connection: any of them tells.
-	s.noBackslash = status&mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED != 0
+	s.sqlMode &^= router.ModeNoBackslashEscapes
+	if status&mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED != 0 {
+		s.sqlMode |= router.ModeNoBackslashEscapes
+	}
 	switch {
 	case status&mysql.SERVER_STATUS_IN_TRANS != 0:
 		s.txn = bc
@@ -491,16 +493,9 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 }
 
 // onSessionTrack learns from an OK packet's session state block: the default database
-// (USE inside procedures and multi-statements too) and the GTID of a write.
+// (USE inside procedures and multi-statements too), the GTID of a write and sql_mode.
 func (s *session) onSessionTrack(bc *backendConn, block []byte) {
-	for len(block) > 0 {
-		typ := block[0]
-		n, size, ok := readLenEnc(block[1:])
-		if !ok || uint64(len(block)-1-size) < n {
-			return
-		}
-		data := block[1+size : 1+size+int(n)]
-		block = block[1+size+int(n):]
+	eachSessionTrack(block, func(typ byte, data []byte) {
 		switch typ {
 		case 0x01: // SESSION_TRACK_SCHEMA
 			if name, l, ok := readLenEnc(data); ok && uint64(len(data)-l) >= name {
@@ -508,34 +503,30 @@ func (s *session) onSessionTrack(bc *backendConn, block []byte) {
 				bc.schema = schema
 				s.state.schema = schema
 			}
-		case 0x00: // SESSION_TRACK_SYSTEM_VARIABLES: name, value
-			name, l, ok := readLenEnc(data)
-			if !ok || uint64(len(data)-l) < name {
-				continue
-			}
-			key := data[l : l+int(name)]
-			rest := data[l+int(name):]
-			val, l2, ok := readLenEnc(rest)
-			if !ok || uint64(len(rest)-l2) < val {
-				continue
-			}
-			if string(key) == "last_gtid" && val > 0 && bc.b.Primary {
-				s.learnWrite(string(rest[l2 : l2+int(val)]))
+		case sessionTrackSystemVariables:
+			name, value, ok := trackedVariable(typ, data)
+			switch {
+			case !ok:
+			case string(name) == "last_gtid" && len(value) > 0 && bc.b.Primary:
+				s.learnWrite(string(value))
+			case string(name) == "sql_mode":
+				// The mode is replayed on every backend connection: any of them tells.
+				s.sqlMode = sqlModeOf(value)
 			}
 		case 0x03: // SESSION_TRACK_GTIDS (MySQL, session_track_gtids = OWN_GTID)
 			// An encoding specification byte (0: the GTID set as text), then the GTIDs the
 			// statement committed as a length-encoded string: "uuid:23", or a set such as
 			// "uuid:23-24" after a statement that committed several transactions.
 			if len(data) < 1 || data[0] != 0x00 || !bc.b.Primary {
-				continue
+				return
 			}
 			set, l, ok := readLenEnc(data[1:])
 			if !ok || set == 0 || uint64(len(data)-1-l) < set {
-				continue
+				return
 			}
 			s.learnWrite(string(data[1+l : 1+l+int(set)]))
 		}
-	}
+	})
 }
 
 // onPrimary runs a command on a primary connection.
@@ -611,7 +602,7 @@ func (s *session) resetConnection() error {
 	}
 	s.txn, s.locks, s.tablesLocked, s.userVarsPin, s.stickyPrimary, s.tempTables = nil, 0, false, false, false, nil
 	s.autocommit, s.lastInsertID, s.insertConn, s.lastConn = true, 0, nil, nil
-	s.noBackslash = false // the server's default sql_mode again: the next status tells
+	s.sqlMode = s.srv.defaultSQLMode()
 	s.owner = &stateOwner{}
 	s.stmts = nil
 	s.client.scratchOK(s)

@@ -45,38 +45,55 @@ type Classifier struct {
 	cache   *statementCache // exact text -> statement
 	shapes  *statementCache // statement shape -> literal-independent statement
 
-	// noBackslash: text is read as under sql_mode NO_BACKSLASH_ESCAPES (a backslash is an
-	// ordinary character in string literals, so 'a\' ends at its second quote). The
-	// statement shapes and the lexical fallbacks read backslash escapes, so that classifier
-	// has neither: it parses (in that mode) and caches exact texts only.
-	noBackslash bool
-	nbe         *Classifier // the NO_BACKSLASH_ESCAPES classifier; nil in that one
+	// mode is the sql_mode text is read in. The statement shapes and the lexical fallbacks
+	// read the default mode only, so the other modes' classifiers have neither: they parse
+	// (in their mode) and cache exact texts only.
+	mode     SQLMode
+	variants *[modeCount]*Classifier // by mode, shared by all of them; [0] is the default
 }
+
+// SQLMode holds the sql_mode flags that change how the server reads statement text.
+type SQLMode uint8
+
+const (
+	// ModeNoBackslashEscapes: a backslash is an ordinary character in string literals, so
+	// 'a\' ends at its second quote (the server says so in every OK and EOF packet's status).
+	ModeNoBackslashEscapes SQLMode = 1 << iota
+	// ModeANSIQuotes: "a" quotes an identifier, not a string.
+	ModeANSIQuotes
+
+	modeCount = 4
+)
 
 // NewClassifier returns a classifier whose caches (exact texts and statement shapes) hold up
 // to cacheSize entries each, texts and shapes of at most 4 KiB; cacheSize <= 0 disables both.
 func NewClassifier(cacheSize int) *Classifier {
 	c := &Classifier{cache: newStatementCache(cacheSize), shapes: newStatementCache(cacheSize)}
 	c.parsers.New = func() any { return parser.New() }
-	c.nbe = &Classifier{cache: newStatementCache(cacheSize), noBackslash: true}
-	c.nbe.parsers.New = func() any {
-		p := parser.New()
-		p.SetSQLMode(mysql.ModeNoBackslashEscapes)
-		return p
+	c.variants = &[modeCount]*Classifier{c}
+	for m := SQLMode(1); m < modeCount; m++ {
+		var pm mysql.SQLMode
+		if m&ModeNoBackslashEscapes != 0 {
+			pm |= mysql.ModeNoBackslashEscapes
+		}
+		if m&ModeANSIQuotes != 0 {
+			pm |= mysql.ModeANSIQuotes
+		}
+		v := &Classifier{cache: newStatementCache(cacheSize), mode: m, variants: c.variants}
+		v.parsers.New = func() any {
+			p := parser.New()
+			p.SetSQLMode(pm)
+			return p
+		}
+		c.variants[m] = v
 	}
 	return c
 }
 
-// NoBackslashEscapes returns the classifier for sessions whose sql_mode has
-// NO_BACKSLASH_ESCAPES (the server says so in every OK and EOF packet's status): the same
-// text can hold other statements there, e.g. SELECT 'x\'; DELETE FROM t; -- ' is a read
-// with backslash escapes and a read plus a DELETE without.
-func (c *Classifier) NoBackslashEscapes() *Classifier {
-	if c.nbe == nil {
-		return c
-	}
-	return c.nbe
-}
+// ForMode returns the classifier for sessions in sql mode m: the same text can hold other
+// statements there. SELECT 'x\'; DELETE FROM t; -- ' is one read with backslash escapes and
+// a read plus a DELETE without them.
+func (c *Classifier) ForMode(m SQLMode) *Classifier { return c.variants[m%modeCount] }
 
 // Classify never fails: text the parser cannot parse is KindWrite with ReasonUnparsed.
 // The returned *Statement may be shared (cached): callers must not modify it.
@@ -166,7 +183,17 @@ func shapeIndependent(st *Statement) bool {
 }
 
 func (c *Classifier) classify(sql string) *Statement {
-	st := c.classifyText(sql, 0)
+	var st *Statement
+	if c.mode&ModeANSIQuotes != 0 && strings.Contains(sql, `\`) && strings.Contains(sql, `"`) {
+		// The parser reads backslash escapes inside "..." in ANSI_QUOTES mode too, where the
+		// server reads an identifier that ends at the next quote: in SELECT "a\" FROM t;
+		// DELETE FROM t; -- " the parser would see one SELECT. Such text goes to the primary.
+		if st = killFallback(sql); st == nil {
+			st = unparsed()
+		}
+	} else {
+		st = c.classifyText(sql, 0)
+	}
 	st.Hint, st.MaxLag = leadingHints(sql)
 	return st
 }
@@ -180,7 +207,7 @@ func (c *Classifier) classifyText(sql string, depth int) *Statement {
 	if st := killFallback(sql); st != nil {
 		return st
 	}
-	if depth < maxFallbackDepth && !c.noBackslash {
+	if depth < maxFallbackDepth && c.mode == 0 {
 		if st := c.fallback(sql, depth); st != nil {
 			return st
 		}

@@ -367,7 +367,7 @@ func checkStatement(t *testing.T, got *Statement, w want) {
 // server read the id as one of its own threads.
 func TestClassifyKill(t *testing.T) {
 	const multi, expr = "KILL must be a statement of its own, not part of a multi-statement", killNumberOnly
-	for _, c := range []*Classifier{NewClassifier(100), NewClassifier(100).NoBackslashEscapes()} {
+	for _, c := range []*Classifier{NewClassifier(100), NewClassifier(100).ForMode(ModeNoBackslashEscapes), NewClassifier(100).ForMode(ModeANSIQuotes)} {
 		for _, tc := range []struct {
 			sql  string
 			want Kill
@@ -644,7 +644,7 @@ func TestNoBackslashEscapes(t *testing.T) {
 	if st := c.Classify(text); st.Kind != KindRead || st.Multi {
 		t.Errorf("default mode: %+v, want one read", st)
 	}
-	nbe := c.NoBackslashEscapes()
+	nbe := c.ForMode(ModeNoBackslashEscapes)
 	for range 2 { // parsed, then cached
 		if st := nbe.Classify(text); st.Kind != KindWrite || !st.Multi || st.Reason != ReasonMultiWrite {
 			t.Errorf("NO_BACKSLASH_ESCAPES: %+v, want a multi-statement write", st)
@@ -656,8 +656,40 @@ func TestNoBackslashEscapes(t *testing.T) {
 	if st := nbe.ClassifyBytes([]byte(`SELECT 'it\'s'`)); st.Reason != ReasonUnparsed {
 		t.Errorf("NO_BACKSLASH_ESCAPES: an unterminated string = %+v, want unparsed", st)
 	}
-	if nbe.NoBackslashEscapes() != nbe {
-		t.Error("NoBackslashEscapes of the NO_BACKSLASH_ESCAPES classifier is not itself")
+	if nbe.ForMode(ModeNoBackslashEscapes) != nbe || nbe.ForMode(0) != c {
+		t.Error("ForMode of the NO_BACKSLASH_ESCAPES classifier does not lead to the same classifiers")
+	}
+}
+
+// TestANSIQuotes: with ANSI_QUOTES, "t" is a table, not a string; and a backslash inside
+// double quotes ends nothing for the server, though it escapes the quote for the parser.
+func TestANSIQuotes(t *testing.T) {
+	c := NewClassifier(100)
+	for _, m := range []SQLMode{ModeANSIQuotes, ModeANSIQuotes | ModeNoBackslashEscapes} {
+		ansi := c.ForMode(m)
+		for _, tc := range []struct {
+			sql  string
+			want want
+		}{
+			{`SELECT "a", "b" FROM "t" WHERE "c" = 'x'`, read()},
+			{`SELECT * FROM "t" FOR UPDATE`, write(ReasonLockingRead)},
+			{`INSERT INTO "t" ("a") VALUES ('x')`, write(ReasonWrite)},
+			{`CREATE TEMPORARY TABLE "Tmp" ("a" int)`, want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp"}}},
+			{`SELECT "a\" FROM t; DELETE FROM t; -- "`, write(ReasonUnparsed)},
+			{`SELECT 'it''s' FROM "t" WHERE "a" = 'C:\'`, write(ReasonUnparsed)},
+			{`SELECT 'x\y' FROM t`, read()}, // a backslash and no double quote
+		} {
+			for range 2 { // parsed, then cached
+				checkStatement(t, ansi.Classify(tc.sql), tc.want)
+			}
+		}
+		if st := ansi.Classify(`KILL 10005 /* "\" */`); st.Kind != KindKill || st.Kill.ID != 10005 {
+			t.Errorf("mode %d: a KILL with both a quote and a backslash = %+v, want tailgate's KILL", m, st)
+		}
+	}
+	// The default mode reads "t" as a string, which a FROM clause does not take.
+	if st := c.Classify(`SELECT * FROM "t"`); st.Reason != ReasonUnparsed {
+		t.Errorf(`default mode: SELECT * FROM "t" = %+v, want unparsed`, st)
 	}
 }
 
