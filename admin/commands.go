@@ -16,6 +16,8 @@ var commandList = [...][2]string{
 	{"EXPLAIN ROUTE <sql>", "where <sql> would go now in a fresh autocommit session: target, backend, reason"},
 	{"SHOW STATS", "the proxy's counters: name, value"},
 	{"SHOW SESSIONS", "client sessions: id, user, client, state, pinned, in_transaction, since"},
+	{"KILL [CONNECTION] <id>", "end a client session (SHOW SESSIONS' id): its statement stops, its transaction rolls back"},
+	{"KILL QUERY <id>", "stop the statement a client session runs; the session goes on"},
 	{"SET BACKEND <name> OFFLINE", "drain a backend: no new statements go there, running ones finish"},
 	{"SET BACKEND <name> ONLINE", "bring a drained backend back"},
 	{"SHOW CONFIG", "the running configuration, secrets masked: key, value"},
@@ -40,6 +42,7 @@ const (
 	cmdShowStats
 	cmdShowSessions
 	cmdSetBackend
+	cmdKill
 	cmdShowConfig
 	cmdReloadConfig
 	cmdHelp
@@ -56,6 +59,9 @@ type command struct {
 	// arg is the backend name of SET BACKEND or the statement of EXPLAIN ROUTE.
 	arg     string
 	offline bool
+	// session and query are KILL's: the session id, and QUERY.
+	session uint32
+	query   bool
 	// selects are the items of a chatter SELECT.
 	selects []string
 }
@@ -65,6 +71,7 @@ var (
 	errEmptyQuery = mysql.NewError(mysql.ER_EMPTY_QUERY, "Query was empty")
 	errSetBackend = syntaxError("usage: SET BACKEND <name> OFFLINE|ONLINE")
 	errExplain    = syntaxError("usage: EXPLAIN ROUTE <sql>, for example EXPLAIN ROUTE SELECT * FROM t WHERE id = 1")
+	errKill       = syntaxError("usage: KILL [CONNECTION | QUERY] <id>, with an id from SHOW SESSIONS")
 )
 
 func syntaxError(msg string) *mysql.MyError {
@@ -155,6 +162,19 @@ func parseCommand(text string) (command, error) {
 		if len(words) > 1 {
 			return command{kind: cmdSetSession}, nil
 		}
+	case "KILL":
+		query, id := false, words[1:]
+		if len(id) == 2 && (kw(1) == "CONNECTION" || kw(1) == "QUERY") {
+			query, id = kw(1) == "QUERY", id[1:]
+		}
+		if len(id) != 1 {
+			return command{}, errKill
+		}
+		n, err := strconv.ParseUint(id[0], 10, 32)
+		if err != nil {
+			return command{}, errKill
+		}
+		return command{kind: cmdKill, session: uint32(n), query: query}, nil
 	case "RELOAD":
 		if kw(1) == "CONFIG" && len(words) == 2 {
 			return command{kind: cmdReloadConfig}, nil

@@ -72,6 +72,17 @@ func (s *Server) run(cmd command, env chatterEnv, log hclog.Logger) (*mysql.Resu
 		log.Info("backend set by operator", "backend", cmd.arg, "state", state)
 		return &mysql.Result{StatusMessage: fmt.Sprintf("backend %s is %s", cmd.arg, state)}, nil
 
+	case cmdKill:
+		what := "KILL CONNECTION"
+		if cmd.query {
+			what = "KILL QUERY"
+		}
+		if err := s.src.KillSession(cmd.session, cmd.query); err != nil {
+			return nil, sourceError(what, err)
+		}
+		log.Info("client session killed by operator", "session", cmd.session, "query_only", cmd.query)
+		return &mysql.Result{}, nil
+
 	case cmdShowConfig:
 		var rows [][]any
 		for _, kv := range s.src.Config().Flatten() {

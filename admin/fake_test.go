@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/tailgate-proxy/tailgate/config"
 )
 
@@ -24,6 +26,7 @@ type fakeSource struct {
 	primaryErr  error
 	panicStats  bool
 	explainErrs map[string]error
+	killed      []string // "7" or "query 7", in order
 }
 
 func newFakeSource() *fakeSource {
@@ -89,6 +92,24 @@ func (f *fakeSource) Sessions() []SessionInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]SessionInfo(nil), f.sessions...)
+}
+
+func (f *fakeSource) KillSession(id uint32, query bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, s := range f.sessions {
+		if s.ID != id {
+			continue
+		}
+		if query {
+			f.killed = append(f.killed, fmt.Sprintf("query %d", id))
+		} else {
+			f.killed = append(f.killed, fmt.Sprint(id))
+			f.sessions = append(f.sessions[:i:i], f.sessions[i+1:]...)
+		}
+		return nil
+	}
+	return mysql.NewError(mysql.ER_NO_SUCH_THREAD, fmt.Sprintf("Unknown thread id: %d", id))
 }
 
 func (f *fakeSource) SetBackendOffline(name string, offline bool) error {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/hashicorp/go-hclog"
 )
@@ -245,6 +247,29 @@ func TestSetBackend(t *testing.T) {
 	}
 }
 
+func TestKill(t *testing.T) {
+	src := newFakeSource()
+	c := adminConn(t, startAdmin(t, src))
+	for _, q := range []string{"KILL QUERY 9", "kill 7", "KILL CONNECTION 9"} {
+		if _, err := c.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	src.mu.Lock()
+	killed := slices.Clone(src.killed)
+	src.mu.Unlock()
+	if want := []string{"query 9", "7", "9"}; !slices.Equal(killed, want) {
+		t.Errorf("killed %q, want %q", killed, want)
+	}
+	if _, rows := query(t, c, "SHOW SESSIONS"); len(rows) != 0 {
+		t.Errorf("SHOW SESSIONS after killing both: %q", rows)
+	}
+	_, _, err := tryQuery(c, "KILL 7")
+	if code, msg := mysqlError(err); code != mysql.ER_NO_SUCH_THREAD || !strings.Contains(msg, "Unknown thread id: 7") {
+		t.Errorf("KILL of a gone session: %d %q, want 1094", code, msg)
+	}
+}
+
 func TestCommandErrors(t *testing.T) {
 	src := newFakeSource()
 	src.explainErrs = map[string]error{"SELECT 2": errors.New("no replica is fresh enough: replica1 lagging")}
@@ -265,6 +290,7 @@ func TestCommandErrors(t *testing.T) {
 		{"EXPLAIN ROUTE", 1064, []string{"usage: EXPLAIN ROUTE <sql>"}},
 		{"explain route ;", 1064, []string{"usage: EXPLAIN ROUTE"}},
 		{"EXPLAIN SELECT 1", 1064, []string{"unknown command"}},
+		{"KILL me", 1064, []string{"usage: KILL [CONNECTION | QUERY] <id>"}},
 		{"SET BACKEND nosuch OFFLINE", 1105, []string{`no backend named "nosuch"`}},
 		{"EXPLAIN ROUTE SELECT 2", 1105, []string{"would fail to route", "no replica is fresh enough"}},
 		{" ; ", 1065, []string{"Query was empty"}},

@@ -21,6 +21,9 @@ type Source interface {
 	Stats() []Stat
 	// Sessions lists the client sessions.
 	Sessions() []SessionInfo
+	// KillSession ends client session id (query: stops the statement it runs); an unknown
+	// id is a *mysql.MyError (1094), as servers report it.
+	KillSession(id uint32, query bool) error
 	// SetBackendOffline drains (true) or restores (false) a backend; an unknown name is
 	// an error.
 	SetBackendOffline(name string, offline bool) error

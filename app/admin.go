@@ -125,6 +125,9 @@ func (a *App) Sessions() []admin.SessionInfo {
 	return out
 }
 
+// KillSession implements admin.Source.
+func (a *App) KillSession(id uint32, query bool) error { return a.server.KillSession(id, query) }
+
 // SetBackendOffline implements admin.Source: it drains or restores a replica. The
 // primary cannot be drained: writes have nowhere else to go.
 func (a *App) SetBackendOffline(name string, offline bool) error {

@@ -417,3 +417,51 @@ func TestKillQueryNeverHitsTheNextBorrower(t *testing.T) {
 		t.Errorf("bystanders: %d statements interrupted by KILLs of another session (%d ran)", others.interrupted, others.ok)
 	}
 }
+
+// An operator kills client sessions from the admin interface with SHOW SESSIONS' ids; the
+// backend KILL runs with the session's own login.
+func TestAdminKill(t *testing.T) {
+	k := newKillTailgate(t)
+	adm := adminDB(t, startAdmin(t, k.tg), adminUser, adminPassword)
+	victim := k.app()
+	listed := false
+	for _, r := range queryRows(t, adm, "SHOW SESSIONS") {
+		listed = listed || r["id"] == fmt.Sprint(victim.GetConnectionID())
+	}
+	if !listed {
+		t.Fatalf("SHOW SESSIONS does not list session %d", victim.GetConnectionID())
+	}
+
+	done := runAsync(victim, "SELECT SLEEP(20) AS admin_kill_query")
+	serverThread(t, replicaRunning(t, "admin_kill_query"), "admin_kill_query")
+	if _, err := adm.Exec(fmt.Sprintf("KILL QUERY %d", victim.GetConnectionID())); err != nil {
+		t.Fatalf("admin KILL QUERY: %v", err)
+	}
+	if r := wait(t, done); errCode(r.err) != mysql.ER_QUERY_INTERRUPTED {
+		t.Fatalf("SLEEP(20) after the admin's KILL QUERY: %v; want error 1317", r.err)
+	}
+
+	for _, q := range []string{"BEGIN", "INSERT INTO kill_t VALUES (3)"} {
+		if _, err := victim.Execute(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	done = runAsync(victim, "SELECT SLEEP(20) AS admin_kill_conn")
+	thread := serverThread(t, shared.Primary, "admin_kill_conn")
+	if _, err := adm.Exec(fmt.Sprintf("KILL %d", victim.GetConnectionID())); err != nil {
+		t.Fatalf("admin KILL: %v", err)
+	}
+	if r := wait(t, done); r.err == nil {
+		t.Fatal("the statement of a session the admin killed returned rows")
+	}
+	if !threadGone(t, shared.Primary, thread) {
+		t.Fatalf("backend thread %d still runs after the admin's KILL", thread)
+	}
+	var n int
+	if err := rootDB(t, shared.Primary).QueryRow("SELECT COUNT(*) FROM tailgate_test.kill_t WHERE id = 3").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the killed session's transaction: %d rows, %v; want it rolled back", n, err)
+	}
+	if _, err := adm.Exec(fmt.Sprintf("KILL %d", victim.GetConnectionID())); err == nil || !strings.Contains(err.Error(), "1094") {
+		t.Fatalf("admin KILL of a gone session: %v; want error 1094", err)
+	}
+}

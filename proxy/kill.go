@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -90,7 +91,7 @@ func (s *session) killStatement(k router.Kill) error {
 		s.writeError(mysql.ER_KILL_DENIED_ERROR, "HY000", fmt.Sprintf("You are not owner of thread %d", k.ID))
 		return s.flushClient()
 	}
-	if e := s.killSession(t, k.Query); e != nil {
+	if e := s.srv.kill(t, k.Query, s); e != nil {
 		s.writeError(e.Code, e.State, e.Message)
 	} else {
 		s.client.scratchOK(s)
@@ -98,9 +99,67 @@ func (s *session) killStatement(k router.Kill) error {
 	return s.flushClient()
 }
 
-// killSession stops t's running statement (query) or ends t, and returns the error for the
-// client, if any.
-func (s *session) killSession(t *session, query bool) *mysql.MyError {
+// KillSession is KILL [CONNECTION | QUERY] id from the admin interface: it ends client
+// session id, or stops the statement it runs. The backend KILL runs with the session's own
+// login. An unknown id is a *mysql.MyError, as a server reports it.
+func (s *Server) KillSession(id uint32, query bool) error {
+	t := s.session(uint64(id))
+	if t == nil {
+		return mysql.NewError(mysql.ER_NO_SUCH_THREAD, fmt.Sprintf("Unknown thread id: %d", id))
+	}
+	if e := s.kill(t, query, loginLender{s, t}); e != nil {
+		return e
+	}
+	return nil
+}
+
+// lender lends a connection to a backend for a KILL and takes it back: err is the KILL's.
+type lender interface {
+	lend(b *Backend) (*backendConn, error)
+	takeBack(bc *backendConn, err error)
+}
+
+// A session's KILL runs on one of its own connections, as the session's statements do.
+func (s *session) lend(b *Backend) (*backendConn, error) { return s.conn(b.Name) }
+
+func (s *session) takeBack(bc *backendConn, err error) {
+	var myErr *mysql.MyError
+	if err != nil && !errors.As(err, &myErr) {
+		s.drop(bc)
+		return
+	}
+	s.settle(bc, relayOutcome{hasError: err != nil}, nil)
+}
+
+// loginLender lends pooled connections with session t's login (the admin's KILL).
+type loginLender struct {
+	srv *Server
+	t   *session
+}
+
+func (l loginLender) lend(b *Backend) (*backendConn, error) {
+	return b.pool.get(context.Background(), l.t.key, nil, func() (*backendConn, error) {
+		return l.srv.dial(b, &l.t.dial)
+	}, l.srv.opts.BackendConnectTimeout)
+}
+
+func (l loginLender) takeBack(bc *backendConn, err error) {
+	var myErr *mysql.MyError
+	switch {
+	case err == nil:
+	case errors.As(err, &myErr):
+		// The error is in its diagnostics now: the next borrower resets it.
+		bc.diag, bc.dirty, bc.owner = true, true, nil
+	default:
+		bc.pool.discard(bc)
+		return
+	}
+	bc.pool.put(bc)
+}
+
+// kill stops t's running statement (query) or ends t, with a connection from l, and
+// returns the error for whoever asked, if any.
+func (s *Server) kill(t *session, query bool, l lender) *mysql.MyError {
 	t.kill.mu.Lock()
 	target := t.kill.running
 	if !query {
@@ -116,7 +175,7 @@ func (s *session) killSession(t *session, query bool) *mysql.MyError {
 	}
 	// Borrow a connection to the backend before taking t's lock: t may hold the last
 	// connection of a full pool, which it gives back only after its statement.
-	kc, err := s.conn(target.b.Name)
+	kc, err := l.lend(target.b)
 	if err != nil {
 		return s.killFailed(target.b.Name, query, err)
 	}
@@ -132,24 +191,23 @@ func (s *session) killSession(t *session, query bool) *mysql.MyError {
 		// after: the thread is t's until the server ends it.
 		killErr = kc.simpleCommand(mysql.COM_QUERY, fmt.Sprintf("KILL CONNECTION %d", target.threadID))
 	}
+	l.takeBack(kc, killErr)
 	var myErr *mysql.MyError
-	serverErr := errors.As(killErr, &myErr)
 	switch {
-	case killErr == nil || serverErr && myErr.Code == mysql.ER_NO_SUCH_THREAD:
-		// (No such thread: the backend connection is gone already.)
-		s.settle(kc, relayOutcome{}, nil)
+	case killErr == nil:
 		return nil
-	case serverErr:
-		s.settle(kc, relayOutcome{hasError: true}, nil)
+	case errors.As(killErr, &myErr):
+		if myErr.Code == mysql.ER_NO_SUCH_THREAD {
+			return nil // the backend connection is gone already
+		}
 		return myErr
 	}
-	s.drop(kc)
 	return s.killFailed(target.b.Name, query, killErr)
 }
 
 // killFailed reports that the backend running the statement could not be told to stop it.
 // KILL CONNECTION still ends the session: its backend connection is closed with it.
-func (s *session) killFailed(backend string, query bool, err error) *mysql.MyError {
+func (s *Server) killFailed(backend string, query bool, err error) *mysql.MyError {
 	s.log.Warn("KILL could not reach the backend", "backend", backend, "error", err)
 	if !query {
 		return nil
