@@ -386,6 +386,46 @@ func TestReadYourWritesWithLaggingReplica(t *testing.T) {
 	}
 }
 
+// TestReadYourWritesAfterClientSetsSessionTracking: drivers set session_track_system_variables
+// themselves at connect (MariaDB Connector/C++: 'auto_increment_increment,tx_isolation'),
+// which replaces the tracking of last_gtid that read-your-writes learns each write's GTID
+// from. Tailgate restores its own tracking after such a SET, on the connection it ran on and
+// wherever it is replayed.
+func TestReadYourWritesAfterClientSetsSessionTracking(t *testing.T) {
+	tg := startTailgate(t, freshConfig(shared, time.Minute, 30*time.Second))
+	c := conn(t, tg.db(t, "multiStatements=true"))
+	mustExec(t, c, "CREATE TABLE IF NOT EXISTS ryw_track (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	waitReplicated(t, shared)
+	sqlThread(t, shared.Replicas[0], false)
+	for _, set := range []string{
+		"SET session_track_system_variables = 'auto_increment_increment,tx_isolation'",
+		"SET session_track_schema = 1, session_track_system_variables = ''; SET @x = 1",
+	} {
+		mustExec(t, c, set)
+		misses, stale := 0, 0
+		for i := range 100 {
+			res, err := c.ExecContext(context.Background(), "INSERT INTO ryw_track (v) VALUES (?)", i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := res.LastInsertId()
+			var sid int
+			err = c.QueryRowContext(context.Background(), "SELECT @@server_id FROM ryw_track WHERE id = ?", id).Scan(&sid)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				misses++
+			case err != nil:
+				t.Fatal(err)
+			case sid == int(shared.Replicas[0].ServerID):
+				stale++
+			}
+		}
+		if misses > 0 || stale > 0 {
+			t.Errorf("after %q: %d of 100 reads missed the session's own write, the stopped replica served %d", set, misses, stale)
+		}
+	}
+}
+
 // TestAllReplicasStale: both replicas' SQL threads stopped under writes: reads go to the
 // primary with on_all_stale = "primary" and fail clearly with "error".
 func TestAllReplicasStale(t *testing.T) {

@@ -284,15 +284,35 @@ func (s *session) recordMultiSets(st *router.Statement, bc *backendConn, ran int
 	if len(st.Sets) == 0 {
 		return
 	}
+	retrack := false
 	for _, p := range st.Sets {
 		if p.Index >= ran {
 			break
 		}
 		s.state.recordSet(p.Key, p.SQL)
+		retrack = retrack || setsTracking(p.Key)
 	}
 	// bc was brought to the session's state before the text ran: it has these too.
 	bc.stateVersion = s.state.version
 	bc.dirty, bc.owner = true, s.owner
+	if retrack {
+		s.retrack(bc)
+	}
+}
+
+// retrack restores tailgate's session tracking on bc after the client's own SET of it
+// ran there (see setsTracking). A connection that fails on it is dropped.
+func (s *session) retrack(bc *backendConn) {
+	err := bc.initSession()
+	var myErr *mysql.MyError
+	switch {
+	case err == nil:
+	case errors.As(err, &myErr):
+		s.log.Warn("could not restore session tracking after the client's SET", "backend", bc.b.Name, "error", err)
+	default:
+		s.log.Warn("backend connection failed restoring session tracking; dropped", "backend", bc.b.Name, "error", err)
+		s.drop(bc)
+	}
 }
 
 // errRetry tells query that a read failed before any byte reached the client and may be
@@ -439,6 +459,9 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 			bc.stateVersion = s.state.version
 		}
 		bc.dirty, bc.owner = true, s.owner
+		if setsTracking(st.SetKey) {
+			s.retrack(bc)
+		}
 	case router.KindUse:
 		s.state.schema = st.Schema
 		bc.schema = st.Schema

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"strings"
+
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
@@ -32,6 +34,20 @@ func (st *sessionState) recordSet(key, sql string) {
 	st.sets = append(st.sets, setEntry{key: key, sql: sql, version: st.version})
 }
 
+// setsTracking reports whether a SET of these keys (Statement.SetKey) changes what the
+// server reports in OK packets: a client's own session_track_system_variables (drivers set
+// it at connect) or session_track_gtids replaces tailgate's, and without initSession after
+// it the primary's answers would stop carrying the GTIDs of writes (read-your-writes) and
+// sql_mode changes would go unseen.
+func setsTracking(key string) bool {
+	for k := range strings.SplitSeq(key, ",") {
+		if k == "session_track_system_variables" || k == "session_track_gtids" {
+			return true
+		}
+	}
+	return false
+}
+
 // reset forgets variables (COM_RESET_CONNECTION keeps the default database).
 func (st *sessionState) reset() {
 	st.sets = nil
@@ -60,6 +76,7 @@ func (st *sessionState) sync(bc *backendConn) error {
 	if bc.stateVersion == st.version {
 		return nil
 	}
+	retrack := false
 	for _, e := range st.sets {
 		if e.version <= bc.stateVersion {
 			continue
@@ -68,7 +85,11 @@ func (st *sessionState) sync(bc *backendConn) error {
 			return err
 		}
 		bc.dirty = true
+		retrack = retrack || setsTracking(e.key)
 	}
 	bc.stateVersion = st.version
+	if retrack {
+		return bc.initSession()
+	}
 	return nil
 }
