@@ -400,8 +400,15 @@ func TestReadYourWritesAfterClientSetsSessionTracking(t *testing.T) {
 	for _, set := range []string{
 		"SET session_track_system_variables = 'auto_increment_increment,tx_isolation'",
 		"SET session_track_schema = 1, session_track_system_variables = ''; SET @x = 1",
+		"SET session_track_system_variables = ?", // a prepared statement
 	} {
-		mustExec(t, c, set)
+		var args []any
+		if strings.Contains(set, "?") {
+			args = []any{"autocommit"}
+		}
+		if _, err := c.ExecContext(context.Background(), set, args...); err != nil {
+			t.Fatalf("%s: %v", set, err)
+		}
 		misses, stale := 0, 0
 		for i := range 100 {
 			res, err := c.ExecContext(context.Background(), "INSERT INTO ryw_track (v) VALUES (?)", i)

@@ -70,7 +70,7 @@ func (s *session) stmtPrepare(pkt []byte) error {
 	if st.Kind == router.KindSessionSet || st.Kind == router.KindUse {
 		// Its values come with each execute, so it cannot be replayed elsewhere: it runs
 		// on the primary, which the session then keeps.
-		st = &router.Statement{Kind: router.KindWrite, Reason: router.ReasonAdminCommand, Hint: st.Hint}
+		st = &router.Statement{Kind: router.KindWrite, Reason: router.ReasonAdminCommand, Hint: st.Hint, SetKey: st.SetKey}
 	}
 	d, bc, err := s.route(st)
 	if err != nil || bc == nil {

@@ -459,12 +459,12 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 			bc.stateVersion = s.state.version
 		}
 		bc.dirty, bc.owner = true, s.owner
-		if setsTracking(st.SetKey) {
-			s.retrack(bc)
-		}
 	case router.KindUse:
 		s.state.schema = st.Schema
 		bc.schema = st.Schema
+	}
+	if st.SetKey != "" && setsTracking(st.SetKey) { // a SET, prepared ones too
+		s.retrack(bc)
 	}
 	if bc.b.Primary {
 		switch st.Reason {
