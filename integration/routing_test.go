@@ -504,6 +504,24 @@ func TestANSIQuotes(t *testing.T) {
 		insert(t, c, 1)
 	})
 
+	t.Run("others keep the default", func(t *testing.T) {
+		// A session in ANSI_QUOTES sets its own session tracking, and tailgate restores its
+		// tracking there: the sql_mode that reports is the session's, not the servers'
+		// default that new sessions start in. The session holds its primary connection (a
+		// transaction) and a clean one waits in the pool, so the next login checks out that
+		// one and no connection starts afresh in between.
+		c := conn(t, tg.db(t, ""))
+		mustExec(t, c, "BEGIN")
+		conn(t, tg.db(t, "")) // its login check leaves a clean primary connection idle
+		mustExec(t, c, "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')", "SET session_track_system_variables = 'autocommit'",
+			"DO 1") // answered once the session is done with the SET (the restore follows its OK)
+		other := conn(t, tg.db(t, ""))
+		if id := serverID(t, other, `SELECT @@server_id FROM (SELECT "a\"b" AS a) t`); id == int(shared.Primary.ServerID) {
+			t.Error("a new session read a string with an escaped quote in another session's ANSI_QUOTES mode (on the primary)")
+		}
+		mustExec(t, c, "ROLLBACK")
+	})
+
 	t.Run("server default", func(t *testing.T) {
 		for _, n := range shared.Nodes() {
 			if err := n.Exec(context.Background(), "SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',ANSI_QUOTES')"); err != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/charset"
+
+	"github.com/tailgate-proxy/tailgate/router"
 )
 
 // Backend is one database server: the primary or a replica.
@@ -163,7 +165,7 @@ func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.
 		threadID:    cc.GetConnectionID(),
 	}
 	bc.mariadb = strings.Contains(cc.GetServerVersion(), "MariaDB")
-	if err := bc.initSession(); err != nil {
+	if err := bc.startSession(); err != nil {
 		bc.close()
 		return nil, fmt.Errorf("set up the session on %s (%s): %w", b.Name, b.Address, err)
 	}
@@ -171,11 +173,21 @@ func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.
 	return bc, nil
 }
 
-// initSession prepares a new (or reset) backend session: it reports every change of
-// sql_mode (sessions read statement text in their sql_mode), and on the primary every
-// committing OK packet carries the write's GTID (read-your-writes). Its own answer tells
-// the connection's sql_mode, the one new sessions start with.
-func (bc *backendConn) initSession() error {
+// startSession prepares a new (or reset) backend session (see trackSession); its sql_mode
+// is the one new client sessions start in.
+func (bc *backendConn) startSession() error {
+	mode, err := bc.trackSession()
+	if err == nil {
+		bc.b.defaultMode.Store(uint32(mode))
+	}
+	return err
+}
+
+// trackSession makes the backend session report what tailgate follows: every change of
+// sql_mode (sessions read statement text in their sql_mode) and, on the primary, the GTID
+// of each committed write (read-your-writes). It returns the session's sql_mode, which its
+// own answer reports.
+func (bc *backendConn) trackSession() (router.SQLMode, error) {
 	q := trackSQLMode
 	switch {
 	case bc.b.Primary && bc.mariadb:
@@ -185,14 +197,15 @@ func (bc *backendConn) initSession() error {
 	}
 	ok, err := bc.okCommand(mysql.COM_QUERY, q)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var mode router.SQLMode
 	eachSessionTrack(ok.sessionTrack(), func(typ byte, data []byte) {
 		if name, value, good := trackedVariable(typ, data); good && string(name) == "sql_mode" {
-			bc.b.defaultMode.Store(uint32(sqlModeOf(value)))
+			mode = sqlModeOf(value)
 		}
 	})
-	return nil
+	return mode, nil
 }
 
 // The sessions' tracked variables plus sql_mode (last_gtid too on a MariaDB primary), unless

@@ -8,7 +8,7 @@ import (
 )
 
 // OK packets as MariaDB and MySQL send them to a primary connection set up by
-// initSession, written out byte by byte from the protocol layout. No MySQL server was at
+// trackSession, written out byte by byte from the protocol layout. No MySQL server was at
 // hand to record the MySQL ones: they follow the MySQL protocol documentation and
 // go-mysql's decoder, and TestGTIDTrackLayoutMatchesGoMySQL checks them against go-mysql's
 // encoder. The MariaDB path is also exercised against MariaDB 10.11 by the integration

@@ -437,5 +437,5 @@ func (bc *backendConn) reset() error {
 	}
 	bc.stmts = nil // the server closed them
 	bc.dirty, bc.owner, bc.stateVersion, bc.multiStmtOff, bc.diag = false, nil, 0, false, false
-	return bc.initSession()
+	return bc.startSession()
 }

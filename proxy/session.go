@@ -303,7 +303,7 @@ func (s *session) recordMultiSets(st *router.Statement, bc *backendConn, ran int
 // retrack restores tailgate's session tracking on bc after the client's own SET of it
 // ran there (see setsTracking). A connection that fails on it is dropped.
 func (s *session) retrack(bc *backendConn) {
-	err := bc.initSession()
+	_, err := bc.trackSession()
 	var myErr *mysql.MyError
 	switch {
 	case err == nil:

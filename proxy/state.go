@@ -36,7 +36,7 @@ func (st *sessionState) recordSet(key, sql string) {
 
 // setsTracking reports whether a SET of these keys (Statement.SetKey) changes what the
 // server reports in OK packets: a client's own session_track_system_variables (drivers set
-// it at connect) or session_track_gtids replaces tailgate's, and without initSession after
+// it at connect) or session_track_gtids replaces tailgate's, and without trackSession after
 // it the primary's answers would stop carrying the GTIDs of writes (read-your-writes) and
 // sql_mode changes would go unseen.
 func setsTracking(key string) bool {
@@ -89,7 +89,8 @@ func (st *sessionState) sync(bc *backendConn) error {
 	}
 	bc.stateVersion = st.version
 	if retrack {
-		return bc.initSession()
+		_, err := bc.trackSession()
+		return err
 	}
 	return nil
 }
