@@ -54,7 +54,7 @@ clean:
 # Fuzz targets, as package:Name; add new ones to one of the two lists. The decoders of
 # untrusted bytes the fuzzing issue names (packet reader, handshake response, command
 # decoding, statement classifier) fuzz FUZZ_TEST_TIME each in make test, the others
-# FUZZ_TEST_OTHER_TIME, one after the other without -race (about 6 minutes with the
+# FUZZ_TEST_OTHER_TIME, one after the other without -race (about 5 minutes with the
 # defaults). make fuzz runs every target for FUZZTIME. A crasher lands in
 # <package>/testdata/fuzz/<Name>/ and fails the run; commit it, and go test replays it.
 # scripts/fuzz.sh repeats once a run that Go's fuzztime deadline race (golang/go#75804, Go
@@ -65,7 +65,7 @@ FUZZ_OTHER := ./proxy:FuzzReadCompressedPacket ./proxy:FuzzParseOK ./proxy:FuzzS
 	./replication:FuzzDecodeMySQLGTIDEvents ./replication:FuzzParseMySQLSet
 FUZZ_TARGETS := $(FUZZ_MAIN) $(FUZZ_OTHER)
 FUZZTIME             ?= 60s
-FUZZ_TEST_TIME       ?= 60s
+FUZZ_TEST_TIME       ?= 45s
 FUZZ_TEST_OTHER_TIME ?= 10s
 .PHONY: fuzz fuzz-short
 fuzz:
