@@ -347,15 +347,24 @@ func TestStalenessProbe(t *testing.T) {
 	}
 }
 
+// lagOneReplica starts tailgate with lag.max high enough that a replica whose SQL thread
+// stops stays "online", creates table (id, v) and stops replica1's SQL thread: its reads are
+// then stale by whatever the session writes. It returns a connection with DSN params.
+func lagOneReplica(t *testing.T, params, table string) *sql.Conn {
+	t.Helper()
+	tg := startTailgate(t, freshConfig(shared, time.Minute, 30*time.Second))
+	c := conn(t, tg.db(t, params))
+	mustExec(t, c, "CREATE TABLE IF NOT EXISTS "+table+" (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	waitReplicated(t, shared)
+	sqlThread(t, shared.Replicas[0], false)
+	return c
+}
+
 // TestReadYourWritesWithLaggingReplica: INSERT then SELECT of that row, 1,000 times on one
 // autocommit connection, with one replica's SQL thread stopped but still "online" (lag.max
 // is high): no read misses its own write.
 func TestReadYourWritesWithLaggingReplica(t *testing.T) {
-	tg := startTailgate(t, freshConfig(shared, time.Minute, 30*time.Second))
-	c := conn(t, tg.db(t, ""))
-	mustExec(t, c, "CREATE TABLE IF NOT EXISTS ryw (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
-	waitReplicated(t, shared)
-	sqlThread(t, shared.Replicas[0], false)
+	c := lagOneReplica(t, "", "ryw")
 	perServer := map[int]int{}
 	misses := 0
 	for i := range 1000 {
@@ -392,11 +401,7 @@ func TestReadYourWritesWithLaggingReplica(t *testing.T) {
 // from. Tailgate restores its own tracking after such a SET, on the connection it ran on and
 // wherever it is replayed.
 func TestReadYourWritesAfterClientSetsSessionTracking(t *testing.T) {
-	tg := startTailgate(t, freshConfig(shared, time.Minute, 30*time.Second))
-	c := conn(t, tg.db(t, "multiStatements=true"))
-	mustExec(t, c, "CREATE TABLE IF NOT EXISTS ryw_track (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
-	waitReplicated(t, shared)
-	sqlThread(t, shared.Replicas[0], false)
+	c := lagOneReplica(t, "multiStatements=true", "ryw_track")
 	for _, set := range []string{
 		"SET session_track_system_variables = 'auto_increment_increment,tx_isolation'",
 		"SET session_track_schema = 1, session_track_system_variables = ''; SET @x = 1",
