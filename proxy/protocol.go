@@ -112,38 +112,43 @@ func stripSessionTrack(dst, p []byte) ([]byte, error) {
 	return ok.appendStripped(dst, p), nil
 }
 
-// appendStripped is stripSessionTrack for p already decoded as ok.
+// Session state entry types (MySQL's enum_session_state_type) that tailgate reads.
+const (
+	sessionTrackSystemVariables = 0x00 // a changed system variable: name, value
+	sessionTrackSchema          = 0x01 // the new default database
+	sessionTrackGTIDs           = 0x03 // MySQL's session_track_gtids
+)
+
 // eachSessionTrack calls fn with the type and data of each entry of a session state block.
 func eachSessionTrack(block []byte, fn func(typ byte, data []byte)) {
 	for len(block) > 0 {
-		typ := block[0]
-		n, size, ok := readLenEnc(block[1:])
-		if !ok || uint64(len(block)-1-size) < n {
+		data, rest, ok := readLenEncBytes(block[1:])
+		if !ok {
 			return
 		}
-		fn(typ, block[1+size:1+size+int(n)])
-		block = block[1+size+int(n):]
+		fn(block[0], data)
+		block = rest
 	}
 }
 
-// sessionTrackSystemVariables is the entry type of a changed system variable.
-const sessionTrackSystemVariables = 0x00
+// readLenEncBytes reads a length-encoded string at b[0:] and returns it and what follows.
+func readLenEncBytes(b []byte) (s, rest []byte, ok bool) {
+	n, size, ok := readLenEnc(b)
+	if !ok || uint64(len(b)-size) < n {
+		return nil, nil, false
+	}
+	return b[size : size+int(n)], b[size+int(n):], true
+}
 
-// trackedVariable reads a SESSION_TRACK_SYSTEM_VARIABLES entry: a variable and its value.
-func trackedVariable(typ byte, data []byte) (name, value []byte, ok bool) {
-	if typ != sessionTrackSystemVariables {
+// trackedVariable reads the data of a SESSION_TRACK_SYSTEM_VARIABLES entry: a variable and
+// its value.
+func trackedVariable(data []byte) (name, value []byte, ok bool) {
+	name, rest, ok := readLenEncBytes(data)
+	if !ok {
 		return nil, nil, false
 	}
-	n, l, ok := readLenEnc(data)
-	if !ok || uint64(len(data)-l) < n {
-		return nil, nil, false
-	}
-	name, rest := data[l:l+int(n)], data[l+int(n):]
-	v, l, ok := readLenEnc(rest)
-	if !ok || uint64(len(rest)-l) < v {
-		return nil, nil, false
-	}
-	return name, rest[l : l+int(v)], true
+	value, _, ok = readLenEncBytes(rest)
+	return name, value, ok
 }
 
 // sqlModeOf reads the flags that change how statement text reads from a sql_mode value
@@ -164,6 +169,7 @@ func sqlModeOf(value []byte) router.SQLMode {
 	return m
 }
 
+// appendStripped is stripSessionTrack for p already decoded as ok.
 func (ok okPacket) appendStripped(dst, p []byte) []byte {
 	dst = append(dst[:0], p[:ok.restOffset]...)
 	status := ok.status &^ mysql.SERVER_SESSION_STATE_CHANGED

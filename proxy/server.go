@@ -213,8 +213,8 @@ func (s *Server) backend(name string) *Backend {
 	return (*s.backends.Load())[name]
 }
 
-// defaultSQLMode is the sql_mode a new session starts in: the primary's, as its connections
-// last reported it (the login check has opened one).
+// defaultSQLMode is the sql_mode a new session starts in: the primary's, as its fresh or
+// reset connections last reported it.
 func (s *Server) defaultSQLMode() router.SQLMode {
 	return router.SQLMode(s.primary.defaultMode.Load())
 }
@@ -404,7 +404,6 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	if sess.clientCaps&mysql.CLIENT_COMPRESS != 0 {
 		sess.client.compress() // from the first command on, after the uncompressed OK
 	}
-	sess.sqlMode = s.defaultSQLMode()
 	sess.log = s.log.With("conn_id", sess.id, "client", remote, "user", sess.user)
 	s.metrics.sessions.Add(1)
 	defer s.metrics.sessions.Add(-1)
@@ -502,6 +501,7 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 		return mysql.NewError(mysql.ER_CONNECT_TO_MASTER, "tailgate: "+err.Error())
 	}
 	sess.id, sess.raw, sess.started = c.ConnectionID(), h.raw, time.Now()
+	sess.sqlMode = s.defaultSQLMode() // the login check has opened a connection by now
 	s.mu.Lock()
 	s.sessions[sess.id] = sess
 	s.mu.Unlock()

@@ -289,8 +289,8 @@ func (s *session) recordMultiSets(st *router.Statement, bc *backendConn, ran int
 		if p.Index >= ran {
 			break
 		}
-		s.state.recordSet(p.Key, p.SQL)
-		retrack = retrack || setsTracking(p.Key)
+		s.state.recordSet(p.Key, p.SQL, p.Tracking)
+		retrack = retrack || p.Tracking
 	}
 	// bc was brought to the session's state before the text ran: it has these too.
 	bc.stateVersion = s.state.version
@@ -301,7 +301,10 @@ func (s *session) recordMultiSets(st *router.Statement, bc *backendConn, ran int
 }
 
 // retrack restores tailgate's session tracking on bc after the client's own SET of it
-// ran there (see setsTracking). A connection that fails on it is dropped.
+// ran there: drivers set session_track_system_variables at connect, which replaces
+// tailgate's, and without it the primary's answers would stop carrying the GTIDs of writes
+// (read-your-writes) and sql_mode changes would go unseen. A connection that fails on it
+// is dropped.
 func (s *session) retrack(bc *backendConn) {
 	_, err := bc.trackSession()
 	var myErr *mysql.MyError
@@ -455,7 +458,7 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 	switch st.Kind {
 	case router.KindSessionSet:
 		if st.Effects&(router.EffectSetAutocommit|router.EffectSetTransaction) == 0 {
-			s.state.recordSet(st.SetKey, string(sql))
+			s.state.recordSet(st.SetKey, string(sql), st.Effects.Has(router.EffectSessionTracking))
 			bc.stateVersion = s.state.version
 		}
 		bc.dirty, bc.owner = true, s.owner
@@ -463,7 +466,7 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 		s.state.schema = st.Schema
 		bc.schema = st.Schema
 	}
-	if st.SetKey != "" && setsTracking(st.SetKey) { // a SET, prepared ones too
+	if st.Effects.Has(router.EffectSessionTracking) { // a SET, prepared ones too
 		s.retrack(bc)
 	}
 	if bc.b.Primary {
@@ -520,14 +523,14 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 func (s *session) onSessionTrack(bc *backendConn, block []byte) {
 	eachSessionTrack(block, func(typ byte, data []byte) {
 		switch typ {
-		case 0x01: // SESSION_TRACK_SCHEMA
-			if name, l, ok := readLenEnc(data); ok && uint64(len(data)-l) >= name {
-				schema := string(data[l : l+int(name)])
+		case sessionTrackSchema:
+			if name, _, ok := readLenEncBytes(data); ok {
+				schema := string(name)
 				bc.schema = schema
 				s.state.schema = schema
 			}
 		case sessionTrackSystemVariables:
-			name, value, ok := trackedVariable(typ, data)
+			name, value, ok := trackedVariable(data)
 			switch {
 			case !ok:
 			case string(name) == "last_gtid" && len(value) > 0 && bc.b.Primary:
@@ -536,18 +539,16 @@ func (s *session) onSessionTrack(bc *backendConn, block []byte) {
 				// The mode is replayed on every backend connection: any of them tells.
 				s.sqlMode = sqlModeOf(value)
 			}
-		case 0x03: // SESSION_TRACK_GTIDS (MySQL, session_track_gtids = OWN_GTID)
+		case sessionTrackGTIDs: // MySQL, session_track_gtids = OWN_GTID
 			// An encoding specification byte (0: the GTID set as text), then the GTIDs the
 			// statement committed as a length-encoded string: "uuid:23", or a set such as
 			// "uuid:23-24" after a statement that committed several transactions.
 			if len(data) < 1 || data[0] != 0x00 || !bc.b.Primary {
 				return
 			}
-			set, l, ok := readLenEnc(data[1:])
-			if !ok || set == 0 || uint64(len(data)-1-l) < set {
-				return
+			if set, _, ok := readLenEncBytes(data[1:]); ok && len(set) > 0 {
+				s.learnWrite(string(set))
 			}
-			s.learnWrite(string(data[1+l : 1+l+int(set)]))
 		}
 	})
 }

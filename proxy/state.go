@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"strings"
-
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
@@ -20,10 +18,13 @@ type setEntry struct {
 	key     string
 	sql     string
 	version uint64
+	// tracking: it sets the session tracking tailgate relies on (router.EffectSessionTracking),
+	// which trackSession restores after it.
+	tracking bool
 }
 
 // recordSet remembers a SET that succeeded, replacing an earlier one of the same key.
-func (st *sessionState) recordSet(key, sql string) {
+func (st *sessionState) recordSet(key, sql string, tracking bool) {
 	for i := range st.sets {
 		if st.sets[i].key == key {
 			st.sets = append(st.sets[:i], st.sets[i+1:]...)
@@ -31,21 +32,7 @@ func (st *sessionState) recordSet(key, sql string) {
 		}
 	}
 	st.version++
-	st.sets = append(st.sets, setEntry{key: key, sql: sql, version: st.version})
-}
-
-// setsTracking reports whether a SET of these keys (Statement.SetKey) changes what the
-// server reports in OK packets: a client's own session_track_system_variables (drivers set
-// it at connect) or session_track_gtids replaces tailgate's, and without trackSession after
-// it the primary's answers would stop carrying the GTIDs of writes (read-your-writes) and
-// sql_mode changes would go unseen.
-func setsTracking(key string) bool {
-	for k := range strings.SplitSeq(key, ",") {
-		if k == "session_track_system_variables" || k == "session_track_gtids" {
-			return true
-		}
-	}
-	return false
+	st.sets = append(st.sets, setEntry{key: key, sql: sql, version: st.version, tracking: tracking})
 }
 
 // reset forgets variables (COM_RESET_CONNECTION keeps the default database).
@@ -85,7 +72,7 @@ func (st *sessionState) sync(bc *backendConn) error {
 			return err
 		}
 		bc.dirty = true
-		retrack = retrack || setsTracking(e.key)
+		retrack = retrack || e.tracking
 	}
 	bc.stateVersion = st.version
 	if retrack {

@@ -508,26 +508,26 @@ func (m *Monitor) HasApplied(name, required string) bool {
 	if v == nil {
 		return false
 	}
+	g, single := parseGTID(required) // one GTID: no allocation
+	var want position
+	if !single {
+		var ok bool
+		if want, ok = parsePosition(required); !ok {
+			return false
+		}
+	}
+	has := func(p *position) bool {
+		if single {
+			return p.contains(g)
+		}
+		return p.containsAll(want)
+	}
 	// visible, not pos: a read there must see the write. When only the stream has it yet
 	// (committing there this very moment), a poll now makes the next read find it.
-	visible := *v.visible.Load()
-	if g, ok := parseGTID(required); ok { // one GTID: no allocation
-		if visible.contains(g) {
-			return true
-		}
-		if v.pos.Load().contains(g) {
-			v.wantPoll()
-		}
-		return false
-	}
-	want, ok := parsePosition(required)
-	if !ok {
-		return false
-	}
-	if visible.containsAll(want) {
+	if has(v.visible.Load()) {
 		return true
 	}
-	if v.pos.Load().containsAll(want) {
+	if has(v.pos.Load()) {
 		v.wantPoll()
 	}
 	return false

@@ -260,7 +260,7 @@ func classifyStatements(stmts []ast.StmtNode) *Statement {
 	for i, n := range stmts {
 		part := classifyNode(n)
 		if part.Kind == KindKill {
-			return killUnsupported("KILL must be a statement of its own, not part of a multi-statement")
+			return killUnsupported(killInMulti)
 		}
 		if part.Kind != KindRead {
 			multi.Kind, multi.Reason = KindWrite, ReasonMultiWrite
@@ -270,7 +270,8 @@ func classifyStatements(stmts []ast.StmtNode) *Statement {
 			part.Effects&(EffectSetAutocommit|EffectSetTransaction) == 0:
 			// The part's text ends with its ';' and may start with spaces or comments.
 			text := strings.TrimRight(strings.TrimSpace(n.Text()), "; \t\r\n")
-			multi.Sets = append(multi.Sets, SetPart{Index: i, Key: part.SetKey, SQL: strings.Clone(text)})
+			multi.Sets = append(multi.Sets, SetPart{Index: i, Key: part.SetKey, SQL: strings.Clone(text),
+				Tracking: part.Effects.Has(EffectSessionTracking)})
 		case part.Kind != KindRead && part.Kind != KindUse:
 			onlyState = false
 		}
@@ -454,6 +455,8 @@ func classifySet(n *ast.SetStmt) *Statement {
 			st.Autocommit = autocommitValue(v.Value)
 		case slices.Contains(transactionVars, name) && oneShotTransaction(n):
 			st.Effects |= EffectSetTransaction
+		case name == "session_track_system_variables" || name == "session_track_gtids":
+			st.Effects |= EffectSessionTracking
 		}
 		names = append(names, name)
 	}
@@ -708,7 +711,11 @@ func classifyKill(n *ast.KillStmt) *Statement {
 	return &Statement{Kind: KindKill, Kill: Kill{ID: n.ConnectionID, Query: n.Query}}
 }
 
-const killNumberOnly = "KILL takes a connection id number here, not an expression"
+// Why tailgate refuses a KILL (Kill.Unsupported).
+const (
+	killNumberOnly = "KILL takes a connection id number here, not an expression"
+	killInMulti    = "KILL must be a statement of its own, not part of a multi-statement"
+)
 
 func killUnsupported(why string) *Statement {
 	return &Statement{Kind: KindKill, Kill: Kill{Unsupported: why}}
@@ -739,7 +746,7 @@ func killFallback(sql string) *Statement {
 		return nil
 	}
 	if statements > 1 {
-		return killUnsupported("KILL must be a statement of its own, not part of a multi-statement")
+		return killUnsupported(killInMulti)
 	}
 	rest := kill[1:]
 	if len(rest) > 0 && (rest[0].is("HARD") || rest[0].is("SOFT")) {

@@ -292,6 +292,8 @@ var classifyCases = []struct {
 	{"UNLOCK TABLES", writeWith(ReasonAdminCommand, EffectUnlockTables)},
 	{"FLUSH TABLES", write(ReasonAdminCommand)},
 	{"FLUSH PRIVILEGES", write(ReasonAdminCommand)},
+	{"SET session_track_system_variables = ''", want{kind: KindSessionSet, setKey: "session_track_system_variables", effects: EffectSessionTracking}},
+	{"SET SESSION session_track_gtids = OFF, @a = 1", want{kind: KindSessionSet, setKey: "@a,session_track_gtids", effects: EffectSessionTracking}},
 	{"KILL TIDB 5", write(ReasonAdminCommand)},
 	{"KILL QUERY ID 5", write(ReasonAdminCommand)},
 	{"KILL USER app", write(ReasonAdminCommand)},
@@ -366,7 +368,7 @@ func checkStatement(t *testing.T, got *Statement, w want) {
 // KILL names a connection id a client got from tailgate: tailgate runs it, and never lets a
 // server read the id as one of its own threads.
 func TestClassifyKill(t *testing.T) {
-	const multi, expr = "KILL must be a statement of its own, not part of a multi-statement", killNumberOnly
+	const multi, expr = killInMulti, killNumberOnly
 	for _, c := range []*Classifier{NewClassifier(100), NewClassifier(100).ForMode(ModeNoBackslashEscapes), NewClassifier(100).ForMode(ModeANSIQuotes)} {
 		for _, tc := range []struct {
 			sql  string
@@ -704,6 +706,10 @@ func TestMultiStatementSets(t *testing.T) {
 	}
 	if !st.Multi || st.Kind != KindWrite || st.Reason != ReasonMultiWrite || !slices.Equal(st.Sets, want) {
 		t.Errorf("got %+v\nwant Sets %+v", st, want)
+	}
+	st = c.Classify("SET NAMES utf8mb4; SET session_track_system_variables = ''")
+	if len(st.Sets) != 2 || st.Sets[0].Tracking || !st.Sets[1].Tracking || !st.Effects.Has(EffectSessionTracking) {
+		t.Errorf("a multi-statement setting session tracking: %+v", st)
 	}
 	// Only SETs, USE and reads: session state, not a multi-statement write.
 	st = c.Classify("SET NAMES latin1; USE db; SELECT 1; SET time_zone = '+02:00'")

@@ -125,6 +125,9 @@ const (
 	EffectUnlockTables                        // UNLOCK TABLES
 	EffectLastInsertID                        // calls LAST_INSERT_ID() (the session's value must be on its connection)
 	EffectSetsLastInsertID                    // calls LAST_INSERT_ID(expr), which sets the session's value
+	// EffectSessionTracking sets session_track_system_variables or session_track_gtids: what
+	// the server reports in OK packets, which the proxy relies on (write GTIDs, sql_mode).
+	EffectSessionTracking
 )
 
 // Has reports whether every bit of f is in e.
@@ -173,4 +176,6 @@ type SetPart struct {
 	Index int    // position among the text's statements, from 0
 	Key   string // as Statement.SetKey
 	SQL   string // its own text, to replay
+	// Tracking: it has EffectSessionTracking.
+	Tracking bool
 }
