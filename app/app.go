@@ -162,13 +162,9 @@ func routerOptions(cfg *config.Config, fresh router.Freshness) router.Options {
 }
 
 func proxyOptions(cfg *config.Config, log hclog.Logger) (proxy.Options, error) {
-	users, replicas, err := proxyBackends(cfg)
+	users, primary, replicas, err := proxyBackends(cfg)
 	if err != nil {
 		return proxy.Options{}, err
-	}
-	primary, err := backendConfig(router.PrimaryName, cfg.Primary.Address, cfg.Primary.TLS)
-	if err != nil {
-		return proxy.Options{}, fmt.Errorf("primary.tls: %w", err)
 	}
 	clientTLS, err := serverTLS(cfg.Proxy.TLS)
 	if err != nil {
@@ -199,27 +195,29 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) (proxy.Options, error) {
 
 // backendConfig is one backend as the proxy connects to it.
 func backendConfig(name, address string, t *config.BackendTLS) (proxy.BackendConfig, error) {
-	tlsCfg, err := backendTLS(t, address)
+	tlsCfg, id, err := backendTLS(t, address)
 	if err != nil {
 		return proxy.BackendConfig{}, err
 	}
-	return proxy.BackendConfig{Name: name, Address: address, TLS: tlsCfg, TLSRequired: t != nil && t.Required}, nil
+	return proxy.BackendConfig{Name: name, Address: address, TLS: tlsCfg, TLSRequired: t != nil && t.Required, TLSID: id}, nil
 }
 
-func proxyBackends(cfg *config.Config) ([]proxy.User, []proxy.BackendConfig, error) {
-	var users []proxy.User
+// proxyBackends are the users, primary and replicas of cfg as the proxy takes them.
+func proxyBackends(cfg *config.Config) (users []proxy.User, primary proxy.BackendConfig, reps []proxy.BackendConfig, err error) {
 	for _, u := range cfg.Users {
 		users = append(users, proxy.User{Name: u.Name, Password: u.Password, BackendUser: u.BackendUser, BackendPassword: u.BackendPassword, AuthPlugin: u.AuthPlugin})
 	}
-	var reps []proxy.BackendConfig
+	if primary, err = backendConfig(router.PrimaryName, cfg.Primary.Address, cfg.Primary.TLS); err != nil {
+		return nil, primary, nil, fmt.Errorf("primary.tls: %w", err)
+	}
 	for i, r := range cfg.Replicas {
 		b, err := backendConfig(r.Name, r.Address, r.TLS)
 		if err != nil {
-			return nil, nil, fmt.Errorf("replicas[%d].tls: %w", i, err)
+			return nil, primary, nil, fmt.Errorf("replicas[%d].tls: %w", i, err)
 		}
 		reps = append(reps, b)
 	}
-	return users, reps, nil
+	return users, primary, reps, nil
 }
 
 // Run serves until ctx ends, then shuts down: stop accepting, let sessions finish within
@@ -313,13 +311,14 @@ func (a *App) reload() ([]string, error) {
 	for _, change := range changes {
 		a.log.Info("config change", "change", change)
 	}
-	users, reps, err := proxyBackends(cfg)
+	users, primary, reps, err := proxyBackends(cfg)
 	if err != nil {
 		return nil, err
 	}
+	a.monitor.SetPrimary(cfg.Primary.Address)
 	a.monitor.SetReplicas(monitorOptions(cfg, a.log).Replicas)
 	a.monitor.SetThresholds(cfg.Lag.Max.Duration, cfg.Lag.Recover.Duration)
-	a.server.UpdateBackends(users, reps)
+	a.server.UpdateBackends(users, primary, reps)
 	a.router.Update(routerOptions(cfg, a.router.Freshness()))
 	if a.admin != nil && cfg.Admin != nil {
 		_ = a.admin.SetCredentials(cfg.Admin.User, cfg.Admin.Password) // Load validated: not empty

@@ -1,8 +1,10 @@
 package app
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -23,32 +25,37 @@ func serverTLS(c *config.ServerTLS) (*tls.Config, error) {
 }
 
 // backendTLS builds the TLS configuration for connections to the server at address
-// ([primary.tls], [replicas.tls]), or nil for plain connections.
-func backendTLS(c *config.BackendTLS, address string) (*tls.Config, error) {
+// ([primary.tls], [replicas.tls]), or nil for plain connections, and an id of what it was
+// built from (the settings and the CA file's contents): a reload that leaves them as they
+// were keeps the backend's connections.
+func backendTLS(c *config.BackendTLS, address string) (*tls.Config, string, error) {
 	if c == nil {
-		return nil, nil
+		return nil, "", nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !c.Verify} //nolint:gosec // verify = false is the operator's explicit choice
+	id := sha256.New()
+	fmt.Fprintf(id, "%q %q %t %t\n", c.CA, c.ServerName, c.Verify, c.Required)
 	if c.CA != "" {
 		pem, err := os.ReadFile(c.CA)
 		if err != nil {
-			return nil, fmt.Errorf("tls.ca %s: %w", c.CA, err)
+			return nil, "", fmt.Errorf("tls.ca %s: %w", c.CA, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca %s: no PEM certificate in it", c.CA)
+			return nil, "", fmt.Errorf("tls.ca %s: no PEM certificate in it", c.CA)
 		}
 		cfg.RootCAs = pool
+		id.Write(pem)
 	}
 	cfg.ServerName = c.ServerName
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(address)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		cfg.ServerName = host
 	}
-	return cfg, nil
+	return cfg, hex.EncodeToString(id.Sum(nil)), nil
 }
 
 func tlsVersion(v string) uint16 {

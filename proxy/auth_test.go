@@ -268,15 +268,15 @@ func TestCachingSHA2Cache(t *testing.T) {
 	expect("wrong password", "wrong", false, false)
 	expect("after a wrong password", "old-secret", true, true)
 
-	s.UpdateBackends(user("new-secret"), nil)
+	s.UpdateBackends(user("new-secret"), s.opts.Primary, nil)
 	expect("old password after the reload", "old-secret", false, false)
 	eventuallyFast("new-secret")
 
 	// A login that fetched the password before a reload and completes after it gets in
 	// with that password, which must not stay in the cache.
-	s.UpdateBackends(user("newer-secret"), nil)
+	s.UpdateBackends(user("newer-secret"), s.opts.Primary, nil)
 	inflight := startSHA2Login(t, addr, "app", "newer-secret")
-	s.UpdateBackends(user("newest-secret"), nil)
+	s.UpdateBackends(user("newest-secret"), s.opts.Primary, nil)
 	if fast, err := inflight.finish("newer-secret"); fast || (err != nil && err.Code != mysql.ER_CONNECT_TO_MASTER) {
 		t.Fatalf("login under way across the reload: fast %v, %v; want a full authentication that gets in", fast, err)
 	}
@@ -309,7 +309,7 @@ func TestCachingSHA2AddedByReload(t *testing.T) {
 	if _, err := startSHA2Login(t, s.Addr().String(), "nosuchuser", "x").finish("x"); err == nil || err.Code != mysql.ER_ACCESS_DENIED_ERROR {
 		t.Fatalf("unknown user: %v, want 1045", err)
 	}
-	s.UpdateBackends([]User{{Name: "app", Password: "secret", AuthPlugin: mysql.AUTH_CACHING_SHA2_PASSWORD}}, nil)
+	s.UpdateBackends([]User{{Name: "app", Password: "secret", AuthPlugin: mysql.AUTH_CACHING_SHA2_PASSWORD}}, s.opts.Primary, nil)
 	if !strings.Contains(logs.String(), "caching_sha2_password users can log in over TLS only until tailgate restarts") {
 		t.Errorf("no warning about the missing RSA key; log:\n%s", logs.String())
 	}

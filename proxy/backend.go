@@ -31,6 +31,7 @@ type Backend struct {
 	// tls encrypts connections to it when set; tlsRequired forbids a plain fallback.
 	tls         *tls.Config
 	tlsRequired bool
+	tlsID       string // BackendConfig.TLSID
 }
 
 // Connections returns the number of open connections to the backend.

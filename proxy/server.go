@@ -58,6 +58,9 @@ type BackendConfig struct {
 	// the server does not offer TLS (else they fall back to plain connections).
 	TLS         *tls.Config
 	TLSRequired bool
+	// TLSID identifies the TLS settings TLS was built from (a reload builds a new
+	// *tls.Config even when nothing changed): the same ID keeps the backend's connections.
+	TLSID string
 }
 
 // Options configure a Server.
@@ -128,7 +131,7 @@ type Server struct {
 	throttle   *authThrottle
 	sha2       sha2Auth // caching_sha2_password key and cache (auth.go)
 
-	primary  *Backend
+	primary  atomic.Pointer[Backend]             // replaced when a reload moves the primary
 	backends atomic.Pointer[map[string]*Backend] // replicas by name
 	users    atomic.Pointer[map[string]User]
 
@@ -155,9 +158,8 @@ func New(opts Options, rt *router.Router, cl *router.Classifier) *Server {
 		classifier: cl,
 		metrics:    &Stats{},
 		sessions:   map[uint32]*session{},
-		primary:    &Backend{Name: router.PrimaryName, Address: opts.Primary.Address, Primary: true, tls: opts.Primary.TLS, tlsRequired: opts.Primary.TLSRequired},
 	}
-	s.primary.pool = newPool(s.primary, opts.MaxBackendConnections)
+	s.setPrimary(opts.Primary)
 	s.throttle = newAuthThrottle(opts.MaxAuthFailures, authThrottleWindow)
 	s.setUsers(opts.Users)
 	s.setReplicas(opts.Replicas)
@@ -174,6 +176,42 @@ func (s *Server) setUsers(users []User) {
 	}
 }
 
+// newBackend returns the Backend for cfg, with its own pool.
+func (s *Server) newBackend(cfg BackendConfig, primary bool) *Backend {
+	b := &Backend{Name: cfg.Name, Address: cfg.Address, Primary: primary, tls: cfg.TLS, tlsRequired: cfg.TLSRequired, tlsID: cfg.TLSID}
+	b.pool = newPool(b, s.opts.MaxBackendConnections)
+	return b
+}
+
+// serves reports whether b connects as cfg says: the same server, the same TLS settings.
+func (b *Backend) serves(cfg BackendConfig) bool {
+	return b.Address == cfg.Address && b.tlsID == cfg.TLSID && b.tlsRequired == cfg.TLSRequired
+}
+
+// setPrimary installs the primary. A new address (a switchover) or new TLS settings give it
+// a new Backend: statements start on the new one at once, while sessions pinned to the old
+// one (a transaction, temporary tables, locks) stay on their connection until they let go
+// of it; the old pool closes each connection as it comes back.
+func (s *Server) setPrimary(cfg BackendConfig) {
+	cfg.Name = router.PrimaryName
+	old := s.primary.Load()
+	if old != nil && old.serves(cfg) {
+		return
+	}
+	b := s.newBackend(cfg, true)
+	if old != nil {
+		// Until the new primary's first connection says otherwise, sessions start in the
+		// sql_mode the old one had; the counters go on under the same name.
+		b.defaultMode.Store(old.defaultMode.Load())
+		b.queries.Store(old.queries.Load())
+	}
+	s.primary.Store(b)
+	if old != nil {
+		s.log.Info("primary moved; pinned sessions finish on the old one", "from", old.Address, "to", b.Address)
+		old.pool.retire()
+	}
+}
+
 // setReplicas installs the replica set, keeping Backend objects (and counters) of replicas
 // that stay.
 func (s *Server) setReplicas(reps []BackendConfig) {
@@ -181,14 +219,12 @@ func (s *Server) setReplicas(reps []BackendConfig) {
 	m := make(map[string]*Backend, len(reps))
 	for _, r := range reps {
 		if old != nil {
-			if b := (*old)[r.Name]; b != nil && b.Address == r.Address && b.tls == r.TLS {
+			if b := (*old)[r.Name]; b != nil && b.serves(r) {
 				m[r.Name] = b
 				continue
 			}
 		}
-		b := &Backend{Name: r.Name, Address: r.Address, tls: r.TLS, tlsRequired: r.TLSRequired}
-		b.pool = newPool(b, s.opts.MaxBackendConnections)
-		m[r.Name] = b
+		m[r.Name] = s.newBackend(r, false)
 	}
 	s.backends.Store(&m)
 	if old != nil {
@@ -202,9 +238,11 @@ func (s *Server) setReplicas(reps []BackendConfig) {
 	}
 }
 
-// UpdateBackends applies a reloaded set of users and replicas to new sessions and statements.
-func (s *Server) UpdateBackends(users []User, replicas []BackendConfig) {
+// UpdateBackends applies a reloaded set of users, primary and replicas to new sessions and
+// statements.
+func (s *Server) UpdateBackends(users []User, primary BackendConfig, replicas []BackendConfig) {
 	s.setUsers(users)
+	s.setPrimary(primary)
 	s.setReplicas(replicas)
 }
 
@@ -216,7 +254,7 @@ func (s *Server) backend(name string) *Backend {
 // defaultSQLMode is the sql_mode a new session starts in: the primary's, as its fresh or
 // reset connections last reported it.
 func (s *Server) defaultSQLMode() router.SQLMode {
-	return router.SQLMode(s.primary.defaultMode.Load())
+	return router.SQLMode(s.primary.Load().defaultMode.Load())
 }
 
 // session returns the client session with connection id id, or nil.
@@ -237,7 +275,7 @@ func (s *Server) Backends() []*Backend {
 		out = append(out, b)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return append([]*Backend{s.primary}, out...)
+	return append([]*Backend{s.primary.Load()}, out...)
 }
 
 // Stats returns the server's counters.
@@ -317,7 +355,7 @@ func (s *Server) serverVersion(ctx context.Context) string {
 	for _, u := range users {
 		user, pass := u.backendCredentials()
 		ctx, cancel := context.WithTimeout(ctx, s.opts.BackendConnectTimeout)
-		c, err := client.ConnectWithContext(ctx, s.primary.Address, user, pass, "", s.opts.BackendConnectTimeout)
+		c, err := client.ConnectWithContext(ctx, s.primary.Load().Address, user, pass, "", s.opts.BackendConnectTimeout)
 		cancel()
 		if err != nil {
 			s.log.Warn("cannot read the primary's version; advertising a default", "error", err, "version", defaultVersion)

@@ -36,8 +36,8 @@ type session struct {
 	// held are the backend connections the session keeps between statements: pinned ones
 	// (transaction, temporary tables, locks...) and one held over for the next statement
 	// (after warnings or an error, for SHOW WARNINGS). Others go back to the pool after
-	// each response.
-	held map[*Backend]*backendConn
+	// each response. Keyed by backend name (a reload may replace the Backend).
+	held map[string]*backendConn
 
 	// Routing state learned from the server and from statements that ran.
 	last         *Backend     // served the previous statement
@@ -648,25 +648,30 @@ func (s *session) serverStatus() uint16 {
 // conn returns a connection to the named backend for the next command: the one the
 // session holds, or one borrowed from the backend's pool, brought to the session's state.
 func (s *session) conn(name string) (*backendConn, error) {
-	b := s.srv.primary
+	b := s.srv.primary.Load()
 	if name != router.PrimaryName {
-		if b = s.srv.backend(name); b == nil {
-			return nil, fmt.Errorf("replica %q is not configured", name)
-		}
+		b = s.srv.backend(name) // nil when a reload removed it
 	}
 	if s.lastConn != nil && s.lastConn.b != b {
-		// The connection held over for SHOW WARNINGS is not needed after all.
+		// The connection held over for SHOW WARNINGS is not needed after all (or a reload
+		// replaced its backend).
 		lc := s.lastConn
 		s.lastConn = nil
 		s.settleConn(lc)
 	}
-	if bc := s.held[b]; bc != nil {
+	// Held by name: a connection the session is pinned to keeps serving it after a reload
+	// moved or removed its backend, so that a transaction never leaves its server (its
+	// COMMIT must not go to a fresh connection on the new primary).
+	if bc := s.held[name]; bc != nil {
 		if err := s.dropIfClosed(bc); err != nil {
 			return nil, err
 		}
-		if bc = s.held[b]; bc != nil {
+		if bc = s.held[name]; bc != nil {
 			return bc, nil
 		}
+	}
+	if b == nil {
+		return nil, fmt.Errorf("replica %q is not configured", name)
 	}
 	bc, err := b.pool.get(context.Background(), s.key, s.owner, func() (*backendConn, error) {
 		return s.dialWaiting(b)
@@ -703,9 +708,9 @@ func (s *session) conn(name string) (*backendConn, error) {
 	}
 	bc.owner = s.owner
 	if s.held == nil {
-		s.held = map[*Backend]*backendConn{}
+		s.held = map[string]*backendConn{}
 	}
-	s.held[b] = bc
+	s.held[b.Name] = bc
 	return bc, nil
 }
 
@@ -799,8 +804,8 @@ func (s *session) pinnedConn(bc *backendConn) bool {
 
 // release gives a held connection back to its pool.
 func (s *session) release(bc *backendConn) {
-	if s.held[bc.b] == bc {
-		delete(s.held, bc.b)
+	if s.held[bc.b.Name] == bc {
+		delete(s.held, bc.b.Name)
 	}
 	// s.insertConn stays: if the session gets this connection back before another session
 	// borrows it (the pool prefers it), LAST_INSERT_ID(), ROW_COUNT() and FOUND_ROWS() are
@@ -838,8 +843,8 @@ func (s *session) dropIfClosed(bc *backendConn) error {
 
 // drop closes a held connection and forgets it.
 func (s *session) drop(bc *backendConn) {
-	if s.held[bc.b] == bc {
-		delete(s.held, bc.b)
+	if s.held[bc.b.Name] == bc {
+		delete(s.held, bc.b.Name)
 	}
 	bc.pool.discard(bc)
 	s.forget(bc)

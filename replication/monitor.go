@@ -59,11 +59,13 @@ type Options struct {
 // health and lag current, and answers the router's freshness questions from atomics
 // without blocking.
 type Monitor struct {
-	opts   Options
-	log    hclog.Logger
-	set    atomic.Pointer[viewSet]
-	tl     *timeline
-	tailer *tailer
+	opts Options
+	log  hclog.Logger
+	set  atomic.Pointer[viewSet]
+	tl   *timeline
+	// tailer follows the primary's binlog (nil without Options.Tailer); SetPrimary
+	// replaces it.
+	tailer atomic.Pointer[tailer]
 	maxLag atomic.Int64 // nanoseconds; changed by SetThresholds
 	recov  atomic.Int64
 	// applied is evaluateAt's scratch list of replica positions (evaluator only).
@@ -74,6 +76,9 @@ type Monitor struct {
 	runCtx  context.Context // nil until Run
 	wg      sync.WaitGroup
 	cancels map[*replicaView]context.CancelFunc
+	// stopTailer ends the running primary tailer; tailerDone is closed when it has.
+	stopTailer context.CancelFunc
+	tailerDone chan struct{}
 }
 
 // viewSet is the replicas watched now; replaced as a whole by SetReplicas.
@@ -135,9 +140,54 @@ func NewMonitor(opts Options) *Monitor {
 	if opts.Tailer != nil {
 		t := *opts.Tailer
 		t.Logger = opts.Logger
-		m.tailer = newTailer(t, primarySink{m.tl})
+		m.tailer.Store(newTailer(t, primarySink{m.tl}))
 	}
 	return m
+}
+
+// SetPrimary moves the binlog tailer to the primary at address (a reload after a
+// switchover or failover). Lag is measured against the new primary from then on, as from
+// a start: its position of now is stamped as seen now, and what tailgate saw of the old
+// one is forgotten (after a failover the new primary may lack some of it, which no replica
+// would ever apply). Read-your-writes goes by GTIDs, not by this timeline: unaffected.
+func (m *Monitor) SetPrimary(address string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.tailer.Load()
+	if old == nil || old.opts.Address == address {
+		return
+	}
+	if m.stopTailer != nil {
+		m.stopTailer()
+		<-m.tailerDone
+		m.stopTailer, m.tailerDone = nil, nil
+	}
+	m.tl.reset()
+	opts := old.opts
+	opts.Address = address
+	t := newTailer(opts, primarySink{m.tl})
+	t.reconnects.Store(old.reconnects.Load())
+	m.tailer.Store(t)
+	m.log.Info("binlog tailer moved to the new primary", "from", old.opts.Address, "to", address)
+	m.startTailer()
+}
+
+// startTailer runs the primary's tailer when Run is running (not shutting down). Caller
+// holds mu.
+func (m *Monitor) startTailer() {
+	t := m.tailer.Load()
+	if m.runCtx == nil || m.runCtx.Err() != nil || t == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(m.runCtx)
+	done := make(chan struct{})
+	m.stopTailer, m.tailerDone = cancel, done
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(done)
+		t.run(ctx)
+	}()
 }
 
 // SetThresholds changes lag.max and lag.recover (config reload).
@@ -180,8 +230,8 @@ func (m *Monitor) SetReplicas(reps []Replica) {
 // of the replica's own binlog that advances its position as it commits (polling backs it
 // up: a replica without log_slave_updates is only polled). Caller holds mu.
 func (m *Monitor) startWatch(v *replicaView) {
-	if m.runCtx == nil {
-		return
+	if m.runCtx == nil || m.runCtx.Err() != nil {
+		return // not running, or shutting down: Run may be waiting for its goroutines
 	}
 	ctx, cancel := context.WithCancel(m.runCtx)
 	m.cancels[v] = cancel
@@ -190,8 +240,8 @@ func (m *Monitor) startWatch(v *replicaView) {
 		defer m.wg.Done()
 		m.watch(ctx, v)
 	}()
-	if m.tailer != nil {
-		opts := m.tailer.opts
+	if t := m.tailer.Load(); t != nil {
+		opts := t.opts
 		opts.Address, opts.Quiet, opts.RetryMax = v.address, true, 30*time.Second
 		stream := newTailer(opts, replicaSink{v})
 		m.wg.Add(1)
@@ -209,13 +259,7 @@ func (m *Monitor) Run(ctx context.Context) {
 	for _, v := range m.set.Load().order {
 		m.startWatch(v)
 	}
-	if m.tailer != nil {
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.tailer.run(ctx)
-		}()
-	}
+	m.startTailer()
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -432,11 +476,12 @@ func (m *Monitor) evaluate(ctx context.Context) {
 // unreachable.
 func (m *Monitor) evaluateAt(now time.Time) {
 	maxLag, recov := time.Duration(m.maxLag.Load()), time.Duration(m.recov.Load())
+	tailing := m.opts.Tailer != nil
 	applied := m.applied[:0]
 	for _, v := range m.set.Load().order {
 		pos := *v.pos.Load()
 		lag := time.Duration(0)
-		if m.tailer != nil {
+		if tailing {
 			if seen, ok := m.tl.oldestUnapplied(pos); ok {
 				lag = max(now.Sub(time.Unix(0, seen)), 0)
 			}
@@ -449,7 +494,7 @@ func (m *Monitor) evaluateAt(now time.Time) {
 		}
 		state := router.ReplicaState(v.state.Load())
 		switch {
-		case m.tailer == nil:
+		case !tailing:
 			m.setState(v, router.StateOnline, 0)
 		case state == router.StateLagging && lag < recov:
 			m.setState(v, router.StateOnline, lag)
@@ -564,10 +609,11 @@ func (m *Monitor) StateChanges(name string) uint64 {
 // TailerStats reports the binlog tailer's connection, reconnects and newest sequence
 // number; ok is false without a tailer.
 func (m *Monitor) TailerStats() (connected bool, reconnects, lastSeq uint64, ok bool) {
-	if m.tailer == nil {
+	t := m.tailer.Load()
+	if t == nil {
 		return false, 0, 0, false
 	}
-	return m.tailer.connected.Load(), m.tailer.reconnects.Load(), m.tailer.lastSeq.Load(), true
+	return t.connected.Load(), t.reconnects.Load(), t.lastSeq.Load(), true
 }
 
 // PrimaryPosition is the newest primary GTID position the tailer has seen (on MySQL, the

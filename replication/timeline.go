@@ -31,6 +31,14 @@ func newTimeline() *timeline {
 	return &timeline{streams: map[streamID]*stream{}, last: position{}}
 }
 
+// reset forgets every transaction and position (the primary changed).
+func (tl *timeline) reset() {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.streams = map[streamID]*stream{}
+	tl.last = position{}
+}
+
 // add records that transaction g was seen at t. Out-of-order or repeated sequence numbers
 // (a reconnect replaying events) are not stamped again: the first sighting is the earliest.
 func (tl *timeline) add(g gtid, t time.Time) {

@@ -1,0 +1,273 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/tailgate-proxy/tailgate/config"
+	"github.com/tailgate-proxy/tailgate/integration/cluster"
+	"github.com/tailgate-proxy/tailgate/router"
+)
+
+// writeConfigFile writes cfg as TOML to path.
+func writeConfigFile(t *testing.T, path string, cfg *config.Config) {
+	t.Helper()
+	var b strings.Builder
+	if err := toml.NewEncoder(&b).Encode(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSwitchover: a planned switchover as an operator runs it (the primary made read-only,
+// replica1 promoted once it caught up, the old primary and replica2 re-pointed at it), then
+// primary.address changed in the file and the config reloaded, under 4 writer threads:
+//   - a transaction open on the old primary across the reload stays there: its COMMIT gets
+//     the old primary's read-only error, never an OK from a fresh connection to the new one
+//     (which would acknowledge a commit whose rows are gone);
+//   - writes resume on the new primary without a restart, and no acknowledged write is lost;
+//   - the binlog tailer follows the new primary: the old primary, now a replica, is seen
+//     lagging when its SQL thread stops;
+//   - tailgate's connections to the old primary close once the sessions let go of them.
+func TestSwitchover(t *testing.T) {
+	c := cluster.StartT(t, cluster.Options{Replicas: 2, Logf: t.Logf})
+	oldPrimary, newPrimary, other := c.Primary, c.Replicas[0], c.Replicas[1]
+	ctx := context.Background()
+	if err := oldPrimary.Exec(ctx, "CREATE TABLE tailgate_test.switch (id BIGINT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicated(t, c)
+
+	path := filepath.Join(t.TempDir(), "tailgate.toml")
+	cfg := freshConfig(c, time.Second, 500*time.Millisecond)
+	writeConfigFile(t, path, cfg)
+	loaded, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := startTailgate(t, loaded)
+	waitTailer(t, tg, c)
+	db := tg.db(t, "")
+	db.SetMaxIdleConns(8)
+
+	// A transaction open on the old primary when the switchover starts.
+	txn := conn(t, db)
+	mustExec(t, txn, "BEGIN")
+	mustExec(t, txn, "INSERT INTO switch VALUES (-1)")
+	if id := serverID(t, txn, "SELECT @@server_id"); id != int(oldPrimary.ServerID) {
+		t.Fatalf("the transaction runs on server %d, want the primary (%d)", id, oldPrimary.ServerID)
+	}
+
+	// Writers: unique ids, each acknowledged one remembered.
+	var (
+		mu          sync.Mutex
+		acked       []int64
+		failed      int
+		ackedAfter  atomic.Int64 // acknowledged after the reload
+		reloaded    atomic.Bool
+		lastFailure error
+	)
+	wctx, stopWriters := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := int64(1); wctx.Err() == nil; n++ {
+				id := int64(w+1)*1_000_000 + n
+				_, err := db.ExecContext(ctx, "INSERT INTO switch VALUES (?)", id)
+				mu.Lock()
+				if err != nil {
+					failed++
+					lastFailure = err
+				} else {
+					acked = append(acked, id)
+					if reloaded.Load() {
+						ackedAfter.Add(1)
+					}
+				}
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	defer func() { stopWriters(); wg.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+
+	// The application connections open on the old primary now: tailgate's, as the primary.
+	rootOld, err := oldPrimary.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rootOld.Close()
+	var before []int64
+	rows, err := rootOld.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", cluster.AppUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(before) == 0 {
+		t.Fatal("tailgate has no connection open to the primary under 4 writers and an open transaction")
+	}
+
+	// The switchover, as root on the servers.
+	if err := oldPrimary.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	pos := gtidBinlogPos(t, oldPrimary)
+	for _, r := range []*cluster.Node{newPrimary, other} {
+		db, err := r.RootDB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok sql.NullInt64
+		err = db.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&ok)
+		_ = db.Close()
+		if err != nil || !ok.Valid || ok.Int64 != 0 {
+			t.Fatalf("%s did not reach %s: %v (%v)", r.Name, pos, ok, err)
+		}
+	}
+	changeMaster := func(to *cluster.Node, using string) string {
+		return fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', "+
+			"MASTER_PASSWORD='%s', MASTER_USE_GTID=%s, MASTER_CONNECT_RETRY=1", to.Port, cluster.ReplUser, cluster.ReplPassword, using)
+	}
+	steps := []struct {
+		node  *cluster.Node
+		stmts []string
+	}{
+		{newPrimary, []string{"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"}},
+		{other, []string{"STOP SLAVE", changeMaster(newPrimary, "slave_pos"), "START SLAVE"}},
+		{oldPrimary, []string{changeMaster(newPrimary, "current_pos"), "START SLAVE"}},
+	}
+	for _, s := range steps {
+		if err := s.node.Exec(ctx, s.stmts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The operator's config change: the new primary, the old one as a replica.
+	cfg.Primary.Address = newPrimary.Addr()
+	cfg.Replicas = []config.Replica{
+		{Name: "old-primary", Address: oldPrimary.Addr(), Weight: 1},
+		{Name: other.Name, Address: other.Addr(), Weight: 1},
+	}
+	writeConfigFile(t, path, cfg)
+	if err := tg.app.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	reloaded.Store(true)
+	t.Logf("writes refused for %s (read_only until the reload)", time.Since(frozen).Round(time.Millisecond))
+	if got := tg.app.Server().Backends()[0].Address; got != newPrimary.Addr() {
+		t.Errorf("after the reload the primary is %s, want %s", got, newPrimary.Addr())
+	}
+
+	// The open transaction: still on the old primary, which refuses to commit it.
+	var myErr *mysql.MySQLError
+	if _, err := txn.ExecContext(ctx, "COMMIT"); !errors.As(err, &myErr) || myErr.Number != 1290 {
+		t.Errorf("COMMIT of the transaction opened on the old primary: %v, want error 1290 from the old primary (read-only)", err)
+	}
+	mustExec(t, txn, "ROLLBACK")
+	mustExec(t, txn, "INSERT INTO switch VALUES (-2)")
+	if id := serverID(t, txn, "SELECT @@server_id FROM switch WHERE id = -2 FOR UPDATE"); id != int(newPrimary.ServerID) {
+		t.Errorf("after its transaction the session writes to server %d, want the new primary (%d)", id, newPrimary.ServerID)
+	}
+
+	// Writes go on through the new primary.
+	deadline := time.Now().Add(10 * time.Second)
+	for ackedAfter.Load() < 100 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopWriters()
+	wg.Wait()
+	mu.Lock()
+	t.Logf("writes: %d acknowledged (%d after the reload), %d failed (last: %v)", len(acked), ackedAfter.Load(), failed, lastFailure)
+	if ackedAfter.Load() < 100 {
+		t.Errorf("only %d writes acknowledged within 10 s of the reload, want 100", ackedAfter.Load())
+	}
+	root, err := newPrimary.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	lost := 0
+	for _, id := range acked {
+		var n int
+		if err := root.QueryRowContext(ctx, "SELECT COUNT(*) FROM tailgate_test.switch WHERE id = ?", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			lost++
+		}
+	}
+	mu.Unlock()
+	if lost > 0 {
+		t.Errorf("%d acknowledged writes are not on the new primary", lost)
+	}
+	var n int
+	if err := root.QueryRowContext(ctx, "SELECT COUNT(*) FROM tailgate_test.switch WHERE id = -1").Scan(&n); err != nil || n != 0 {
+		t.Errorf("the refused transaction's row: %d rows (%v), want none", n, err)
+	}
+
+	// Lag is measured against the new primary: the old one, now a replica, lags when its
+	// SQL thread stops (a tailer left on the old primary would see no new transactions).
+	waitState(t, tg, "old-primary", router.StateOnline, 10*time.Second)
+	if err := oldPrimary.Exec(ctx, "STOP SLAVE SQL_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "INSERT INTO switch VALUES (-3)")
+	took := waitState(t, tg, "old-primary", router.StateLagging, 5*time.Second)
+	t.Logf("old primary seen lagging %s after the write it missed", took.Round(time.Millisecond))
+	if st := tg.app.Monitor().ReplicaStatus(other.Name); st.State != router.StateOnline {
+		t.Errorf("%s, replicating from the new primary, is %s, want online", other.Name, st.State)
+	}
+	if err := oldPrimary.Exec(ctx, "START SLAVE SQL_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, tg, "old-primary", router.StateOnline, 10*time.Second)
+
+	// Every connection tailgate had open to the old primary as the primary is closed once
+	// its session lets go of it (the old-primary replica has new ones).
+	_ = txn.Close()
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		left := 0
+		for _, id := range before {
+			var n int
+			if err := rootOld.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?", id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			left += n
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the %d connections tailgate had open to the old primary are still open 5 s after its sessions let go", left, len(before))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
