@@ -21,7 +21,7 @@ var commandList = [...][2]string{
 	{"SET BACKEND <name> OFFLINE", "drain a backend: no new statements go there, running ones finish"},
 	{"SET BACKEND <name> ONLINE", "bring a drained backend back"},
 	{"SHOW CONFIG", "the running configuration, secrets masked: key, value"},
-	{"RELOAD CONFIG", "reload the config file: one row per change applied"},
+	{"RELOAD CONFIG", "reload the config file: one row per change (\"needs a restart\" when it waits for one)"},
 	{"HELP", "this list"},
 }
 

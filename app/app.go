@@ -298,22 +298,29 @@ func (a *App) auxServers() []func(context.Context) error {
 // Reload validates the config file again and applies what can change live.
 func (a *App) Reload() error { _, err := a.reload(); return err }
 
-// reload is Reload, returning the changes it applied. An invalid file changes nothing.
+// reload is Reload, returning the changes it found (those that need a restart say so). An
+// invalid file changes nothing.
 func (a *App) reload() ([]string, error) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	old := a.config()
-	cfg, err := config.Load(old.Path)
+	file, err := config.Load(old.Path)
 	if err != nil {
 		return nil, err
 	}
-	changes := config.Diff(old, cfg)
+	changes := config.Diff(old, file)
 	for _, change := range changes {
 		a.log.Info("config change", "change", change)
 	}
+	// What applies now; changes that need a restart stay out of the running config and
+	// are reported again by every reload until then.
+	cfg := config.Live(old, file)
 	users, primary, reps, err := proxyBackends(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Log.Level != old.Log.Level {
+		a.log.SetLevel(hclog.LevelFromString(cfg.Log.Level)) // shared by every Named logger
 	}
 	a.monitor.SetPrimary(cfg.Primary.Address)
 	a.monitor.SetReplicas(monitorOptions(cfg, a.log).Replicas)

@@ -1,8 +1,10 @@
 package app
 
 import (
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,6 +28,59 @@ address = "127.0.0.1:3307"
 [log]
 level = "info"
 `
+
+// TestReloadAppliesOrSaysRestart: a reload applies the live keys (the primary's address,
+// log.level) and reports the others as needing a restart, keeping their running values
+// in SHOW CONFIG and reporting them again at the next reload.
+func TestReloadAppliesOrSaysRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tailgate.toml")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(reloadBase)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: io.Discard})
+	a, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := strings.NewReplacer(`"127.0.0.1:3306"`, `"127.0.0.1:4306"`, "max_connections = 100", "max_connections = 50",
+		`level = "info"`, `level = "error"`).Replace(reloadBase)
+	write(next)
+	want := []string{
+		"proxy.max_connections 100 -> 50: needs a restart",
+		`primary.address "127.0.0.1:3306" -> "127.0.0.1:4306"`,
+		`log.level "info" -> "error"`,
+	}
+	for round := 1; round <= 2; round++ {
+		changes, err := a.ReloadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(changes, want) {
+			t.Errorf("reload %d reported %q, want %q", round, changes, want)
+		}
+		// Only the change that needs a restart is left for the next reload to report.
+		want = want[:1]
+	}
+	if got := a.Server().Backends()[0].Address; got != "127.0.0.1:4306" {
+		t.Errorf("the proxy's primary is %s, want the reloaded 127.0.0.1:4306", got)
+	}
+	if got := log.GetLevel(); got != hclog.Error {
+		t.Errorf("log level %s after the reload, want error", got)
+	}
+	running := a.Config()
+	if running.Proxy.MaxConnections != 100 || running.Primary.Address != "127.0.0.1:4306" {
+		t.Errorf("SHOW CONFIG shows max_connections %d and primary %s, want the running 100 and 127.0.0.1:4306",
+			running.Proxy.MaxConnections, running.Primary.Address)
+	}
+}
 
 // TestReloadKeepsBackendsWithTLS: a reload that leaves a backend's TLS settings as they were
 // keeps its Backend and pooled connections (each reload builds new *tls.Config values);

@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"fmt"
 	"reflect"
+	"strings"
 )
 
 // Change is one difference between two configurations.
@@ -13,29 +14,43 @@ type Change struct {
 	// "users[app].password"); a whole entry for additions and removals ("replicas[replica2]").
 	Key string
 	// Text says what changed, for people: "lag.max 1s -> 2s", "replica replica2 added",
-	// "users[app].password changed" (secrets are never shown), "proxy.listen changed:
-	// needs a restart".
+	// "users[app].password changed" (secrets are never shown), `proxy.listen "a:1" ->
+	// "b:1": needs a restart`.
 	Text string
-	// Restart is set when a running proxy cannot apply the change: it takes effect
-	// at the next start. These are proxy.listen, admin.listen, metrics.listen,
-	// replication.server_id, proxy.tls, proxy.compression, proxy.local_infile, and adding or removing [admin], [metrics]
-	// or [replication] (a listener or the binlog tailer starts or stops).
+	// Restart is set when a running proxy cannot apply the change: it takes effect at
+	// the next start. Only the keys in liveKeys apply live.
 	Restart bool
 }
 
-// restartKeys cannot change in a running proxy.
-var restartKeys = map[string]bool{
-	"proxy.listen":          true,
-	"proxy.tls":             true,
-	"proxy.compression":     true,
-	"proxy.local_infile":    true,
-	"admin.listen":          true,
-	"metrics.listen":        true,
-	"replication.server_id": true,
+// liveKeys are what a running tailgate applies on reload (app's reload): a key, or a
+// table or array of tables whose every key applies. Any other change waits for a restart,
+// and the reload says so: a key is live only once the code applying it exists.
+var liveKeys = map[string]bool{
+	"users":    true, // new logins; caching_sha2 cache cleared for changed passwords
+	"primary":  true, // a switchover: new statements go to the new address, pinned sessions finish
+	"replicas": true,
+	"lag.max":  true, "lag.recover": true, "lag.on_all_stale": true,
+	"admin.user": true, "admin.password": true, "admin.password_file": true,
+	"log.level": true,
 }
 
-// restartTables cannot be added or removed in a running proxy.
-var restartTables = map[string]bool{"admin": true, "metrics": true, "replication": true}
+// isLive reports whether a change of key applies live: the key or a table containing it
+// ("replicas[r1].weight" is in "replicas") is in liveKeys.
+func isLive(key string) bool {
+	for {
+		if liveKeys[key] {
+			return true
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			return false
+		}
+		key = key[:i]
+	}
+}
+
+// wholeKeys are tables compared and reported as one value.
+var wholeKeys = map[string]bool{"proxy.tls": true}
 
 // entryNoun names one element of the arrays of tables, which are matched by name.
 var entryNoun = map[string]string{"users": "user", "replicas": "replica"}
@@ -70,7 +85,8 @@ func Diff(old, new *Config) []string {
 
 type differ struct{ changes []Change }
 
-func (d *differ) add(key, text string, restart bool) {
+func (d *differ) add(key, text string) {
+	restart := !isLive(key)
 	if restart {
 		text += ": needs a restart"
 	}
@@ -87,9 +103,9 @@ func (d *differ) fields(prefix string, a, b reflect.Value) {
 var textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
 
 func (d *differ) value(key, name string, a, b reflect.Value) {
-	if restartKeys[key] {
+	if wholeKeys[key] {
 		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
-			d.add(key, key+" changed", true)
+			d.add(key, key+" changed")
 		}
 		return
 	}
@@ -99,17 +115,17 @@ func (d *differ) value(key, name string, a, b reflect.Value) {
 			return
 		}
 		if secretKeys[name] {
-			d.add(key, key+" changed", false)
+			d.add(key, key+" changed")
 			return
 		}
-		d.add(key, fmt.Sprintf("%s %s -> %s", key, formatValue(a), formatValue(b)), false)
+		d.add(key, fmt.Sprintf("%s %s -> %s", key, formatValue(a), formatValue(b)))
 	case a.Kind() == reflect.Pointer:
 		switch {
 		case a.IsNil() && b.IsNil():
 		case a.IsNil():
-			d.add(key, key+" added", restartTables[key])
+			d.add(key, key+" added")
 		case b.IsNil():
-			d.add(key, key+" removed", restartTables[key])
+			d.add(key, key+" removed")
 		default:
 			d.value(key, name, a.Elem(), b.Elem())
 		}
@@ -134,7 +150,7 @@ func (d *differ) entries(key string, a, b reflect.Value) {
 	entryKey := func(name string) string { return key + "[" + name + "]" }
 	for i := range a.Len() {
 		if name := a.Index(i).FieldByName("Name").String(); !news[name].IsValid() {
-			d.add(entryKey(name), fmt.Sprintf("%s %s removed", noun, name), false)
+			d.add(entryKey(name), fmt.Sprintf("%s %s removed", noun, name))
 		}
 	}
 	for i := range b.Len() {
@@ -142,7 +158,7 @@ func (d *differ) entries(key string, a, b reflect.Value) {
 		if old := olds[name]; old.IsValid() {
 			d.fields(entryKey(name), old, b.Index(i))
 		} else {
-			d.add(entryKey(name), fmt.Sprintf("%s %s added", noun, name), false)
+			d.add(entryKey(name), fmt.Sprintf("%s %s added", noun, name))
 		}
 	}
 }
@@ -157,4 +173,32 @@ func formatValue(v reflect.Value) string {
 		return fmt.Sprintf("%q", v.String())
 	}
 	return fmt.Sprint(v.Interface())
+}
+
+// Live is the configuration a running tailgate has after it reloads file: file's values
+// for the keys that apply live (liveKeys), running's for the others, which wait for a
+// restart. SHOW CONFIG shows it, and the next reload compares against it, so a change
+// that needs a restart is reported by every reload until one happens.
+func Live(running, file *Config) *Config {
+	out := running.clone()
+	liveFields("", reflect.ValueOf(out).Elem(), reflect.ValueOf(file.clone()).Elem())
+	out.Path = file.Path
+	return out
+}
+
+// liveFields sets the live keys of dst, a struct, from src.
+func liveFields(prefix string, dst, src reflect.Value) {
+	eachKey(dst.Type(), func(i int, name string) {
+		key := joinKey(prefix, name)
+		d, s := dst.Field(i), src.Field(i)
+		switch {
+		case isLive(key):
+			d.Set(s)
+		case wholeKeys[key] || d.Type().Implements(textMarshalerType):
+		case d.Kind() == reflect.Struct:
+			liveFields(key, d, s)
+		case d.Kind() == reflect.Pointer && !d.IsNil() && !s.IsNil() && d.Elem().Kind() == reflect.Struct:
+			liveFields(key, d.Elem(), s.Elem()) // a table in both; adding or removing one waits
+		}
+	})
 }

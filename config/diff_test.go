@@ -19,7 +19,12 @@ func TestDiff(t *testing.T) {
 			c.Log.Level = "debug"
 			c.Proxy.MaxConnections = 50
 			c.Proxy.MaxAllowedPacket = 16 * MiB
-		}, []string{"proxy.max_connections 10000 -> 50", "proxy.max_allowed_packet 64MiB -> 16MiB", `log.level "info" -> "debug"`}, false},
+		}, []string{"proxy.max_connections 10000 -> 50: needs a restart", "proxy.max_allowed_packet 64MiB -> 16MiB: needs a restart", `log.level "info" -> "debug"`}, true},
+		{"log level is live", func(c *Config) { c.Log.Level = "debug" }, []string{`log.level "info" -> "debug"`}, false},
+		{"consistency and polling need a restart", func(c *Config) {
+			c.Lag.PollInterval = Duration{time.Second}
+			c.Consistency.ReadYourWrites = false
+		}, []string{"lag.poll_interval 100ms -> 1s: needs a restart", "consistency.read_your_writes true -> false: needs a restart"}, true},
 		{"replica added", func(c *Config) {
 			c.Replicas = append(c.Replicas, Replica{Name: "replica3", Address: "h:3", Weight: 1})
 		}, []string{"replica replica3 added"}, false},
@@ -32,21 +37,22 @@ func TestDiff(t *testing.T) {
 		}, []string{"replicas[replica1].weight 1 -> 3", "replicas[replica1].tls.verify true -> false", "replicas[replica2].tls added"}, false},
 		{"replicas reordered", func(c *Config) { c.Replicas[0], c.Replicas[1] = c.Replicas[1], c.Replicas[0] }, nil, false},
 		{"primary moved", func(c *Config) { c.Primary.Address = "10.0.0.1:3306" }, []string{`primary.address "127.0.0.1:3306" -> "10.0.0.1:3306"`}, false},
+		{"primary tls", func(c *Config) { c.Primary.TLS = &BackendTLS{Verify: true} }, []string{"primary.tls added"}, false},
 		{"passwords hidden", func(c *Config) {
 			c.Users[1].Password = "new"
 			c.Users[1].BackendPassword = "new2"
 			c.Admin.Password = "new3"
-			c.Replication.Password = "new4"
-		}, []string{"admin.password changed", "users[bob].password changed", "users[bob].backend_password changed", "replication.password changed"}, false},
+		}, []string{"admin.password changed", "users[bob].password changed", "users[bob].backend_password changed"}, false},
+		{"replication password needs a restart", func(c *Config) { c.Replication.Password = "new4" }, []string{"replication.password changed: needs a restart"}, true},
 		{"user added and removed", func(c *Config) { c.Users[0] = User{Name: "carol", Password: "x"} }, []string{"user app removed", "user carol added"}, false},
 		{"listeners need a restart", func(c *Config) {
 			c.Proxy.Listen = "0.0.0.0:6033"
 			c.Admin.Listen = "127.0.0.1:7034"
 			c.Metrics.Listen = "127.0.0.1:7035"
-		}, []string{"proxy.listen changed: needs a restart", "admin.listen changed: needs a restart", "metrics.listen changed: needs a restart"}, true},
+		}, []string{`proxy.listen "127.0.0.1:6033" -> "0.0.0.0:6033": needs a restart`, `admin.listen "127.0.0.1:6034" -> "127.0.0.1:7034": needs a restart`, `metrics.listen "127.0.0.1:9034" -> "127.0.0.1:7035": needs a restart`}, true},
 		{"proxy tls needs a restart", func(c *Config) { c.Proxy.TLS.MinVersion = "1.3" }, []string{"proxy.tls changed: needs a restart"}, true},
 		{"proxy tls removed needs a restart", func(c *Config) { c.Proxy.TLS = nil }, []string{"proxy.tls changed: needs a restart"}, true},
-		{"server_id needs a restart", func(c *Config) { c.Replication.ServerID = 7 }, []string{"replication.server_id changed: needs a restart"}, true},
+		{"server_id needs a restart", func(c *Config) { c.Replication.ServerID = 7 }, []string{"replication.server_id 4200001 -> 7: needs a restart"}, true},
 		{"tables removed need a restart", func(c *Config) { c.Admin, c.Metrics, c.Replication = nil, nil, nil }, []string{
 			"admin removed: needs a restart", "metrics removed: needs a restart", "replication removed: needs a restart"}, true},
 		{"admin user is live", func(c *Config) { c.Admin.User = "root" }, []string{`admin.user "admin" -> "root"`}, false},
@@ -65,6 +71,22 @@ func TestDiff(t *testing.T) {
 			}
 			if restart != tc.restart {
 				t.Errorf("restart = %v, want %v", restart, tc.restart)
+			}
+			// What the running proxy has after the reload differs from before only in
+			// live keys, and from the file only in keys that wait for a restart.
+			live := Live(old, new)
+			for _, c := range Changes(old, live) {
+				if c.Restart {
+					t.Errorf("Live took a change that needs a restart: %s", c.Text)
+				}
+			}
+			for _, c := range Changes(live, new) {
+				if !c.Restart {
+					t.Errorf("Live left out a live change: %s", c.Text)
+				}
+			}
+			if n, want := len(Changes(old, live))+len(Changes(live, new)), len(Changes(old, new)); n != want {
+				t.Errorf("Live splits %d changes into %d", want, n)
 			}
 		})
 	}
