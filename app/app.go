@@ -170,6 +170,10 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) (proxy.Options, error) {
 	if err != nil {
 		return proxy.Options{}, err
 	}
+	lbs, err := config.ParseNetworks(cfg.Proxy.ProxyProtocolNetworks)
+	if err != nil {
+		return proxy.Options{}, fmt.Errorf("proxy.proxy_protocol_networks: %w", err)
+	}
 	return proxy.Options{
 		ClientTLS:             clientTLS,
 		RequireTLS:            cfg.Proxy.TLS != nil && cfg.Proxy.TLS.RequireTLS,
@@ -189,6 +193,7 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) (proxy.Options, error) {
 		MaxAuthFailures:       cfg.Proxy.MaxAuthFailures,
 		Compression:           cfg.Proxy.Compression,
 		LocalInfile:           cfg.Proxy.LocalInfile,
+		ProxyProtocolNetworks: lbs,
 		Logger:                log,
 	}, nil
 }

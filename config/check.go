@@ -61,6 +61,9 @@ func (v *checker) proxy(p *Proxy) {
 	if p.MaxAllowedPacket < KiB || p.MaxAllowedPacket > GiB {
 		v.add("proxy.max_allowed_packet", "must be from 1KiB to 1GiB, not %s", p.MaxAllowedPacket)
 	}
+	if _, err := ParseNetworks(p.ProxyProtocolNetworks); err != nil {
+		v.add("proxy.proxy_protocol_networks", "%v", err)
+	}
 	if t := p.TLS; t != nil {
 		if t.Cert == "" {
 			v.add("proxy.tls.cert", "required: the certificate file to present to clients")
@@ -72,6 +75,26 @@ func (v *checker) proxy(p *Proxy) {
 			v.add("proxy.tls.min_version", "must be %q or %q, not %q", TLSVersion12, TLSVersion13, t.MinVersion)
 		}
 	}
+}
+
+// ParseNetworks reads IP addresses ("10.0.0.5", a single-address range) and CIDR ranges
+// ("10.0.0.0/8", "fd00::/8"), naming every entry that is neither.
+func ParseNetworks(entries []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var bad []string
+	for _, e := range entries {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(e); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		} else {
+			bad = append(bad, strconv.Quote(e))
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%s: not an IP address or CIDR range", strings.Join(bad, ", "))
+	}
+	return out, nil
 }
 
 func (v *checker) admin(a *Admin, proxyListen string) {

@@ -66,6 +66,12 @@ type Proxy struct {
 	// LocalInfile lets clients that ask for it run LOAD DATA LOCAL INFILE: tailgate then
 	// relays the file from the client to the primary. Default false (refused by the server).
 	LocalInfile bool `toml:"local_infile"`
+	// ProxyProtocolNetworks are the load balancers (IP addresses or CIDR ranges) that put a
+	// PROXY protocol header (v1 or v2, HAProxy's send-proxy) before the client's bytes:
+	// connections from them must send one, and the client address it names is the one
+	// tailgate logs, shows in SHOW SESSIONS and counts failed logins against. Empty (the
+	// default): no header is read.
+	ProxyProtocolNetworks []string `toml:"proxy_protocol_networks"`
 }
 
 // ServerTLS is the TLS setup tailgate offers its clients.
@@ -249,6 +255,7 @@ func (p *Proxy) setDefaults() {
 	p.MaxAllowedPacket = 64 * MiB
 	p.BackendConnectTimeout = Duration{3 * time.Second}
 	p.Compression = true
+	p.ProxyProtocolNetworks = []string{}
 }
 
 func (t *ServerTLS) setDefaults() { t.MinVersion = TLSVersion12 }

@@ -131,6 +131,10 @@ func (d *differ) value(key, name string, a, b reflect.Value) {
 		}
 	case a.Kind() == reflect.Struct:
 		d.fields(key, a, b)
+	case a.Kind() == reflect.Slice && a.Type().Elem().Kind() != reflect.Struct:
+		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+			d.add(key, fmt.Sprintf("%s %q -> %q", key, a.Interface(), b.Interface()))
+		}
 	case a.Kind() == reflect.Slice:
 		d.entries(key, a, b)
 	}

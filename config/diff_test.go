@@ -20,6 +20,8 @@ func TestDiff(t *testing.T) {
 			c.Proxy.MaxConnections = 50
 			c.Proxy.MaxAllowedPacket = 16 * MiB
 		}, []string{"proxy.max_connections 10000 -> 50: needs a restart", "proxy.max_allowed_packet 64MiB -> 16MiB: needs a restart", `log.level "info" -> "debug"`}, true},
+		{"proxy protocol networks need a restart", func(c *Config) { c.Proxy.ProxyProtocolNetworks = []string{"10.0.0.0/8"} },
+			[]string{`proxy.proxy_protocol_networks [] -> ["10.0.0.0/8"]: needs a restart`}, true},
 		{"log level is live", func(c *Config) { c.Log.Level = "debug" }, []string{`log.level "info" -> "debug"`}, false},
 		{"consistency and polling need a restart", func(c *Config) {
 			c.Lag.PollInterval = Duration{time.Second}

@@ -194,7 +194,24 @@ func (d *decoder) value(raw any, v reflect.Value, key string) {
 			return
 		}
 		d.table(m, v, key)
-	case reflect.Slice: // an array of tables
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.Struct { // an array of values
+			items, ok := raw.([]any)
+			if !ok {
+				d.add(key, "must be an array ([...]), not %s", describe(raw))
+				return
+			}
+			s := reflect.MakeSlice(v.Type(), len(items), len(items))
+			before := len(d.problems)
+			for i, item := range items {
+				d.value(item, s.Index(i), fmt.Sprintf("%s[%d]", key, i))
+			}
+			if len(d.problems) == before { // else the default stays: no second report of a bad item
+				v.Set(s)
+			}
+			return
+		}
+		// An array of tables.
 		tables, ok := asTables(raw)
 		if !ok {
 			d.add(key, "must be an array of tables ([[%s]]), not %s", key, describe(raw))

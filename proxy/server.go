@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -22,6 +23,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
 	"github.com/hashicorp/go-hclog"
+	"github.com/pires/go-proxyproto"
 
 	"github.com/tailgate-proxy/tailgate/internal/netx"
 	"github.com/tailgate-proxy/tailgate/router"
@@ -107,6 +109,9 @@ type Options struct {
 	Compression bool
 	// LocalInfile relays LOAD DATA LOCAL INFILE for clients that ask for it.
 	LocalInfile bool
+	// ProxyProtocolNetworks are the load balancers whose connections start with a PROXY
+	// protocol header naming the client (empty: none).
+	ProxyProtocolNetworks []netip.Prefix
 	// ConsistencyScope widens read-your-writes: "session" (default), "user" (the latest
 	// write of any session of the same user) or "global" (the latest write through tailgate).
 	ConsistencyScope string
@@ -368,6 +373,42 @@ func (s *Server) serverVersion(ctx context.Context) string {
 	return defaultVersion
 }
 
+// proxyHeader reads the PROXY protocol header (v1 or v2) that a connection from a load
+// balancer in proxy_protocol_networks must start with, and returns the connection as the
+// client it names: its RemoteAddr is the client's from then on (logs, SHOW SESSIONS, the
+// failed-login limit). ok is false, and the connection is to be closed, when the header
+// is missing (a MySQL client speaks only after the server: the wait ends at the handshake
+// timeout) or malformed. Other peers are returned as they are.
+func (s *Server) proxyHeader(conn net.Conn) (_ net.Conn, ok bool) {
+	if len(s.opts.ProxyProtocolNetworks) == 0 || !inNetworks(conn.RemoteAddr(), s.opts.ProxyProtocolNetworks) {
+		return conn, true
+	}
+	pc := proxyproto.NewConn(conn, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(s.opts.HandshakeTimeout))
+	// A read of nothing reads the header and reports what was wrong with it.
+	if _, err := pc.Read(nil); err != nil {
+		s.metrics.handshakeFailed.Add(1)
+		s.log.Warn("connection from a proxy_protocol_networks address without a valid PROXY header; closed",
+			"peer", conn.RemoteAddr().String(), "error", err)
+		return conn, false
+	}
+	return pc, true
+}
+
+// inNetworks reports whether addr's IP is in one of nets.
+func inNetworks(addr net.Addr, nets []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 func (u User) backendCredentials() (string, string) {
 	user, pass := u.BackendUser, u.BackendPassword
 	if user == "" {
@@ -383,6 +424,10 @@ func (u User) backendCredentials() (string, string) {
 func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	defer s.wg.Done()
 	defer func() { _ = conn.Close() }()
+	conn, ok := s.proxyHeader(conn)
+	if !ok {
+		return
+	}
 	remote := conn.RemoteAddr().String()
 	authenticated := false
 	defer func() {
