@@ -174,28 +174,32 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) (proxy.Options, error) {
 	if err != nil {
 		return proxy.Options{}, fmt.Errorf("proxy.proxy_protocol_networks: %w", err)
 	}
+	opts := proxyTuning(cfg)
+	opts.ClientTLS = clientTLS
+	opts.RequireTLS = cfg.Proxy.TLS != nil && cfg.Proxy.TLS.RequireTLS
+	opts.Listen = cfg.Proxy.Listen
+	opts.Users, opts.Primary, opts.Replicas = users, primary, replicas
+	opts.Compression = cfg.Proxy.Compression
+	opts.LocalInfile = cfg.Proxy.LocalInfile
+	opts.ProxyProtocolNetworks = lbs
+	opts.Logger = log
+	return opts, nil
+}
+
+// proxyTuning is the part of the proxy's options that a reload changes: its (live) fields.
+func proxyTuning(cfg *config.Config) proxy.Options {
 	return proxy.Options{
-		ClientTLS:             clientTLS,
-		RequireTLS:            cfg.Proxy.TLS != nil && cfg.Proxy.TLS.RequireTLS,
-		Listen:                cfg.Proxy.Listen,
 		MaxConnections:        cfg.Proxy.MaxConnections,
 		HandshakeTimeout:      cfg.Proxy.HandshakeTimeout.Duration,
 		MaxAllowedPacket:      int(cfg.Proxy.MaxAllowedPacket),
 		BackendConnectTimeout: cfg.Proxy.BackendConnectTimeout.Duration,
 		MaxBackendConnections: cfg.Proxy.MaxBackendConnections,
 		BackendReadTimeout:    cfg.Proxy.BackendReadTimeout.Duration,
-		Users:                 users,
-		Primary:               primary,
-		Replicas:              replicas,
 		ReadYourWrites:        cfg.Consistency.ReadYourWrites,
 		ConsistencyScope:      cfg.Consistency.Scope,
 		PrimaryWait:           cfg.Proxy.PrimaryWait.Duration,
 		MaxAuthFailures:       cfg.Proxy.MaxAuthFailures,
-		Compression:           cfg.Proxy.Compression,
-		LocalInfile:           cfg.Proxy.LocalInfile,
-		ProxyProtocolNetworks: lbs,
-		Logger:                log,
-	}, nil
+	}
 }
 
 // backendConfig is one backend as the proxy connects to it.
@@ -327,9 +331,13 @@ func (a *App) reload() ([]string, error) {
 	if cfg.Log.Level != old.Log.Level {
 		a.log.SetLevel(hclog.LevelFromString(cfg.Log.Level)) // shared by every Named logger
 	}
+	mopts := monitorOptions(cfg, a.log)
+	a.monitor.SetAccount(mopts.User, mopts.Password)
+	a.monitor.SetPolling(mopts.PollInterval, mopts.ConnectTimeout)
 	a.monitor.SetPrimary(cfg.Primary.Address)
-	a.monitor.SetReplicas(monitorOptions(cfg, a.log).Replicas)
+	a.monitor.SetReplicas(mopts.Replicas)
 	a.monitor.SetThresholds(cfg.Lag.Max.Duration, cfg.Lag.Recover.Duration)
+	a.server.Tune(proxyTuning(cfg))
 	a.server.UpdateBackends(users, primary, reps)
 	a.router.Update(routerOptions(cfg, a.router.Freshness()))
 	if a.admin != nil && cfg.Admin != nil {

@@ -29,9 +29,32 @@ var liveKeys = map[string]bool{
 	"users":    true, // new logins; caching_sha2 cache cleared for changed passwords
 	"primary":  true, // a switchover: new statements go to the new address, pinned sessions finish
 	"replicas": true,
-	"lag.max":  true, "lag.recover": true, "lag.on_all_stale": true,
-	"admin.user": true, "admin.password": true, "admin.password_file": true,
-	"log.level": true,
+
+	// From the next connection, session or statement (proxy.Options' live fields).
+	"proxy.max_connections":         true,
+	"proxy.handshake_timeout":       true,
+	"proxy.max_allowed_packet":      true,
+	"proxy.backend_connect_timeout": true,
+	"proxy.backend_read_timeout":    true,
+	"proxy.max_backend_connections": true,
+	"proxy.primary_wait":            true,
+	"proxy.max_auth_failures":       true,
+	"proxy.shutdown_timeout":        true, // read when a shutdown starts
+	"consistency":                   true,
+
+	"lag.max":           true,
+	"lag.recover":       true,
+	"lag.on_all_stale":  true,
+	"lag.poll_interval": true,
+	// The next logins of position polls and binlog streams (a password rotation).
+	"replication.user":          true,
+	"replication.password":      true,
+	"replication.password_file": true,
+
+	"admin.user":          true,
+	"admin.password":      true,
+	"admin.password_file": true,
+	"log.level":           true,
 }
 
 // isLive reports whether a change of key applies live: the key or a table containing it

@@ -19,14 +19,18 @@ func TestDiff(t *testing.T) {
 			c.Log.Level = "debug"
 			c.Proxy.MaxConnections = 50
 			c.Proxy.MaxAllowedPacket = 16 * MiB
-		}, []string{"proxy.max_connections 10000 -> 50: needs a restart", "proxy.max_allowed_packet 64MiB -> 16MiB: needs a restart", `log.level "info" -> "debug"`}, true},
+		}, []string{"proxy.max_connections 10000 -> 50", "proxy.max_allowed_packet 64MiB -> 16MiB", `log.level "info" -> "debug"`}, false},
 		{"proxy protocol networks need a restart", func(c *Config) { c.Proxy.ProxyProtocolNetworks = []string{"10.0.0.0/8"} },
 			[]string{`proxy.proxy_protocol_networks [] -> ["10.0.0.0/8"]: needs a restart`}, true},
 		{"log level is live", func(c *Config) { c.Log.Level = "debug" }, []string{`log.level "info" -> "debug"`}, false},
-		{"consistency and polling need a restart", func(c *Config) {
+		{"consistency and polling are live", func(c *Config) {
 			c.Lag.PollInterval = Duration{time.Second}
 			c.Consistency.ReadYourWrites = false
-		}, []string{"lag.poll_interval 100ms -> 1s: needs a restart", "consistency.read_your_writes true -> false: needs a restart"}, true},
+		}, []string{"lag.poll_interval 100ms -> 1s", "consistency.read_your_writes true -> false"}, false},
+		{"compression and local_infile need a restart", func(c *Config) {
+			c.Proxy.Compression = false
+			c.Proxy.LocalInfile = true
+		}, []string{"proxy.compression true -> false: needs a restart", "proxy.local_infile false -> true: needs a restart"}, true},
 		{"replica added", func(c *Config) {
 			c.Replicas = append(c.Replicas, Replica{Name: "replica3", Address: "h:3", Weight: 1})
 		}, []string{"replica replica3 added"}, false},
@@ -45,7 +49,7 @@ func TestDiff(t *testing.T) {
 			c.Users[1].BackendPassword = "new2"
 			c.Admin.Password = "new3"
 		}, []string{"admin.password changed", "users[bob].password changed", "users[bob].backend_password changed"}, false},
-		{"replication password needs a restart", func(c *Config) { c.Replication.Password = "new4" }, []string{"replication.password changed: needs a restart"}, true},
+		{"replication password is live", func(c *Config) { c.Replication.Password = "new4" }, []string{"replication.password changed"}, false},
 		{"user added and removed", func(c *Config) { c.Users[0] = User{Name: "carol", Password: "x"} }, []string{"user app removed", "user carol added"}, false},
 		{"listeners need a restart", func(c *Config) {
 			c.Proxy.Listen = "0.0.0.0:6033"

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tailgate-proxy/tailgate/app"
 	"github.com/tailgate-proxy/tailgate/config"
+	"github.com/tailgate-proxy/tailgate/integration/cluster"
 )
 
 // TestReloadUnderLoad: 8 client threads read and write for 30 s while the config is
@@ -141,4 +143,91 @@ func TestReloadUnderLoad(t *testing.T) {
 	if refused == 0 || applied == 0 {
 		t.Fatalf("applied %d, refused %d: the test did not exercise both", applied, refused)
 	}
+}
+
+// TestReloadRotatesReplicationAccount: a new replication.user and password, reloaded (a
+// credential rotation), are what the binlog tailer, the replicas' binlog streams and the
+// position polls log in with from their next connection. After the old account's
+// connections are killed, tailgate's connections come back under the new account only, and
+// the tailer and every replica are healthy again.
+func TestReloadRotatesReplicationAccount(t *testing.T) {
+	const user, pass = "tailgate_rotated", "rotated-secret"
+	ctx := context.Background()
+	nodes := append([]*cluster.Node{shared.Primary}, shared.Replicas...)
+	for _, n := range nodes {
+		if err := n.Exec(ctx, "SET SESSION sql_log_bin=0",
+			fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'127.0.0.1' IDENTIFIED BY '%s'", user, pass),
+			fmt.Sprintf("GRANT REPLICATION SLAVE, BINLOG MONITOR, SLAVE MONITOR, REPLICATION CLIENT ON *.* TO '%s'@'127.0.0.1'", user)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			_ = n.Exec(ctx, "SET SESSION sql_log_bin=0", fmt.Sprintf("DROP USER IF EXISTS '%s'@'127.0.0.1'", user))
+		}
+	})
+	path := filepath.Join(t.TempDir(), "tailgate.toml")
+	cfg := freshConfig(shared, time.Second, 500*time.Millisecond)
+	writeConfigFile(t, path, cfg)
+	loaded, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := startTailgate(t, loaded)
+	waitTailer(t, tg, shared)
+
+	cfg.Replication.User, cfg.Replication.Password = user, pass
+	writeConfigFile(t, path, cfg)
+	if err := tg.app.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	// connections counts, per account, the connections on every node.
+	connections := func() map[string]int {
+		t.Helper()
+		counts := map[string]int{}
+		for _, n := range nodes {
+			db, err := n.RootDB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := db.QueryContext(ctx, "SELECT USER, ID FROM information_schema.PROCESSLIST WHERE USER IN (?, ?)", cluster.MonitorUser, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var u string
+				var id int64
+				if err := rows.Scan(&u, &id); err != nil {
+					t.Fatal(err)
+				}
+				counts[u]++
+				if u == cluster.MonitorUser {
+					// The old account is retired: its connections end.
+					_, _ = db.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
+				}
+			}
+			_ = rows.Close()
+			_ = db.Close()
+		}
+		return counts
+	}
+	if got := connections(); got[cluster.MonitorUser] == 0 {
+		t.Fatalf("no connection of %s before the rotation took effect: %v", cluster.MonitorUser, got)
+	}
+	// A stream, a poll and (on the primary) the tailer per node come back under the new
+	// account; none under the old one.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := connections()
+		if got[cluster.MonitorUser] == 0 && got[user] >= 2*len(nodes)-1 {
+			t.Logf("connections after the rotation: %v", got)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("15 s after the reload and the kills: connections by account %v, want none of %s and %d or more of %s",
+				got, cluster.MonitorUser, 2*len(nodes)-1, user)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitTailer(t, tg, shared)
 }

@@ -94,7 +94,7 @@ func (s *Server) usersChanged(old, cur map[string]User) {
 		}
 		// A login ends within the handshake timeout (the connection's deadline); one
 		// still running may have fetched the old credential.
-		bound := s.opts.HandshakeTimeout
+		bound := s.live().HandshakeTimeout
 		if bound <= 0 {
 			bound = time.Minute // no deadline at all: a guess
 		}

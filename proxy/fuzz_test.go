@@ -127,7 +127,7 @@ func FuzzSessionTrack(f *testing.F) {
 			_ = ok.sessionTrack()
 		}
 
-		s := &session{srv: &Server{}}
+		s := &session{srv: bareServer(Options{})}
 		bc := &backendConn{b: &Backend{Name: "primary", Primary: true}}
 		s.onSessionTrack(bc, block)
 		if s.state.schema != bc.schema {

@@ -126,7 +126,7 @@ func TestGTIDTrackRecordedOK(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &session{srv: &Server{opts: Options{ReadYourWrites: true}}}
+			s := &session{srv: bareServer(Options{ReadYourWrites: true})}
 			bc := &backendConn{b: &Backend{Name: "r1", Primary: tt.primary}}
 			if tt.primary {
 				bc.b.Name = "primary"
@@ -162,14 +162,14 @@ func TestGTIDTrackLayoutMatchesGoMySQL(t *testing.T) {
 func TestGTIDTrackScopes(t *testing.T) {
 	primary := &backendConn{b: &Backend{Name: "primary", Primary: true}}
 
-	srv := &Server{opts: Options{ReadYourWrites: true, ConsistencyScope: "global"}}
+	srv := bareServer(Options{ReadYourWrites: true, ConsistencyScope: "global"})
 	learnFromOK(t, &session{srv: srv}, primary, okMySQLOwnGTID)
 	other := &session{srv: srv}
 	if got := other.view().WritePosition; got != mysqlGTID23 {
 		t.Errorf("global scope: another session must see %q, got %q", mysqlGTID23, got)
 	}
 
-	srv = &Server{opts: Options{ReadYourWrites: true, ConsistencyScope: "user"}}
+	srv = bareServer(Options{ReadYourWrites: true, ConsistencyScope: "user"})
 	a := &session{srv: srv, user: "app", userWrite: srv.userWrite("app")}
 	b := &session{srv: srv, user: "app", userWrite: srv.userWrite("app")}
 	c := &session{srv: srv, user: "other", userWrite: srv.userWrite("other")}
@@ -204,7 +204,7 @@ func TestGTIDTrackMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &session{srv: &Server{}}
+			s := &session{srv: bareServer(Options{})}
 			s.onSessionTrack(primary, tt.block)
 			if s.writeGTID != tt.want {
 				t.Errorf("writeGTID = %q, want %q", s.writeGTID, tt.want)
@@ -219,7 +219,7 @@ func TestGTIDTrackMalformed(t *testing.T) {
 	}
 	block := ok.sessionTrack()
 	for i := range block {
-		s := &session{srv: &Server{}}
+		s := &session{srv: bareServer(Options{})}
 		s.onSessionTrack(primary, block[:i])
 		if s.writeGTID != "" {
 			t.Errorf("block cut at %d of %d bytes taught %q", i, len(block), s.writeGTID)
@@ -240,7 +240,7 @@ func FuzzSessionTrackGTIDs(f *testing.F) {
 	f.Add([]byte{0x03, 0x02, 0x00, 0xfb})
 	f.Add([]byte{0x03, 0x04, 0x00, 0xfc, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, block []byte) {
-		s := &session{srv: &Server{}}
+		s := &session{srv: bareServer(Options{})}
 		s.onSessionTrack(&backendConn{b: &Backend{Name: "primary", Primary: true}}, block)
 		if s.writeGTID != "" && !bytes.Contains(block, []byte(s.writeGTID)) {
 			t.Fatalf("learned %q, which is not in the block % x", s.writeGTID, block)

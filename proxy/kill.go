@@ -148,7 +148,7 @@ type loginLender struct {
 func (l loginLender) lend(b *Backend) (*backendConn, error) {
 	return b.pool.get(context.Background(), l.t.key, nil, func() (*backendConn, error) {
 		return l.srv.dial(b, &l.t.dial)
-	}, l.srv.opts.BackendConnectTimeout)
+	}, l.srv.live().BackendConnectTimeout)
 }
 
 func (l loginLender) takeBack(bc *backendConn, err error) {

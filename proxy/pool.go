@@ -130,6 +130,15 @@ func (p *pool) takeAnyIdle() *backendConn {
 	return nil
 }
 
+// setMax changes the connection limit (a reload). Connections above a lowered limit
+// stay open until they come back; waiters for a raised one try again at once.
+func (p *pool) setMax(n int) {
+	p.mu.Lock()
+	p.max = n
+	p.mu.Unlock()
+	p.signal()
+}
+
 // put returns a borrowed connection.
 func (p *pool) put(bc *backendConn) {
 	if bc.closed {

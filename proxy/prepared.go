@@ -131,7 +131,7 @@ func (s *session) stmtExecute(pkt []byte) error {
 	if ps.longLost {
 		ps.longData, ps.longSize, ps.longLost = nil, 0, false
 		return s.clientError(mysql.ER_NET_PACKET_TOO_LARGE, fmt.Sprintf(
-			"Parameter of prepared statement which is set through mysql_send_long_data() is longer than max_allowed_packet (%d bytes)", s.srv.opts.MaxAllowedPacket))
+			"Parameter of prepared statement which is set through mysql_send_long_data() is longer than max_allowed_packet (%d bytes)", s.srv.live().MaxAllowedPacket))
 	}
 	d, bc, err := s.route(ps.st)
 	if err != nil || bc == nil {
@@ -323,7 +323,7 @@ func (s *session) stmtLongData(pkt []byte) {
 	param := binary.LittleEndian.Uint16(pkt[5:])
 	// Kept until the execute (it is replayed wherever that runs), so bounded like one
 	// packet: beyond max_allowed_packet it is dropped and the execute fails, as on a server.
-	if ps.longLost || ps.longSize+len(pkt)-7 > s.srv.opts.MaxAllowedPacket {
+	if ps.longLost || ps.longSize+len(pkt)-7 > s.srv.live().MaxAllowedPacket {
 		ps.longData, ps.longSize, ps.longLost = nil, 0, true
 		return
 	}

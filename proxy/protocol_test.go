@@ -223,7 +223,7 @@ func TestSessionTrack(t *testing.T) {
 // TestOnSessionTrack checks what a session learns from a session state block: the schema
 // and, from the primary only, the GTID of the last write.
 func TestOnSessionTrack(t *testing.T) {
-	newSess := func() *session { return &session{srv: &Server{}} }
+	newSess := func() *session { return &session{srv: bareServer(Options{})} }
 	primary := &backendConn{b: &Backend{Name: "primary", Primary: true}}
 	replica := &backendConn{b: &Backend{Name: "r1"}}
 
@@ -261,7 +261,7 @@ func TestOnSessionTrack(t *testing.T) {
 // TestSessionTrackSQLMode: the session follows the sql_mode any backend reports, composite
 // modes included; other variables leave it alone.
 func TestSessionTrackSQLMode(t *testing.T) {
-	s := &session{srv: &Server{}}
+	s := &session{srv: bareServer(Options{})}
 	replica := &backendConn{b: &Backend{Name: "r1"}}
 	for _, tc := range []struct {
 		value string

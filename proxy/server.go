@@ -65,23 +65,26 @@ type BackendConfig struct {
 	TLSID string
 }
 
-// Options configure a Server.
+// Options configure a Server. Fields marked (live) can change while it runs (Tune): they
+// apply from the next connection (MaxConnections, HandshakeTimeout, MaxAuthFailures), the
+// next session (MaxAllowedPacket, BackendConnectTimeout, BackendReadTimeout) or the next
+// statement (the rest); the others are fixed by New.
 type Options struct {
 	// Listen is the client address ("127.0.0.1:6033").
 	Listen string
-	// MaxConnections caps client connections; more get error 1040.
+	// MaxConnections caps client connections; more get error 1040 (live).
 	MaxConnections int
-	// HandshakeTimeout bounds the connection phase of a client.
+	// HandshakeTimeout bounds the connection phase of a client (live).
 	HandshakeTimeout time.Duration
-	// MaxAllowedPacket is the largest command packet accepted from a client.
+	// MaxAllowedPacket is the largest command packet accepted from a client (live).
 	MaxAllowedPacket int
 	// BackendConnectTimeout bounds opening a backend connection, and waiting for one when
-	// a backend is at its connection limit.
+	// a backend is at its connection limit (live).
 	BackendConnectTimeout time.Duration
 	// BackendReadTimeout bounds the wait for each backend answer (0 = no bound); a read
-	// whose replica does not answer in time is retried elsewhere.
+	// whose replica does not answer in time is retried elsewhere (live).
 	BackendReadTimeout time.Duration
-	// MaxBackendConnections caps the connections to each backend (0 = no cap).
+	// MaxBackendConnections caps the connections to each backend (0 = no cap; live).
 	MaxBackendConnections int
 	// ServerVersion is advertised to clients; "" uses the primary's (or a default when
 	// the primary is down at start).
@@ -89,21 +92,22 @@ type Options struct {
 	Users         []User
 	Primary       BackendConfig
 	Replicas      []BackendConfig
-	// ReadYourWrites sends a session's reads only to replicas that applied its last write.
+	// ReadYourWrites sends a session's reads only to replicas that applied its last write
+	// (live).
 	ReadYourWrites bool
 	// Observer, when set, is told about every statement routed (metrics).
 	Observer Observer
 	// OnBackendFailure, when set, is told when a connection to a replica fails, so that
 	// routing avoids it until it answers again.
 	OnBackendFailure func(name string)
-	// PrimaryWait is how long new statements wait for an unreachable primary.
+	// PrimaryWait is how long new statements wait for an unreachable primary (live).
 	PrimaryWait time.Duration
 	// ClientTLS, when set, is offered to clients; RequireTLS refuses those that do not
 	// switch to it (error 3159).
 	ClientTLS  *tls.Config
 	RequireTLS bool
 	// MaxAuthFailures refuses a client host's connections after this many failed logins
-	// within a minute (0: no limit).
+	// within a minute (0: no limit; live).
 	MaxAuthFailures int
 	// Compression offers clients zlib protocol compression (CLIENT_COMPRESS).
 	Compression bool
@@ -113,7 +117,8 @@ type Options struct {
 	// protocol header naming the client (empty: none).
 	ProxyProtocolNetworks []netip.Prefix
 	// ConsistencyScope widens read-your-writes: "session" (default), "user" (the latest
-	// write of any session of the same user) or "global" (the latest write through tailgate).
+	// write of any session of the same user) or "global" (the latest write through tailgate)
+	// (live).
 	ConsistencyScope string
 	Logger           hclog.Logger
 }
@@ -149,6 +154,29 @@ type Server struct {
 	active   atomic.Int64
 	wg       sync.WaitGroup
 	ln       net.Listener
+
+	tuned atomic.Pointer[Options] // the options in force: New's, with Tune's (live) fields
+}
+
+// live returns the options in force; read the (live) fields from it, not from s.opts.
+func (s *Server) live() *Options { return s.tuned.Load() }
+
+// Settings returns the options in force.
+func (s *Server) Settings() Options { return *s.live() }
+
+// Tune applies the (live) fields of t (a config reload); its other fields are ignored.
+func (s *Server) Tune(t Options) {
+	o := *s.live()
+	o.MaxConnections, o.HandshakeTimeout, o.MaxAuthFailures = t.MaxConnections, t.HandshakeTimeout, t.MaxAuthFailures
+	o.MaxAllowedPacket, o.BackendConnectTimeout, o.BackendReadTimeout = t.MaxAllowedPacket, t.BackendConnectTimeout, t.BackendReadTimeout
+	o.MaxBackendConnections, o.PrimaryWait = t.MaxBackendConnections, t.PrimaryWait
+	o.ReadYourWrites, o.ConsistencyScope = t.ReadYourWrites, t.ConsistencyScope
+	s.tuned.Store(&o)
+	s.throttle.setMax(o.MaxAuthFailures)
+	s.primary.Load().pool.setMax(o.MaxBackendConnections)
+	for _, b := range *s.backends.Load() {
+		b.pool.setMax(o.MaxBackendConnections)
+	}
 }
 
 // New returns a server; it does not listen yet.
@@ -164,6 +192,7 @@ func New(opts Options, rt *router.Router, cl *router.Classifier) *Server {
 		metrics:    &Stats{},
 		sessions:   map[uint32]*session{},
 	}
+	s.tuned.Store(&opts)
 	s.setPrimary(opts.Primary)
 	s.throttle = newAuthThrottle(opts.MaxAuthFailures, authThrottleWindow)
 	s.setUsers(opts.Users)
@@ -184,7 +213,7 @@ func (s *Server) setUsers(users []User) {
 // newBackend returns the Backend for cfg, with its own pool.
 func (s *Server) newBackend(cfg BackendConfig, primary bool) *Backend {
 	b := &Backend{Name: cfg.Name, Address: cfg.Address, Primary: primary, tls: cfg.TLS, tlsRequired: cfg.TLSRequired, tlsID: cfg.TLSID}
-	b.pool = newPool(b, s.opts.MaxBackendConnections)
+	b.pool = newPool(b, s.live().MaxBackendConnections)
 	return b
 }
 
@@ -359,8 +388,8 @@ func (s *Server) serverVersion(ctx context.Context) string {
 	users := *s.users.Load()
 	for _, u := range users {
 		user, pass := u.backendCredentials()
-		ctx, cancel := context.WithTimeout(ctx, s.opts.BackendConnectTimeout)
-		c, err := client.ConnectWithContext(ctx, s.primary.Load().Address, user, pass, "", s.opts.BackendConnectTimeout)
+		ctx, cancel := context.WithTimeout(ctx, s.live().BackendConnectTimeout)
+		c, err := client.ConnectWithContext(ctx, s.primary.Load().Address, user, pass, "", s.live().BackendConnectTimeout)
 		cancel()
 		if err != nil {
 			s.log.Warn("cannot read the primary's version; advertising a default", "error", err, "version", defaultVersion)
@@ -383,7 +412,7 @@ func (s *Server) proxyHeader(conn net.Conn) (_ net.Conn, ok bool) {
 	if len(s.opts.ProxyProtocolNetworks) == 0 || !inNetworks(conn.RemoteAddr(), s.opts.ProxyProtocolNetworks) {
 		return conn, true
 	}
-	pc := proxyproto.NewConn(conn, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(s.opts.HandshakeTimeout))
+	pc := proxyproto.NewConn(conn, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(s.live().HandshakeTimeout))
 	// A read of nothing reads the header and reports what was wrong with it.
 	if _, err := pc.Read(nil); err != nil {
 		s.metrics.handshakeFailed.Add(1)
@@ -444,7 +473,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	}()
 	n := s.active.Add(1)
 	defer s.active.Add(-1)
-	if s.opts.MaxConnections > 0 && n > int64(s.opts.MaxConnections) {
+	if s.live().MaxConnections > 0 && n > int64(s.live().MaxConnections) {
 		s.metrics.refused.Add(1)
 		p := newPacketIO(conn, 0)
 		_ = p.writePacket(appendErr(nil, mysql.ER_CON_COUNT_ERROR, "08004", "Too many connections"))
@@ -469,8 +498,8 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		}
 	}()
 	limited := &limitedConn{Conn: conn, budget: maxHandshakeBytes, extraCaps: s.greetingFlags()}
-	if s.opts.HandshakeTimeout > 0 {
-		_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	if s.live().HandshakeTimeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(s.live().HandshakeTimeout))
 	}
 	sc, err := s.mysqlSrv.NewCustomizedConn(limited, hs, hs)
 	if err != nil {
@@ -483,7 +512,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	_ = conn.SetDeadline(time.Time{})
 
 	sess := hs.sess
-	sess.client = newPacketIO(sc.Conn.Conn, s.opts.MaxAllowedPacket)
+	sess.client = newPacketIO(sc.Conn.Conn, s.live().MaxAllowedPacket)
 	if sess.clientCaps&mysql.CLIENT_COMPRESS != 0 {
 		sess.client.compress() // from the first command on, after the uncompressed OK
 	}
@@ -546,8 +575,8 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 			user: user, password: pass, schema: h.db,
 			collation:   collationName(c.Charset()),
 			clientFlags: caps & (clientFlagsMirrored | mysql.CLIENT_LOCAL_FILES), // LOCAL_FILES only when offered
-			timeout:     dialTimeout(s.opts.BackendConnectTimeout, s.opts.BackendReadTimeout),
-			readTimeout: s.opts.BackendReadTimeout,
+			timeout:     dialTimeout(s.live().BackendConnectTimeout, s.live().BackendReadTimeout),
+			readTimeout: s.live().BackendReadTimeout,
 			maxPacket:   1 << 30,
 			attrs:       attrs,
 		},

@@ -91,7 +91,7 @@ func (s *session) view() router.SessionView {
 	if s.last != nil {
 		v.LastBackend = s.last.Name
 	}
-	if s.srv.opts.ReadYourWrites {
+	if s.srv.live().ReadYourWrites {
 		v.WritePosition = s.requiredPosition()
 	}
 	return v
@@ -116,7 +116,7 @@ func (s *session) primaryPinned() bool {
 // requiredPosition is the write position a read must see under the consistency scope.
 func (s *session) requiredPosition() string {
 	var p *string
-	switch s.srv.opts.ConsistencyScope {
+	switch s.srv.live().ConsistencyScope {
 	case "user":
 		p = s.userWrite.Load()
 	case "global":
@@ -134,7 +134,7 @@ func (s *session) requiredPosition() string {
 func (s *session) learnWrite(gtid string) {
 	s.writeGTID = gtid
 	var shared *atomic.Pointer[string]
-	switch s.srv.opts.ConsistencyScope {
+	switch s.srv.live().ConsistencyScope {
 	case "user":
 		shared = s.userWrite
 	case "global":
@@ -675,7 +675,7 @@ func (s *session) conn(name string) (*backendConn, error) {
 	}
 	bc, err := b.pool.get(context.Background(), s.key, s.owner, func() (*backendConn, error) {
 		return s.dialWaiting(b)
-	}, s.srv.opts.BackendConnectTimeout)
+	}, s.srv.live().BackendConnectTimeout)
 	if err != nil {
 		var myErr *mysql.MyError
 		if f := s.srv.opts.OnBackendFailure; f != nil && !b.Primary && !errors.As(err, &myErr) && !errors.Is(err, ErrPoolExhausted) {
@@ -733,14 +733,14 @@ func (s *session) checkLogin(name string) error {
 // to primary_wait (it may be restarting); a server error (bad login, unknown database)
 // fails at once.
 func (s *session) dialWaiting(b *Backend) (*backendConn, error) {
-	deadline := time.Now().Add(s.srv.opts.PrimaryWait)
+	deadline := time.Now().Add(s.srv.live().PrimaryWait)
 	backoff := 50 * time.Millisecond
 	for {
 		bc, err := s.srv.dial(b, &s.dial)
 		var myErr *mysql.MyError
 		if err == nil || !b.Primary || s.loginCheck || errors.As(err, &myErr) || time.Now().Add(backoff).After(deadline) {
-			if err != nil && b.Primary && s.srv.opts.PrimaryWait > 0 && !errors.As(err, &myErr) {
-				err = fmt.Errorf("the primary did not come back within primary_wait (%s): %w", s.srv.opts.PrimaryWait, err)
+			if err != nil && b.Primary && s.srv.live().PrimaryWait > 0 && !errors.As(err, &myErr) {
+				err = fmt.Errorf("the primary did not come back within primary_wait (%s): %w", s.srv.live().PrimaryWait, err)
 			}
 			return bc, err
 		}

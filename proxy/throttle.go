@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -9,7 +10,7 @@ import (
 // host's new connections are refused (error 1129, like MySQL's max_connect_errors) until
 // the window has passed since its last failure. A successful login clears the count.
 type authThrottle struct {
-	maxFailures int
+	maxFailures atomic.Int64 // 0: no limit
 	window      time.Duration
 
 	mu    sync.Mutex
@@ -23,12 +24,21 @@ type hostFailures struct {
 }
 
 func newAuthThrottle(maxFailures int, window time.Duration) *authThrottle {
-	return &authThrottle{maxFailures: maxFailures, window: window, hosts: map[string]*hostFailures{}}
+	t := &authThrottle{window: window, hosts: map[string]*hostFailures{}}
+	t.setMax(maxFailures)
+	return t
 }
+
+// setMax changes the number of failures that block a host (a reload).
+func (t *authThrottle) setMax(n int) { t.maxFailures.Store(int64(n)) }
 
 // blocked reports whether host is refused now.
 func (t *authThrottle) blocked(host string, now time.Time) bool {
-	if t == nil || t.maxFailures <= 0 {
+	if t == nil {
+		return false
+	}
+	limit := int(t.maxFailures.Load())
+	if limit <= 0 {
 		return false
 	}
 	t.mu.Lock()
@@ -41,12 +51,12 @@ func (t *authThrottle) blocked(host string, now time.Time) bool {
 		delete(t.hosts, host)
 		return false
 	}
-	return f.count >= t.maxFailures
+	return f.count >= limit
 }
 
 // failed counts a failed login from host.
 func (t *authThrottle) failed(host string, now time.Time) {
-	if t == nil || t.maxFailures <= 0 {
+	if t == nil || t.maxFailures.Load() <= 0 {
 		return
 	}
 	t.mu.Lock()

@@ -37,3 +37,26 @@ func TestAuthThrottle(t *testing.T) {
 		t.Fatalf("hosts after the sweep: %v, want only 10.0.0.9", th.hosts)
 	}
 }
+
+// TestAuthThrottleSetMax: a reload's new limit applies to hosts already counted.
+func TestAuthThrottleSetMax(t *testing.T) {
+	th := newAuthThrottle(2, time.Minute)
+	now := time.Unix(1000, 0)
+	th.failed("10.0.0.1", now)
+	th.failed("10.0.0.1", now)
+	if !th.blocked("10.0.0.1", now) {
+		t.Fatal("not blocked after 2 failures with a limit of 2")
+	}
+	th.setMax(3)
+	if th.blocked("10.0.0.1", now) {
+		t.Fatal("blocked after 2 failures with the limit raised to 3")
+	}
+	th.setMax(1)
+	if !th.blocked("10.0.0.1", now) {
+		t.Fatal("not blocked after 2 failures with the limit lowered to 1")
+	}
+	th.setMax(0)
+	if th.blocked("10.0.0.1", now) {
+		t.Fatal("blocked with the limit off")
+	}
+}

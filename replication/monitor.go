@@ -41,9 +41,9 @@ type Options struct {
 	// SLAVE STATUS) or REPLICATION CLIENT on MySQL (SHOW REPLICA STATUS), else it is not
 	// shown.
 	User, Password string
-	// PollInterval is how often each replica's position is read.
+	// PollInterval is how often each replica's position is read (default 100ms).
 	PollInterval time.Duration
-	// ConnectTimeout bounds each connection attempt and each poll.
+	// ConnectTimeout bounds each connection attempt and each poll (default 2s).
 	ConnectTimeout time.Duration
 	// DownAfter is how many failed polls in a row mark a replica down.
 	DownAfter int
@@ -68,6 +68,11 @@ type Monitor struct {
 	tailer atomic.Pointer[tailer]
 	maxLag atomic.Int64 // nanoseconds; changed by SetThresholds
 	recov  atomic.Int64
+	// account logs in to the replicas and, with a tailer, streams binlogs; every new
+	// connection reads it (SetAccount).
+	account     atomic.Pointer[Account]
+	pollEvery   atomic.Int64 // PollInterval in nanoseconds (SetPolling)
+	pollTimeout atomic.Int64 // ConnectTimeout in nanoseconds (SetPolling)
 	// applied is evaluateAt's scratch list of replica positions (evaluator only).
 	applied []position
 
@@ -127,19 +132,16 @@ func NewMonitor(opts Options) *Monitor {
 	if opts.DownAfter <= 0 {
 		opts.DownAfter = 2
 	}
-	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = 2 * time.Second
-	}
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = 100 * time.Millisecond
-	}
 	m := &Monitor{opts: opts, log: opts.Logger.Named("replication"), tl: newTimeline(), cancels: map[*replicaView]context.CancelFunc{}}
 	m.SetThresholds(opts.MaxLag, opts.Recover)
+	m.SetAccount(opts.User, opts.Password)
+	m.SetPolling(opts.PollInterval, opts.ConnectTimeout)
 	m.set.Store(&viewSet{byName: map[string]*replicaView{}})
 	m.SetReplicas(opts.Replicas)
 	if opts.Tailer != nil {
 		t := *opts.Tailer
 		t.Logger = opts.Logger
+		t.account = &m.account
 		m.tailer.Store(newTailer(t, primarySink{m.tl}))
 	}
 	return m
@@ -188,6 +190,28 @@ func (m *Monitor) startTailer() {
 		defer close(done)
 		t.run(ctx)
 	}()
+}
+
+// Account is a login to the servers.
+type Account struct{ User, Password string }
+
+// SetAccount changes the login for the connections opened from now on: position polls
+// and binlog streams (a reload after a password rotation). Open ones stay as they are.
+func (m *Monitor) SetAccount(user, password string) {
+	m.account.Store(&Account{User: user, Password: password})
+}
+
+// SetPolling changes how often each replica's position is read and the bound on each
+// connection attempt and poll (config reload).
+func (m *Monitor) SetPolling(interval, timeout time.Duration) {
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	m.pollEvery.Store(int64(interval))
+	m.pollTimeout.Store(int64(timeout))
 }
 
 // SetThresholds changes lag.max and lag.recover (config reload).
@@ -281,7 +305,8 @@ func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 			_ = conn.Close()
 		}
 	}()
-	t := time.NewTicker(m.opts.PollInterval)
+	interval := time.Duration(m.pollEvery.Load())
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	var lastHealth, lastPoll time.Time
 	for {
@@ -304,6 +329,10 @@ func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 			}
 		}
 		m.recordPoll(log, v, err)
+		if next := time.Duration(m.pollEvery.Load()); next != interval {
+			interval = next
+			t.Reset(interval)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -323,9 +352,11 @@ func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 }
 
 func (m *Monitor) connect(ctx context.Context, address string) (*client.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.opts.ConnectTimeout)
+	timeout := time.Duration(m.pollTimeout.Load())
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := client.ConnectWithContext(ctx, address, m.opts.User, m.opts.Password, "", m.opts.ConnectTimeout)
+	acct := m.account.Load()
+	c, err := client.ConnectWithContext(ctx, address, acct.User, acct.Password, "", timeout)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -334,7 +365,7 @@ func (m *Monitor) connect(ctx context.Context, address string) (*client.Conn, er
 
 // poll reads the replica's applied position.
 func (m *Monitor) poll(c *client.Conn, d dialect, v *replicaView) error {
-	if err := c.SetDeadline(time.Now().Add(m.opts.ConnectTimeout)); err != nil {
+	if err := c.SetDeadline(time.Now().Add(time.Duration(m.pollTimeout.Load()))); err != nil {
 		return err
 	}
 	res, err := c.Execute(d.appliedQuery)

@@ -38,6 +38,19 @@ type TailerOptions struct {
 	// Quiet logs connection changes at debug (replica streams, which polling backs up).
 	Quiet  bool
 	Logger hclog.Logger
+
+	// account, when set (by a Monitor), replaces User and Password: it follows reloads.
+	account *atomic.Pointer[Account]
+}
+
+// login returns the account a new connection logs in with.
+func (o *TailerOptions) login() (user, password string) {
+	if o.account != nil {
+		if a := o.account.Load(); a != nil {
+			return a.User, a.Password
+		}
+	}
+	return o.User, o.Password
 }
 
 // tailer follows a server's binlog and hands each transaction's GTID to its sink. Row
@@ -171,13 +184,14 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 	if err != nil {
 		return err
 	}
+	user, password := t.opts.login()
 	syncer := gmreplication.NewBinlogSyncer(gmreplication.BinlogSyncerConfig{
 		ServerID:         t.opts.ServerID,
 		Flavor:           t.dialect.flavor,
 		Host:             host,
 		Port:             uint16(port),
-		User:             t.opts.User,
-		Password:         t.opts.Password,
+		User:             user,
+		Password:         password,
 		HeartbeatPeriod:  t.opts.Heartbeat,
 		ReadTimeout:      4 * t.opts.Heartbeat,
 		RawModeEnabled:   true,
@@ -350,7 +364,8 @@ func serializedSize(b []byte) (uint64, bool) {
 func (t *tailer) serverPosition(ctx context.Context) (position, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := client.ConnectWithContext(ctx, t.opts.Address, t.opts.User, t.opts.Password, "", 5*time.Second)
+	user, password := t.opts.login()
+	c, err := client.ConnectWithContext(ctx, t.opts.Address, user, password, "", 5*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", t.opts.Address, err)
 	}
