@@ -22,12 +22,14 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# MariaDB, sysbench, HAProxy and docker-compose from Debian's packages, installed when missing.
+# MariaDB, sysbench, HAProxy, docker-compose and Python's MySQLdb (libmariadb's client, for
+# COM_CHANGE_USER) from Debian's packages, installed when missing.
 deps:
 	@command -v mariadbd >/dev/null && command -v mariadb >/dev/null && command -v sysbench >/dev/null \
-	  && command -v haproxy >/dev/null && command -v docker-compose >/dev/null || { \
-	  echo "installing mariadb-server mariadb-client sysbench haproxy docker-compose (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client sysbench haproxy docker-compose >/dev/null; }
+	  && command -v haproxy >/dev/null && command -v docker-compose >/dev/null \
+	  && /usr/bin/python3 -c 'import MySQLdb' 2>/dev/null || { \
+	  echo "installing mariadb-server mariadb-client sysbench haproxy docker-compose python3-mysqldb (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client sysbench haproxy docker-compose python3-mysqldb >/dev/null; }
 
 # A local primary + 2 replicas and tailgate in front, in the foreground until Ctrl-C.
 demo: deps build
@@ -60,7 +62,7 @@ clean:
 # scripts/fuzz.sh repeats once a run that Go's fuzztime deadline race (golang/go#75804, Go
 # before 1.27) ended with a bare "context deadline exceeded" and no failing input.
 FUZZ_MAIN  := ./proxy:FuzzReadPacket ./proxy:FuzzHandshake ./proxy:FuzzCommand ./router:FuzzClassify
-FUZZ_OTHER := ./proxy:FuzzReadCompressedPacket ./proxy:FuzzParseOK ./proxy:FuzzSessionTrack ./proxy:FuzzSessionTrackGTIDs \
+FUZZ_OTHER := ./proxy:FuzzReadCompressedPacket ./proxy:FuzzParseOK ./proxy:FuzzParseChangeUser ./proxy:FuzzSessionTrack ./proxy:FuzzSessionTrackGTIDs \
 	./router:FuzzShape ./router:FuzzLeadingHints ./config:FuzzParse ./admin:FuzzParseCommand \
 	./replication:FuzzDecodeMySQLGTIDEvents ./replication:FuzzParseMySQLSet
 FUZZ_TARGETS := $(FUZZ_MAIN) $(FUZZ_OTHER)

@@ -225,8 +225,8 @@ const (
 )
 
 // collationName maps a handshake collation id to a name go-mysql's client accepts.
-func collationName(id uint8) string {
-	if c, err := charset.GetCollationByID(int(id)); err == nil && c.Name != "" {
+func collationName(id int) string {
+	if c, err := charset.GetCollationByID(id); err == nil && c.Name != "" {
 		return c.Name
 	}
 	return "utf8mb4_general_ci"

@@ -644,6 +644,10 @@ func commandSeeds() [][]byte {
 	return [][]byte{
 		// Plain commands.
 		commandInput(0, cmd(mysql.COM_PING, ""), cmd(mysql.COM_QUERY, "SELECT 1"), cmd(mysql.COM_QUIT, "")),
+		// COM_CHANGE_USER (an answer that cannot match: access denied), then a malformed one.
+		commandInput(setupSchema, cmd(mysql.COM_QUERY, "SET @a = 1"),
+			cmd(mysql.COM_CHANGE_USER, "app\x00\x01\x02\x03\x00tailgate_test\x00\x21\x00mysql_native_password\x00"),
+			cmd(mysql.COM_QUERY, "SELECT @a"), cmd(mysql.COM_CHANGE_USER, "app")),
 		commandInput(setupSchema|setupSessionTrack,
 			cmd(mysql.COM_INIT_DB, "tailgate_test"), cmd(mysql.COM_FIELD_LIST, "t\x00"),
 			cmd(mysql.COM_STATISTICS, ""), cmd(mysql.COM_INIT_DB, "nope"), cmd(mysql.COM_INIT_DB, ""),

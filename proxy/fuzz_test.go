@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -132,6 +133,26 @@ func FuzzSessionTrack(f *testing.F) {
 		s.onSessionTrack(bc, block)
 		if s.state.schema != bc.schema {
 			t.Fatalf("session schema %q, connection schema %q", s.state.schema, bc.schema)
+		}
+	})
+}
+
+// FuzzParseChangeUser: any COM_CHANGE_USER payload parses or is refused without a panic;
+// what parses is made of the input's bytes.
+func FuzzParseChangeUser(f *testing.F) {
+	f.Add([]byte("app\x00\x14abcdefghijklmnopqrst\x00db\x00\x21\x00mysql_native_password\x00"), uint32(mysql.CLIENT_SECURE_CONNECTION|mysql.CLIENT_PLUGIN_AUTH))
+	f.Add([]byte("app\x00secret\x00db\x00"), uint32(0))
+	f.Add([]byte("app\x00\x00"), uint32(mysql.CLIENT_SECURE_CONNECTION))
+	f.Fuzz(func(t *testing.T, b []byte, caps uint32) {
+		req, err := parseChangeUser(b, caps)
+		if err != nil {
+			return
+		}
+		if strings.ContainsRune(req.user, 0) || strings.ContainsRune(req.schema, 0) || strings.ContainsRune(req.plugin, 0) {
+			t.Fatalf("a NUL inside a parsed string: %+v", req)
+		}
+		if len(req.user)+len(req.auth)+len(req.schema)+len(req.plugin) > len(b) {
+			t.Fatalf("parsed more than the input: %+v from %d bytes", req, len(b))
 		}
 	})
 }

@@ -94,12 +94,19 @@ func (s *session) runKill(k router.Kill) *mysql.MyError {
 	switch {
 	case t == nil:
 		return unknownThread(k.ID)
-	case t.user != s.user:
+	case s.srv.userOf(t) != s.user:
 		// A server lets accounts with CONNECTION ADMIN or SUPER kill others' threads;
 		// tailgate does not know the grants, and lets each account kill only its own.
 		return mysql.NewError(mysql.ER_KILL_DENIED_ERROR, fmt.Sprintf("You are not owner of thread %d", k.ID))
 	}
 	return s.srv.kill(t, k.Query, s)
+}
+
+// userOf returns the user of session t, which COM_CHANGE_USER may change at any time.
+func (s *Server) userOf(t *session) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return t.user
 }
 
 // unknownThread is a server's answer to KILL of an id it does not know.

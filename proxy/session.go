@@ -75,6 +75,11 @@ type session struct {
 	pinnedName string
 	raw        net.Conn // the client's connection as accepted (under TLS and compression)
 	kill       killSlot // how another session's KILL reaches this one
+	// scramble is the last one sent to the client (the handshake's, then COM_CHANGE_USER's
+	// auth switches): a client answers COM_CHANGE_USER with it.
+	scramble []byte
+	// failedChangeUsers counts failed COM_CHANGE_USER (maxFailedChangeUsers).
+	failedChangeUsers int
 }
 
 func (s *session) view() router.SessionView {
@@ -210,6 +215,8 @@ func (s *session) dispatch(pkt []byte) error {
 		return s.setOption(pkt)
 	case mysql.COM_RESET_CONNECTION:
 		return s.resetConnection()
+	case mysql.COM_CHANGE_USER:
+		return s.changeUser(pkt)
 	case mysql.COM_STMT_PREPARE:
 		return s.stmtPrepare(pkt)
 	case mysql.COM_STMT_EXECUTE:
@@ -614,6 +621,15 @@ func (s *session) setOption(pkt []byte) error {
 // resetConnection handles COM_RESET_CONNECTION: every open backend connection is reset and
 // the session forgets its variables, temporary tables, locks and transaction.
 func (s *session) resetConnection() error {
+	s.resetState()
+	s.client.scratchOK(s)
+	return s.flushClient()
+}
+
+// resetState is a new session's state on the same login: held backend connections are
+// reset and given back, variables, temporary tables, locks, the transaction and prepared
+// statements are gone. The database stays.
+func (s *session) resetState() {
 	s.state.reset()
 	for _, bc := range s.held { // drop and release delete from s.held: allowed while ranging
 		if err := bc.reset(); err != nil {
@@ -629,8 +645,6 @@ func (s *session) resetConnection() error {
 	s.sqlMode = s.srv.defaultSQLMode()
 	s.owner = &stateOwner{}
 	s.stmts = nil
-	s.client.scratchOK(s)
-	return s.flushClient()
 }
 
 // serverStatus is the status the proxy reports in packets it makes itself.
@@ -712,6 +726,32 @@ func (s *session) conn(name string) (*backendConn, error) {
 	}
 	s.held[b.Name] = bc
 	return bc, nil
+}
+
+// checkBackendLogin checks the session's backend login and database, so that they fail a
+// connect (or COM_CHANGE_USER) as they would on the server: on the primary, or on a replica
+// while the primary is unreachable (reads keep working then). The error is the client's.
+func (s *session) checkBackendLogin() *mysql.MyError {
+	s.loginCheck = true
+	defer func() { s.loginCheck = false }()
+	err := s.checkLogin(router.PrimaryName)
+	var myErr *mysql.MyError
+	if err != nil && !errors.As(err, &myErr) {
+		for _, r := range s.srv.Backends()[1:] {
+			if rerr := s.checkLogin(r.Name); rerr == nil || errors.As(rerr, &myErr) {
+				s.srv.log.Warn("primary unreachable; client login checked on a replica", "replica", r.Name, "error", err)
+				err = rerr
+				break
+			}
+		}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &myErr):
+		return myErr
+	}
+	return mysql.NewError(mysql.ER_CONNECT_TO_MASTER, "tailgate: "+err.Error())
 }
 
 // checkLogin borrows a connection to the named backend with the session's login and
