@@ -156,21 +156,9 @@ func TestHAFailover(t *testing.T) {
 	wg.Wait()
 
 	ids := map[int64]bool{}
-	rows, err := primary.Query("SELECT id FROM ha_ids")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
+	for _, id := range int64Column(t, primary, "SELECT id FROM ha_ids") {
 		ids[id] = true
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	rows.Close()
 
 	var acked, unknown int
 	for _, c := range clients {

@@ -166,14 +166,8 @@ func TestReloadRotatesReplicationAccount(t *testing.T) {
 			_ = n.Exec(ctx, "SET SESSION sql_log_bin=0", fmt.Sprintf("DROP USER IF EXISTS '%s'@'127.0.0.1'", user))
 		}
 	})
-	path := filepath.Join(t.TempDir(), "tailgate.toml")
 	cfg := freshConfig(shared, time.Second, 500*time.Millisecond)
-	writeConfigFile(t, path, cfg)
-	loaded, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg := startTailgate(t, loaded)
+	tg, path := startTailgateFromFile(t, cfg)
 	waitTailer(t, tg, shared)
 
 	cfg.Replication.User, cfg.Replication.Password = user, pass

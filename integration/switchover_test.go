@@ -33,6 +33,41 @@ func writeConfigFile(t *testing.T, path string, cfg *config.Config) {
 	}
 }
 
+// startTailgateFromFile writes cfg to a file and runs tailgate loaded from it, so that
+// the test can change the file and reload. It returns the file's path.
+func startTailgateFromFile(t *testing.T, cfg *config.Config) (*tailgate, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tailgate.toml")
+	writeConfigFile(t, path, cfg)
+	loaded, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startTailgate(t, loaded), path
+}
+
+// int64Column runs query and returns its first column.
+func int64Column(t testing.TB, db *sql.DB, query string, args ...any) []int64 {
+	t.Helper()
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestSwitchover: a planned switchover as an operator runs it (the primary made read-only,
 // replica1 promoted once it caught up, the old primary and replica2 re-pointed at it), then
 // primary.address changed in the file and the config reloaded, under 4 writer threads:
@@ -52,14 +87,8 @@ func TestSwitchover(t *testing.T) {
 	}
 	waitReplicated(t, c)
 
-	path := filepath.Join(t.TempDir(), "tailgate.toml")
 	cfg := freshConfig(c, time.Second, 500*time.Millisecond)
-	writeConfigFile(t, path, cfg)
-	loaded, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg := startTailgate(t, loaded)
+	tg, path := startTailgateFromFile(t, cfg)
 	waitTailer(t, tg, c)
 	db := tg.db(t, "")
 	db.SetMaxIdleConns(8)
@@ -114,21 +143,7 @@ func TestSwitchover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rootOld.Close()
-	var before []int64
-	rows, err := rootOld.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", cluster.AppUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		before = append(before, id)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	before := int64Column(t, rootOld, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", cluster.AppUser)
 	if len(before) == 0 {
 		t.Fatal("tailgate has no connection open to the primary under 4 writers and an open transaction")
 	}

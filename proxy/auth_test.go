@@ -209,23 +209,7 @@ func TestCachingSHA2Cache(t *testing.T) {
 	user := func(password string) []User {
 		return []User{{Name: "app", Password: password, AuthPlugin: mysql.AUTH_CACHING_SHA2_PASSWORD}}
 	}
-	s := New(Options{
-		Listen:                "127.0.0.1:0",
-		ServerVersion:         "8.0.11-test",
-		HandshakeTimeout:      time.Second,
-		BackendConnectTimeout: 200 * time.Millisecond,
-		Users:                 user("old-secret"),
-		// No backend: an authenticated client gets error 1218 (the primary cannot be
-		// reached) where a refused one gets 1045.
-		Primary: BackendConfig{Name: router.PrimaryName, Address: "127.0.0.1:1"},
-	}, router.New(router.Options{}), router.NewClassifier(10))
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	s := serveNoBackend(t, Options{Users: user("old-secret")})
 	addr := s.Addr().String()
 
 	// login reports whether the login was fast and whether the password was accepted.
@@ -289,21 +273,10 @@ func TestCachingSHA2Cache(t *testing.T) {
 // restart, and such a login fails with go-mysql's explanation.
 func TestCachingSHA2AddedByReload(t *testing.T) {
 	var logs lockedBuffer
-	s := New(Options{
-		Listen:           "127.0.0.1:0",
-		ServerVersion:    "8.0.11-test",
-		HandshakeTimeout: time.Second,
-		Users:            []User{{Name: "app", Password: "secret"}},
-		Primary:          BackendConfig{Name: router.PrimaryName, Address: "127.0.0.1:1"},
-		Logger:           hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn}),
-	}, router.New(router.Options{}), router.NewClassifier(10))
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	s := serveNoBackend(t, Options{
+		Users:  []User{{Name: "app", Password: "secret"}},
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn}),
+	})
 
 	// The first login makes sure Serve has set up go-mysql's server.
 	if _, err := startSHA2Login(t, s.Addr().String(), "nosuchuser", "x").finish("x"); err == nil || err.Code != mysql.ER_ACCESS_DENIED_ERROR {

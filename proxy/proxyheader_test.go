@@ -12,8 +12,6 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
-
-	"github.com/tailgate-proxy/tailgate/router"
 )
 
 // startHeaderServer runs a proxy with no reachable backend (an accepted login gets 1218,
@@ -24,23 +22,11 @@ func startHeaderServer(t *testing.T, nets ...string) string {
 	for _, n := range nets {
 		prefixes = append(prefixes, netip.MustParsePrefix(n))
 	}
-	s := New(Options{
-		Listen:                "127.0.0.1:0",
-		ServerVersion:         "8.0.11-test",
-		HandshakeTimeout:      time.Second,
-		BackendConnectTimeout: 200 * time.Millisecond,
+	s := serveNoBackend(t, Options{
 		MaxAuthFailures:       2,
 		Users:                 []User{{Name: "app", Password: "secret"}},
-		Primary:               BackendConfig{Name: router.PrimaryName, Address: "127.0.0.1:1"},
 		ProxyProtocolNetworks: prefixes,
-	}, router.New(router.Options{}), router.NewClassifier(10))
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	})
 	return s.Addr().String()
 }
 
