@@ -482,9 +482,13 @@ func (m *Monitor) ReportFailure(name string) {
 	if v == nil {
 		return
 	}
-	if v.reachable.Swap(false) {
+	first := v.reachable.Swap(false)
+	// Down before returning, for every caller: sessions whose reads on it failed at the
+	// same moment route their retries right after this, and must not pick it again while
+	// the first caller is still logging.
+	m.setState(v, router.StateDown, time.Duration(v.lag.Load()))
+	if first {
 		m.log.Warn("replica connection failed; taken out of rotation until it answers", "replica", name)
-		m.setState(v, router.StateDown, time.Duration(v.lag.Load()))
 	}
 }
 

@@ -2,8 +2,13 @@ package replication
 
 import (
 	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/tailgate-proxy/tailgate/router"
 )
@@ -234,5 +239,33 @@ func TestStreamedCommitsNeedAPoll(t *testing.T) {
 	v.advance(p) // the poll
 	if !m.HasApplied("r1", "0-1-42") {
 		t.Error("HasApplied(0-1-42) after a poll showed it = false")
+	}
+}
+
+// TestReportFailureDownForEveryCaller: sessions whose reads on a replica fail at the same
+// moment each report it, then route a retry at once: every one must find it down when its
+// own report returns, not only the first reporter.
+func TestReportFailureDownForEveryCaller(t *testing.T) {
+	for round := range 200 {
+		m := NewMonitor(Options{
+			Replicas: []Replica{{Name: "r1"}},
+			Logger:   hclog.New(&hclog.LoggerOptions{Output: io.Discard, Level: hclog.Warn}), // logging takes time, as in production
+		})
+		var wg sync.WaitGroup
+		var online atomic.Int64
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m.ReportFailure("r1")
+				if m.ReplicaStatus("r1").State != router.StateDown {
+					online.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := online.Load(); n > 0 {
+			t.Fatalf("round %d: %d of 8 reporters saw the replica still in rotation after their report", round, n)
+		}
 	}
 }
