@@ -312,7 +312,8 @@ type haTailgate struct {
 
 func haTailgateConfig(c *cluster.Cluster, tg *haTailgate, serverID uint32) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[proxy]\nlisten = %q\nshutdown_timeout = \"1s\"\n\n", tg.proxy)
+	// HAProxy connects from haSource and sends the PROXY protocol, as make demo-ha sets it up.
+	fmt.Fprintf(&b, "[proxy]\nlisten = %q\nshutdown_timeout = \"1s\"\nproxy_protocol_networks = [%q]\n\n", tg.proxy, haSource)
 	fmt.Fprintf(&b, "[metrics]\nlisten = %q\n\n", tg.metrics)
 	fmt.Fprintf(&b, "[[users]]\nname = %q\npassword = %q\n\n", cluster.AppUser, cluster.AppPassword)
 	fmt.Fprintf(&b, "[primary]\naddress = %q\n\n", c.Primary.Addr())
@@ -323,8 +324,13 @@ func haTailgateConfig(c *cluster.Cluster, tg *haTailgate, serverID uint32) strin
 	return b.String()
 }
 
+// haSource is the address HAProxy connects to the tailgates from: their only
+// proxy_protocol_networks entry, so that clients on 127.0.0.1 can still connect directly.
+const haSource = "127.0.0.2"
+
 // haHAProxyConfig balances front over the tailgates round robin, checking each one's
-// /readyz; stats serves HAProxy's view of them as CSV.
+// /readyz, and sends each client's address with the PROXY protocol; stats serves HAProxy's
+// view of them as CSV.
 func haHAProxyConfig(front, stats string, tgs []*haTailgate) string {
 	var b strings.Builder
 	b.WriteString(`global
@@ -352,10 +358,11 @@ backend tailgates
     option httpchk GET /readyz
     http-check expect status 200
     default-server inter 200ms fall 2 rise 2
+    source ` + haSource + `
 `)
 	for _, tg := range tgs {
 		_, port, _ := net.SplitHostPort(tg.metrics)
-		fmt.Fprintf(&b, "    server %s %s check port %s\n", tg.name, tg.proxy, port)
+		fmt.Fprintf(&b, "    server %s %s check port %s send-proxy-v2\n", tg.name, tg.proxy, port)
 	}
 	b.WriteString(`
 frontend stats

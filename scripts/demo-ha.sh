@@ -44,8 +44,11 @@ start_cluster "$dir" "$ha/cluster.log"
 # Two instances with the same backends; only the ports and replication.server_id differ.
 for i in 0 1; do
   n=$((i + 1))
+  # HAProxy connects from 127.0.0.2 with the PROXY protocol (tailgate sees each client's
+  # address); clients on 127.0.0.1 can still connect to an instance directly.
   write_config "$ha/tailgate$n.toml" "127.0.0.1:${tg_proxy[$i]}" "127.0.0.1:${tg_admin[$i]}" \
-    "127.0.0.1:${tg_metrics[$i]}" "420000$n" "Written by make demo-ha: instance $n of 2."
+    "127.0.0.1:${tg_metrics[$i]}" "420000$n" "Written by make demo-ha: instance $n of 2." \
+    'proxy_protocol_networks = ["127.0.0.2"]'
   "$bin/tailgate" -config "$ha/tailgate$n.toml" 2>"$ha/tailgate$n.log" &
   tg_pid+=($!)
 done
@@ -74,8 +77,9 @@ backend tailgate
     option httpchk GET /readyz
     http-check expect status 200
     default-server inter 500ms fall 2 rise 2
-    server tailgate1 127.0.0.1:${tg_proxy[0]} check port ${tg_metrics[0]}
-    server tailgate2 127.0.0.1:${tg_proxy[1]} check port ${tg_metrics[1]}
+    source 127.0.0.2
+    server tailgate1 127.0.0.1:${tg_proxy[0]} check port ${tg_metrics[0]} send-proxy-v2
+    server tailgate2 127.0.0.1:${tg_proxy[1]} check port ${tg_metrics[1]} send-proxy-v2
 
 frontend stats
     mode http

@@ -17,13 +17,14 @@ start_cluster() {
   . "$dir/cluster/cluster.env"
 }
 
-# write_config FILE LISTEN ADMIN METRICS SERVER_ID COMMENT: a tailgate config in front of
+# write_config FILE LISTEN ADMIN METRICS SERVER_ID COMMENT [PROXY_LINES]: a tailgate config in front of
 # the cluster started by start_cluster.
 write_config() {
   cat >"$1" <<TOML
 # $6
 [proxy]
 listen = "$2"
+${7:-}
 
 [admin]
 listen = "$3"
