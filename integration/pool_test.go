@@ -475,7 +475,7 @@ func TestPreparedStatementsKeepTheirDatabase(t *testing.T) {
 	}) int64 {
 		t.Helper()
 		var id int64
-		if err := c.QueryRowContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		if err := c.QueryRowContext(context.Background(), "SELECT @@pseudo_thread_id").Scan(&id); err != nil {
 			t.Fatal(err)
 		}
 		return id

@@ -246,6 +246,53 @@ func TestLastInsertIDAndSessionPins(t *testing.T) {
 	eventuallyOnReplica(t, c, "after RELEASE_LOCK")
 }
 
+// TestConnectionIDStaysTheSessions: CONNECTION_ID() answers as on a server: the same value
+// for the whole session, the thread on the primary that runs the session's writes (rows
+// stamped with it are found by it later), while other sessions take pooled connections in
+// between.
+func TestConnectionIDStaysTheSessions(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	db := tg.db(t, "")
+	c := conn(t, db)
+	mustExec(t, c, "DROP TABLE IF EXISTS cid_jobs", "CREATE TABLE cid_jobs (id INT AUTO_INCREMENT PRIMARY KEY, owner BIGINT)")
+	var first int64
+	if err := c.QueryRowContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	others := make([]*sql.Conn, 6)
+	for i := range others {
+		others[i] = conn(t, db)
+	}
+	for round := range 10 {
+		for _, o := range others { // borrow and give back pooled primary and replica connections
+			mustExec(t, o, "INSERT INTO cid_jobs (owner) VALUES (-1)")
+			serverID(t, o, "SELECT @@server_id")
+		}
+		var id int64
+		if err := c.QueryRowContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if id != first {
+			t.Fatalf("round %d: CONNECTION_ID() = %d, first %d: it changed within the session", round, id, first)
+		}
+		mustExec(t, c, "INSERT INTO cid_jobs (owner) VALUES (CONNECTION_ID())")
+		var mine int
+		if err := c.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM cid_jobs WHERE owner = CONNECTION_ID()").Scan(&mine); err != nil {
+			t.Fatal(err)
+		}
+		if mine != round+1 {
+			t.Fatalf("round %d: the session finds %d of its %d rows by CONNECTION_ID()", round, mine, round+1)
+		}
+	}
+	var onPrimary int
+	if err := primaryDB(t).QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?", first).Scan(&onPrimary); err != nil || onPrimary != 1 {
+		t.Errorf("CONNECTION_ID() %d is not a thread on the primary (%d, %v)", first, onPrimary, err)
+	}
+	// It keeps its primary connection, not its reads: they go to replicas again (once they
+	// have its writes, read-your-writes).
+	eventuallyOnReplica(t, c, "after CONNECTION_ID()")
+}
+
 // TestSessionFunctionsOnPooledConnections: ROW_COUNT() and LAST_INSERT_ID() through pooled
 // primary connections. ROW_COUNT() after INSERT/UPDATE/DELETE is the statement's own (the
 // session gets its connection back from the pool). When other sessions hold that connection
@@ -275,7 +322,7 @@ func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 		{"INSERT INTO rc_parent (conn) VALUES (1), (2), (3)", 3},
 		{"UPDATE rc_parent SET conn = conn + 10 WHERE conn <= 2", 2},
 		{"DELETE FROM rc_parent WHERE conn = 3", 1},
-		{"INSERT INTO rc_parent (conn) VALUES (CONNECTION_ID())", 1},
+		{"INSERT INTO rc_parent (conn) VALUES (@@pseudo_thread_id)", 1},
 	} {
 		if got := rowCount(tc.sql); got != tc.want {
 			t.Errorf("ROW_COUNT() after %q = %d, want %d", tc.sql, got, tc.want)
@@ -308,7 +355,7 @@ func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 		if how == "set" || how == "select-expr" {
 			c = conn(t, db)
 		}
-		res, err := c.ExecContext(context.Background(), "INSERT INTO rc_parent (conn) VALUES (CONNECTION_ID())")
+		res, err := c.ExecContext(context.Background(), "INSERT INTO rc_parent (conn) VALUES (@@pseudo_thread_id)")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,16 +373,16 @@ func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 			mustExec(t, c, fmt.Sprintf("SELECT LAST_INSERT_ID(id + 2000) FROM rc_parent WHERE id = %d", parent),
 				fmt.Sprintf("UPDATE rc_parent SET id = id + 2000 WHERE id = %d", parent))
 			hold(8)
-			mustExec(t, c, "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID(), CONNECTION_ID())")
+			mustExec(t, c, "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID(), @@pseudo_thread_id)")
 			parent += 2000
 		case "insert", "update-expr":
-			mustExec(t, c, "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID(), CONNECTION_ID())")
+			mustExec(t, c, "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID(), @@pseudo_thread_id)")
 		case "prepared": // COM_STMT_EXECUTE (go-sql-driver prepares when given arguments)
-			if _, err := c.ExecContext(context.Background(), "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID() + ?, CONNECTION_ID())", 0); err != nil {
+			if _, err := c.ExecContext(context.Background(), "INSERT INTO rc_child (parent, conn) VALUES (LAST_INSERT_ID() + ?, @@pseudo_thread_id)", 0); err != nil {
 				t.Fatal(err)
 			}
 		case "set":
-			mustExec(t, c, "SET @p = LAST_INSERT_ID()", "INSERT INTO rc_child (parent, conn) VALUES (@p, CONNECTION_ID())")
+			mustExec(t, c, "SET @p = LAST_INSERT_ID()", "INSERT INTO rc_child (parent, conn) VALUES (@p, @@pseudo_thread_id)")
 		case "select", "sysvar":
 			q := "SELECT LAST_INSERT_ID()"
 			if how == "sysvar" {
@@ -345,7 +392,7 @@ func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 			if err := c.QueryRowContext(context.Background(), q).Scan(&got); err != nil {
 				t.Fatal(err)
 			}
-			mustExec(t, c, fmt.Sprintf("INSERT INTO rc_child (parent, conn) VALUES (%d, CONNECTION_ID())", got))
+			mustExec(t, c, fmt.Sprintf("INSERT INTO rc_child (parent, conn) VALUES (%d, @@pseudo_thread_id)", got))
 		}
 		var got, parentConn, childConn int64
 		if err := c.QueryRowContext(context.Background(),
@@ -369,7 +416,7 @@ func TestSessionFunctionsOnPooledConnections(t *testing.T) {
 func TestDiagnosticsStayInTheirSession(t *testing.T) {
 	tg := startTailgate(t, testConfig(shared))
 	db := tg.db(t, "")
-	const connID = "/* tailgate:primary */ SELECT CONNECTION_ID()"
+	const connID = "/* tailgate:primary */ SELECT @@pseudo_thread_id"
 	for _, leave := range []string{"SELECT * FROM no_such_table", "SELECT CAST('1x' AS SIGNED)"} {
 		a, b := conn(t, db), conn(t, db)
 		var aID, bID int64
@@ -396,7 +443,7 @@ func TestDiagnosticsStayInTheirSession(t *testing.T) {
 					t.Errorf("after %q in another session: %s = %s", leave, q, got)
 				}
 			default:
-				_, _ = fmt.Sscanf(got, "[CONNECTION_ID()]: (%d)", &bID)
+				_, _ = fmt.Sscanf(got, "[@@pseudo_thread_id]: (%d)", &bID)
 			}
 		}
 		if bID != aID {

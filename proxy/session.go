@@ -512,6 +512,11 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 		s.userVarsPin = true
 		s.stickyPrimary = s.stickyPrimary || bc.b.Primary
 	}
+	if e.Has(router.EffectConnectionID) {
+		// The session has seen this connection's thread id: later CONNECTION_ID() calls,
+		// and rows or locks it stamped with it, must find the same one.
+		s.stickyPrimary = s.stickyPrimary || bc.b.Primary
+	}
 	if e.Has(router.EffectSetsLastInsertID) && st.Reason != router.ReasonWrite {
 		// SELECT / DO LAST_INSERT_ID(expr): no OK packet tells the value, so it cannot be
 		// replayed elsewhere. (In INSERT and UPDATE the OK packet carries it.)

@@ -594,9 +594,14 @@ func (s *exprScan) call(name string, args int) {
 		}
 	case ast.IsUsedLock, ast.IsFreeLock, ast.FoundRows, ast.RowCount:
 		s.sessionFunc = true
+	case ast.ConnectionID:
+		// A replica's thread id means nothing to the application, and the primary's must
+		// be the session's own: read on the primary, which the session then keeps.
+		s.sessionFunc = true
+		s.effects |= EffectConnectionID
 	case ast.NextVal, ast.LastVal, ast.SetVal:
 		s.sequence = true
-	case ast.Rand, ast.UUID, ast.UUIDShort, ast.Sleep, ast.ConnectionID,
+	case ast.Rand, ast.UUID, ast.UUIDShort, ast.Sleep,
 		ast.Now, ast.CurrentTimestamp, ast.LocalTime, ast.LocalTimestamp, ast.Sysdate,
 		ast.Curdate, ast.CurrentDate, ast.Curtime, ast.CurrentTime,
 		ast.UTCDate, ast.UTCTime, ast.UTCTimestamp, ast.UnixTimestamp:

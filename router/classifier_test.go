@@ -42,7 +42,7 @@ var classifyCases = []struct {
 	{"SELECT 1 UNION SELECT 2", read()},
 	{"TABLE t", read()},
 	{"VALUES ROW(1, 2)", read()},
-	{"SELECT SLEEP(1), UUID(), RAND(), NOW(), CONNECTION_ID()", read()},
+	{"SELECT SLEEP(1), UUID(), RAND(), NOW()", read()},
 	{"SELECT VERSION(), DATABASE(), @@version", read()},
 	{"select @@version_comment limit 1", read()},
 	{"SELECT @@warning_count, 1", read()}, // not only diagnostics
@@ -121,6 +121,10 @@ var classifyCases = []struct {
 	// SQL_CALC_FOUND_ROWS and session-bound functions, anywhere in the statement.
 	{"SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10", write(ReasonCalcFoundRows)},
 	{"SELECT LAST_INSERT_ID()", writeWith(ReasonSessionFunc, EffectLastInsertID)},
+	{"SELECT CONNECTION_ID()", writeWith(ReasonSessionFunc, EffectConnectionID)},
+	{"select connection_id() AS id, NOW()", writeWith(ReasonSessionFunc, EffectConnectionID)},
+	{"SELECT * FROM jobs WHERE owner = CONNECTION_ID()", writeWith(ReasonSessionFunc, EffectConnectionID)},
+	{"UPDATE jobs SET owner = CONNECTION_ID() WHERE owner IS NULL LIMIT 1", writeWith(ReasonWrite, EffectConnectionID)},
 	{"SELECT LAST_INSERT_ID(5)", writeWith(ReasonSessionFunc, EffectLastInsertID|EffectSetsLastInsertID)},
 	{"UPDATE seq SET id = LAST_INSERT_ID(id + 1)", writeWith(ReasonWrite, EffectLastInsertID|EffectSetsLastInsertID)},
 	{"SELECT FOUND_ROWS()", write(ReasonSessionFunc)},

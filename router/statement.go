@@ -69,7 +69,7 @@ const (
 	ReasonDDL           Reason = "ddl"              // CREATE/ALTER/DROP/TRUNCATE/RENAME/...
 	ReasonLockingRead   Reason = "locking_read"     // SELECT ... FOR UPDATE / LOCK IN SHARE MODE / FOR SHARE
 	ReasonSelectInto    Reason = "select_into"      // SELECT ... INTO @var / OUTFILE / DUMPFILE
-	ReasonSessionFunc   Reason = "session_function" // GET_LOCK, RELEASE_LOCK, LAST_INSERT_ID(), FOUND_ROWS(), ROW_COUNT(), NEXTVAL, ...
+	ReasonSessionFunc   Reason = "session_function" // GET_LOCK, RELEASE_LOCK, LAST_INSERT_ID(), FOUND_ROWS(), ROW_COUNT(), CONNECTION_ID(), ...
 	ReasonUserVarAssign Reason = "user_var_assign"  // @v := expr inside a statement
 	ReasonCalcFoundRows Reason = "calc_found_rows"  // SELECT SQL_CALC_FOUND_ROWS (FOUND_ROWS() follows on the primary)
 	ReasonCall          Reason = "call"             // CALL proc()
@@ -128,6 +128,9 @@ const (
 	// EffectSessionTracking sets session_track_system_variables or session_track_gtids: what
 	// the server reports in OK packets, which the proxy relies on (write GTIDs, sql_mode).
 	EffectSessionTracking
+	// EffectConnectionID calls CONNECTION_ID(): the session has seen (and may have stored)
+	// its primary connection's thread id, which must stay the same from then on.
+	EffectConnectionID
 )
 
 // Has reports whether every bit of f is in e.
