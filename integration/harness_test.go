@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/hashicorp/go-hclog"
 
@@ -229,4 +230,51 @@ func tailgateBinary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+// writeConfigFile writes cfg as TOML to path.
+func writeConfigFile(t *testing.T, path string, cfg *config.Config) {
+	t.Helper()
+	var b strings.Builder
+	if err := toml.NewEncoder(&b).Encode(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startTailgateFromFile writes cfg to a file and runs tailgate loaded from it, so that
+// the test can change the file and reload. It returns the file's path.
+func startTailgateFromFile(t *testing.T, cfg *config.Config) (*tailgate, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tailgate.toml")
+	writeConfigFile(t, path, cfg)
+	loaded, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startTailgate(t, loaded), path
+}
+
+// int64Column runs query and returns its first column.
+func int64Column(t testing.TB, db *sql.DB, query string, args ...any) []int64 {
+	t.Helper()
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

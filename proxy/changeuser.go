@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -120,7 +119,7 @@ func (s *session) changeUser(pkt []byte) error {
 			return clientErr(err)
 		}
 	}
-	host := s.clientHost()
+	host := s.remote
 	if !known || !scrambleMatches(plugin, s.scramble, answer, u.Password) {
 		s.srv.metrics.authFailed.Add(1)
 		s.srv.throttle.failed(host, time.Now())
@@ -183,7 +182,7 @@ func (s *session) becomeUser(u User, req changeUserRequest) (undo func()) {
 		s.user = id.user
 		s.srv.mu.Unlock()
 		s.dial, s.key, s.state.schema, s.userWrite = id.dial, id.key, id.schema, id.userWrite
-		s.log = s.srv.log.With("conn_id", s.id, "client", s.remote, "user", id.user)
+		s.log = s.userLog()
 	}
 	next := save
 	next.user, next.schema, next.userWrite = u.Name, req.schema, s.srv.userWrite(u.Name)
@@ -195,14 +194,6 @@ func (s *session) becomeUser(u User, req changeUserRequest) (undo func()) {
 	next.key = poolKey{user: next.dial.user, flags: next.dial.clientFlags, collation: next.dial.collation, schema: req.schema}
 	set(next)
 	return func() { set(save) }
-}
-
-// clientHost is the client's host, as failed logins are counted and servers name clients.
-func (s *session) clientHost() string {
-	if host, _, err := net.SplitHostPort(s.remote); err == nil {
-		return host
-	}
-	return s.remote
 }
 
 // newScramble returns 20 random bytes as servers send them: printable ASCII, no NUL.

@@ -126,6 +126,7 @@ func newCommandHarness(rt *router.Router, cl *router.Classifier, input []byte) *
 		remote:     "fuzz",
 		clientCaps: caps,
 		log:        hclog.NewNullLogger(),
+		connLog:    hclog.NewNullLogger(),
 		autocommit: true,
 		owner:      &stateOwner{},
 		key:        key,

@@ -389,8 +389,9 @@ func (s *Server) serverVersion(ctx context.Context) string {
 	users := *s.users.Load()
 	for _, u := range users {
 		user, pass := u.backendCredentials()
-		ctx, cancel := context.WithTimeout(ctx, s.live().BackendConnectTimeout)
-		c, err := client.ConnectWithContext(ctx, s.primary.Load().Address, user, pass, "", s.live().BackendConnectTimeout)
+		timeout := s.live().BackendConnectTimeout
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		c, err := client.ConnectWithContext(ctx, s.primary.Load().Address, user, pass, "", timeout)
 		cancel()
 		if err != nil {
 			s.log.Warn("cannot read the primary's version; advertising a default", "error", err, "version", defaultVersion)
@@ -472,9 +473,10 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 			s.log.Error("session panicked; connection closed", "client", remote, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
+	live := s.live() // this connection's limits
 	n := s.active.Add(1)
 	defer s.active.Add(-1)
-	if s.live().MaxConnections > 0 && n > int64(s.live().MaxConnections) {
+	if live.MaxConnections > 0 && n > int64(live.MaxConnections) {
 		s.metrics.refused.Add(1)
 		p := newPacketIO(conn, 0)
 		_ = p.writePacket(appendErr(nil, mysql.ER_CON_COUNT_ERROR, "08004", "Too many connections"))
@@ -499,8 +501,8 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		}
 	}()
 	limited := &limitedConn{Conn: conn, budget: maxHandshakeBytes, extraCaps: s.greetingFlags()}
-	if s.live().HandshakeTimeout > 0 {
-		_ = conn.SetDeadline(time.Now().Add(s.live().HandshakeTimeout))
+	if live.HandshakeTimeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(live.HandshakeTimeout))
 	}
 	sc, err := s.mysqlSrv.NewCustomizedConn(limited, hs, hs)
 	if err != nil {
@@ -513,11 +515,12 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	_ = conn.SetDeadline(time.Time{})
 
 	sess := hs.sess
-	sess.client = newPacketIO(sc.Conn.Conn, s.live().MaxAllowedPacket)
+	sess.client = newPacketIO(sc.Conn.Conn, live.MaxAllowedPacket)
 	if sess.clientCaps&mysql.CLIENT_COMPRESS != 0 {
 		sess.client.compress() // from the first command on, after the uncompressed OK
 	}
-	sess.log = s.log.With("conn_id", sess.id, "client", remote, "user", sess.user)
+	sess.connLog = s.log.With("conn_id", sess.id, "client", remote)
+	sess.log = sess.userLog()
 	s.metrics.sessions.Add(1)
 	defer s.metrics.sessions.Add(-1)
 	sess.log.Debug("session started")
@@ -557,6 +560,7 @@ func (h *handshake) GetCredential(username string) (server.Credential, bool, err
 // primary connection.
 func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 	s := h.srv
+	live := s.live() // this session's backend timeouts
 	u := (*s.users.Load())[c.GetUser()]
 	user, pass := u.backendCredentials()
 	caps := c.Capability() & (s.mysqlSrv.Capability() | clientFlagsMirrored | s.greetingFlags())
@@ -576,8 +580,8 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 			user: user, password: pass, schema: h.db,
 			collation:   collationName(int(c.Charset())),
 			clientFlags: caps & (clientFlagsMirrored | mysql.CLIENT_LOCAL_FILES), // LOCAL_FILES only when offered
-			timeout:     dialTimeout(s.live().BackendConnectTimeout, s.live().BackendReadTimeout),
-			readTimeout: s.live().BackendReadTimeout,
+			timeout:     dialTimeout(live.BackendConnectTimeout, live.BackendReadTimeout),
+			readTimeout: live.BackendReadTimeout,
 			maxPacket:   1 << 30,
 			attrs:       attrs,
 		},

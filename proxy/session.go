@@ -22,10 +22,11 @@ type session struct {
 	srv        *Server
 	id         uint32
 	user       string
-	remote     string
+	remote     string // the client's host, as servers name clients and failed logins count
 	client     *packetIO
 	clientCaps uint32
-	log        hclog.Logger
+	log        hclog.Logger // connLog with the user
+	connLog    hclog.Logger // conn_id and client address
 	dial       dialParams
 
 	state sessionState
@@ -81,6 +82,9 @@ type session struct {
 	// failedChangeUsers counts failed COM_CHANGE_USER (maxFailedChangeUsers).
 	failedChangeUsers int
 }
+
+// userLog is the session's logger for its current user.
+func (s *session) userLog() hclog.Logger { return s.connLog.With("user", s.user) }
 
 func (s *session) view() router.SessionView {
 	v := router.SessionView{
