@@ -13,9 +13,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
-// erMalformedPacket is ER_MALFORMED_PACKET.
-const erMalformedPacket = 1835
-
 // changeUserRequest is a COM_CHANGE_USER packet.
 type changeUserRequest struct {
 	user, schema string
@@ -85,13 +82,11 @@ func parseChangeUser(b []byte, caps uint32) (changeUserRequest, error) {
 // user's method is not the one the client answered with.
 func (s *session) changeUser(pkt []byte) error {
 	if s.failedChangeUsers >= maxFailedChangeUsers {
-		s.writeError(mysql.ER_UNKNOWN_COM_ERROR, "08S01", "Unknown command")
-		return s.flushClient()
+		return s.clientError(mysql.ER_UNKNOWN_COM_ERROR, "Unknown command")
 	}
 	req, err := parseChangeUser(pkt[1:], s.clientCaps)
 	if err != nil {
-		s.writeError(erMalformedPacket, "HY000", "tailgate: "+err.Error())
-		return s.flushClient()
+		return s.clientError(mysql.ER_MALFORMED_PACKET, "tailgate: "+err.Error())
 	}
 	s.resetState()
 	users := *s.srv.users.Load()
@@ -103,8 +98,7 @@ func (s *session) changeUser(pkt []byte) error {
 	answer := req.auth
 	if req.plugin != "" && req.plugin != plugin {
 		if s.clientCaps&mysql.CLIENT_PLUGIN_AUTH == 0 {
-			s.writeError(mysql.ER_NOT_SUPPORTED_AUTH_MODE, "08004", "Client does not support authentication protocol requested by server; consider upgrading MariaDB client")
-			return s.flushClient()
+			return s.clientError(mysql.ER_NOT_SUPPORTED_AUTH_MODE, "Client does not support authentication protocol requested by server; consider upgrading MariaDB client")
 		}
 		if s.scramble, err = newScramble(); err != nil {
 			return err
