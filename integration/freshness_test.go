@@ -393,6 +393,78 @@ func TestReadYourWritesWithLaggingReplica(t *testing.T) {
 	}
 }
 
+// TestReadYourWritesAfterReturning: MariaDB's INSERT, REPLACE and DELETE ... RETURNING
+// answer with a result set, whose closing EOF packet carries no GTID: the session's next
+// read must still see the write (tailgate reads the primary's position after it), as text
+// and as a prepared statement, with one replica's SQL thread stopped but "online".
+func TestReadYourWritesAfterReturning(t *testing.T) {
+	c := lagOneReplica(t, "", "ryw_ret")
+	ctx := context.Background()
+	// exists reads row id back as the next statement of the session.
+	exists := func(id int64) bool {
+		t.Helper()
+		var n int
+		if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM ryw_ret WHERE id = ?", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	returning := func(prepared bool, query string, args ...any) int64 {
+		t.Helper()
+		var id int64
+		var err error
+		if prepared {
+			var st *sql.Stmt
+			if st, err = c.PrepareContext(ctx, query); err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			err = st.QueryRowContext(ctx, args...).Scan(&id)
+		} else {
+			err = c.QueryRowContext(ctx, fmt.Sprintf(strings.ReplaceAll(query, "?", "%d"), args...)).Scan(&id)
+		}
+		if err != nil {
+			t.Fatalf("%s %v: %v", query, args, err)
+		}
+		return id
+	}
+	// Rows for the DELETEs, on every replica before its SQL thread stops again: a read
+	// there still finds them.
+	sqlThread(t, shared.Replicas[0], true)
+	var old []int64
+	for i := range 100 {
+		res, err := c.ExecContext(ctx, "INSERT INTO ryw_ret (v) VALUES (?)", -i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := res.LastInsertId()
+		old = append(old, id)
+	}
+	waitReplicated(t, shared)
+	sqlThread(t, shared.Replicas[0], false)
+	for _, prepared := range []bool{false, true} {
+		misses := map[string]int{}
+		for i := range 50 {
+			id := returning(prepared, "INSERT INTO ryw_ret (v) VALUES (?) RETURNING id", i)
+			if !exists(id) {
+				misses["INSERT"]++
+			}
+			id = returning(prepared, "REPLACE INTO ryw_ret (id, v) VALUES (?, ?) RETURNING id", id+1000000, i)
+			if !exists(id) {
+				misses["REPLACE"]++
+			}
+			id = returning(prepared, "DELETE FROM ryw_ret WHERE id = ? RETURNING id", old[0])
+			old = old[1:]
+			if exists(id) {
+				misses["DELETE"]++
+			}
+		}
+		if len(misses) > 0 {
+			t.Errorf("prepared=%v: reads that missed the session's own RETURNING write (of 50 each): %v", prepared, misses)
+		}
+	}
+}
+
 // TestReadYourWritesAfterClientSetsSessionTracking: drivers set session_track_system_variables
 // themselves at connect (MariaDB Connector/C++: 'auto_increment_increment,tx_isolation'),
 // which replaces the tracking of last_gtid that read-your-writes learns each write's GTID

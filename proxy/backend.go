@@ -302,6 +302,48 @@ func (bc *backendConn) okCommand(cmd byte, arg string) (okPacket, error) {
 	return okPacket{}, fmt.Errorf("%w: unexpected reply 0x%02x to command 0x%02x", errMalformed, p[0], cmd)
 }
 
+// queryValue runs a query answered by one row and returns its first column as text ("" for
+// NULL or no row). A server error comes back as *mysql.MyError; any other error means the
+// connection is unusable.
+func (bc *backendConn) queryValue(query string) (string, error) {
+	if err := bc.sendCommand(mysql.COM_QUERY, query); err != nil {
+		return "", err
+	}
+	p, err := bc.pio.readPacket()
+	if err != nil {
+		return "", err
+	}
+	if len(p) > 0 && p[0] == mysql.ERR_HEADER {
+		return "", parseErr(p)
+	}
+	columns, _, ok := readLenEnc(p)
+	if !ok || columns == 0 || len(p) == 0 || p[0] == mysql.OK_HEADER {
+		return "", fmt.Errorf("%w: %q did not answer a result set", errMalformed, query)
+	}
+	// Column definitions and their EOF, then rows and the closing EOF (or an ERR).
+	var value string
+	for eofs, row := 0, 0; eofs < 2; {
+		if p, err = bc.pio.readPacket(); err != nil {
+			return "", err
+		}
+		switch {
+		case len(p) > 0 && p[0] == mysql.ERR_HEADER:
+			return "", parseErr(p)
+		case isEOF(p, len(p)):
+			eofs++
+		case eofs == 1:
+			if row++; row == 1 && p[0] != 0xfb { // 0xfb: NULL
+				v, _, ok := readLenEncBytes(p)
+				if !ok {
+					return "", fmt.Errorf("%w: bad row in the answer to %q", errMalformed, query)
+				}
+				value = string(v)
+			}
+		}
+	}
+	return value, nil
+}
+
 // idleCheckAfter is how long a backend connection may sit unused before it is checked
 // for a close by the server (wait_timeout, restart) before its next command.
 const idleCheckAfter = time.Second

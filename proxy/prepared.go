@@ -160,6 +160,7 @@ func (s *session) stmtExecute(pkt []byte) error {
 			ps.cursor = bc
 		}
 	}
+	s.learnResultSetWrite(ps.st, bc, res)
 	s.settle(bc, res, ps.st)
 	return nil
 }

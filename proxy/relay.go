@@ -63,6 +63,9 @@ type relayOutcome struct {
 	// results counts the results before any ERR: the statements of a multi-statement text
 	// that ran.
 	results int
+	// resultSet: a result set was among them. It ends with an EOF packet, which carries no
+	// session state (a write's GTID).
+	resultSet bool
 	// stmtID, numParams are set for a successful COM_STMT_PREPARE.
 	stmtID    uint32
 	numParams uint16
@@ -219,6 +222,7 @@ func (r *relayState) result() (bool, error) {
 	if !ok || columns == 0 {
 		return false, backendErr(fmt.Errorf("%w: bad column count", errMalformed), r.copied)
 	}
+	r.out.resultSet = true
 	if err := r.pass(f); err != nil {
 		return false, err
 	}

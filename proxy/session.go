@@ -285,8 +285,38 @@ func (s *session) query(pkt []byte) error {
 		s.applyEffects(st, bc, pkt[1:])
 	}
 	s.recordMultiSets(st, bc, out.results)
+	s.learnResultSetWrite(st, bc, out)
 	s.settle(bc, out, st)
 	return nil
+}
+
+// learnResultSetWrite learns where the primary stands after a statement that may have
+// written and answered with a result set (MariaDB's INSERT, REPLACE and DELETE ...
+// RETURNING, a multi-statement text ending in a SELECT): a result set ends with an EOF
+// packet, which carries no session state, so the write's GTID was not in the answer. In
+// autocommit the write is committed: the primary's binlog position now covers it, and the
+// session's reads must see that position. Inside a transaction the COMMIT's OK tells.
+func (s *session) learnResultSetWrite(st *router.Statement, bc *backendConn, out relayOutcome) {
+	if !out.resultSet || out.hasError || !bc.b.Primary || s.txn != nil || !st.MayWrite() || !s.srv.live().ReadYourWrites {
+		return
+	}
+	q := "SELECT @@GLOBAL.gtid_executed"
+	if bc.mariadb {
+		q = "SELECT @@GLOBAL.gtid_binlog_pos"
+	}
+	pos, err := bc.queryValue(q)
+	var myErr *mysql.MyError
+	switch {
+	case err == nil:
+		if pos != "" {
+			s.learnWrite(pos)
+		}
+	case errors.As(err, &myErr):
+		s.log.Warn("cannot read the primary's position after a write answered by a result set; the session's next reads may miss it", "error", err)
+	default:
+		s.log.Warn("backend connection failed reading the primary's position after a write; dropped", "error", err)
+		s.drop(bc)
+	}
 }
 
 // recordMultiSets records the SET statements of a multi-statement text that ran (its first

@@ -724,3 +724,30 @@ func TestMultiStatementSets(t *testing.T) {
 		t.Errorf("two reads: %+v", st)
 	}
 }
+
+// TestMayWrite: statements whose result set may hide a write's GTID (the proxy then reads
+// the primary's position) against reads kept on the primary for their session effects.
+func TestMayWrite(t *testing.T) {
+	c := NewClassifier(0)
+	for sql, want := range map[string]bool{
+		"INSERT INTO t (v) VALUES (1) RETURNING id": true, // unparsed by TiDB's parser
+		"DELETE FROM t WHERE id = 1 RETURNING id":   true,
+		"UPDATE t SET v = 1":                        true,
+		"CALL p()":                                  true,
+		"INSERT INTO t VALUES (1); SELECT 1":        true,
+		"EXECUTE stmt":                              true,
+		"SELECT NEXTVAL(s)":                         true,
+		"SELECT 1":                                  false,
+		"SELECT LAST_INSERT_ID()":                   false,
+		"SELECT * FROM t FOR UPDATE":                false,
+		"SELECT @a := 1":                            false,
+		"SELECT SQL_CALC_FOUND_ROWS * FROM t":       false,
+		"SELECT GET_LOCK('a', 1)":                   false,
+		"SET @a = 1":                                false,
+	} {
+		if got := c.Classify(sql).MayWrite(); got != want {
+			st := c.Classify(sql)
+			t.Errorf("%q (%s, %s): MayWrite() = %v, want %v", sql, st.Kind, st.Reason, got, want)
+		}
+	}
+}

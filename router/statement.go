@@ -164,6 +164,21 @@ type Statement struct {
 	Kill Kill
 }
 
+// MayWrite reports whether the statement may change data on the primary: a write, or text
+// tailgate cannot see into (unparsed, a CALL, a multi-statement, EXECUTE of a SQL-level
+// prepared statement, a sequence). KindWrite statements that are reads kept on the primary
+// for their session effects (LAST_INSERT_ID(), locking reads, ...) do not.
+func (st *Statement) MayWrite() bool {
+	if st.Kind != KindWrite {
+		return false
+	}
+	switch st.Reason {
+	case ReasonWrite, ReasonDDL, ReasonUnparsed, ReasonCall, ReasonMultiWrite, ReasonAdminCommand, ReasonSequence:
+		return true
+	}
+	return false
+}
+
 // Kill is a KILL statement for tailgate to run.
 type Kill struct {
 	ID    uint64 // the connection id named
