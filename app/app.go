@@ -177,7 +177,7 @@ func proxyOptions(cfg *config.Config, log hclog.Logger) (proxy.Options, error) {
 	opts := proxyTuning(cfg)
 	opts.ClientTLS = clientTLS
 	opts.RequireTLS = cfg.Proxy.TLS != nil && cfg.Proxy.TLS.RequireTLS
-	opts.Listen = cfg.Proxy.Listen
+	opts.Listen, opts.Socket = cfg.Proxy.Listen, cfg.Proxy.Socket
 	opts.Users, opts.Primary, opts.Replicas = users, primary, replicas
 	opts.Compression = cfg.Proxy.Compression
 	opts.LocalInfile = cfg.Proxy.LocalInfile

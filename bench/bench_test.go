@@ -8,9 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tailgate-proxy/tailgate/config"
+	"github.com/tailgate-proxy/tailgate/integration/cluster"
 )
 
 // The testdata files are real sysbench 1.0.20 output against MariaDB 10.11.
@@ -144,6 +148,12 @@ func TestParseFlags(t *testing.T) {
 	}
 	if o, err = parseFlags([]string{"-l4=false"}, os.Stderr); err != nil || o.l4 {
 		t.Errorf("-l4=false: l4 %v, %v", o.l4, err)
+	}
+	if o.backendSockets {
+		t.Error("-backend-sockets is on by default")
+	}
+	if o, err = parseFlags([]string{"-backend-sockets"}, os.Stderr); err != nil || !o.backendSockets {
+		t.Errorf("-backend-sockets: %v, %v", o.backendSockets, err)
 	}
 	for _, bad := range [][]string{{"-workloads", "oltp_nope"}, {"-duration", "1500ms"}, {"-reps", "0"}, {"extra"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
@@ -340,5 +350,25 @@ func TestStartL4Relays(t *testing.T) {
 	}
 	if ticks, err := p.cpuTicks(); err != nil || ticks < 0 {
 		t.Errorf("cpuTicks = %d, %v", ticks, err)
+	}
+}
+
+// TestTailgateConfigSockets: with -backend-sockets the generated config names the servers'
+// unix sockets, and tailgate's own validation takes it.
+func TestTailgateConfigSockets(t *testing.T) {
+	c := &cluster.Cluster{Primary: &cluster.Node{Name: "primary", Port: 3306, Socket: "/tmp/c/primary/mariadbd.sock"},
+		Replicas: []*cluster.Node{{Name: "replica1", Port: 3307, Socket: "/tmp/c/replica1/mariadbd.sock"}}}
+	for _, sockets := range []bool{false, true} {
+		cfg, err := config.Parse([]byte(tailgateConfig("127.0.0.1:6033", c, sockets)), "bench.toml")
+		if err != nil {
+			t.Fatalf("sockets=%v: %v", sockets, err)
+		}
+		want := []string{"127.0.0.1:3306", "127.0.0.1:3307"}
+		if sockets {
+			want = []string{c.Primary.Socket, c.Replicas[0].Socket}
+		}
+		if got := []string{cfg.Primary.Address, cfg.Replicas[0].Address}; !slices.Equal(got, want) {
+			t.Errorf("sockets=%v: addresses %v, want %v", sockets, got, want)
+		}
 	}
 }

@@ -83,6 +83,8 @@ type options struct {
 	outDir      string
 	// l4 adds the HAProxy (TCP mode) target to every repetition.
 	l4 bool
+	// backendSockets has tailgate reach the servers over their unix sockets.
+	backendSockets bool
 }
 
 func main() {
@@ -128,6 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	)
 	fs.StringVar(&opts.tailgateBin, "tailgate", "bin/tailgate", "tailgate `binary` (make bench builds it)")
 	fs.StringVar(&opts.outDir, "out", "bench/results", "`directory` for the JSON results")
+	fs.BoolVar(&opts.backendSockets, "backend-sockets", false, "tailgate reaches the servers over their unix sockets, as on the database host (direct and l4 stay on TCP)")
 	fs.BoolVar(&opts.l4, "l4", true, "also measure HAProxy in TCP mode in front of the primary (the cost of the extra hop alone; needs haproxy)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]   (or: make bench BENCH_ARGS='...')\n\n"+

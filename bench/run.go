@@ -68,6 +68,7 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 		ServerConfig:    serverConfig,
 		ClockTicks:      b.hz,
 		ClockTicksFrom:  hzSource,
+		BackendSockets:  opts.backendSockets,
 	}
 	res.Host = hostInfo()
 	res.Versions.Sysbench = firstLine(commandOutput(b.sysbench, "--version"))
@@ -132,7 +133,7 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 		return err
 	}
 
-	b.tailgate, err = startTailgate(ctx, tgBin, b.cluster, workDir)
+	b.tailgate, err = startTailgate(ctx, tgBin, b.cluster, workDir, opts.backendSockets)
 	if err != nil {
 		keepWork = true
 		return err

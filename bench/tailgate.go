@@ -27,16 +27,23 @@ type tailgateProc struct {
 	dir  string // config and log
 }
 
-// tailgateConfig is the generated configuration: the cluster's nodes, the monitor account for
-// the binlog tailer, and defaults for everything else (lag, consistency).
-func tailgateConfig(listen string, c *cluster.Cluster) string {
+// tailgateConfig is the generated configuration: the cluster's nodes (at their unix sockets
+// with sockets), the monitor account for the binlog tailer, and defaults for everything else
+// (lag, consistency).
+func tailgateConfig(listen string, c *cluster.Cluster, sockets bool) string {
+	address := func(n *cluster.Node) string {
+		if sockets {
+			return n.Socket
+		}
+		return n.Addr()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by tailgate's bench (make bench).\n")
 	fmt.Fprintf(&b, "[proxy]\nlisten = %q\nshutdown_timeout = \"5s\"\n\n", listen)
 	fmt.Fprintf(&b, "[[users]]\nname = %q\npassword = %q\n\n", cluster.AppUser, cluster.AppPassword)
-	fmt.Fprintf(&b, "[primary]\naddress = %q\n\n", c.Primary.Addr())
+	fmt.Fprintf(&b, "[primary]\naddress = %q\n\n", address(c.Primary))
 	for _, r := range c.Replicas {
-		fmt.Fprintf(&b, "[[replicas]]\nname = %q\naddress = %q\n\n", r.Name, r.Addr())
+		fmt.Fprintf(&b, "[[replicas]]\nname = %q\naddress = %q\n\n", r.Name, address(r))
 	}
 	fmt.Fprintf(&b, "[replication]\nuser = %q\npassword = %q\nserver_id = 4200001\n\n",
 		cluster.MonitorUser, cluster.MonitorPassword)
@@ -44,8 +51,8 @@ func tailgateConfig(listen string, c *cluster.Cluster) string {
 	return b.String()
 }
 
-// startTailgate writes a config into dir, starts bin and waits until it answers a MySQL ping.
-func startTailgate(ctx context.Context, bin string, c *cluster.Cluster, dir string) (*tailgateProc, error) {
+// startTailgate writes a config into dir (backends at their unix sockets with sockets), starts bin and waits until it answers a MySQL ping.
+func startTailgate(ctx context.Context, bin string, c *cluster.Cluster, dir string, sockets bool) (*tailgateProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -57,7 +64,7 @@ func startTailgate(ctx context.Context, bin string, c *cluster.Cluster, dir stri
 		dir:   dir,
 	}
 	cfgPath := filepath.Join(dir, "tailgate.toml")
-	if err := os.WriteFile(cfgPath, []byte(tailgateConfig(t.addr, c)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(tailgateConfig(t.addr, c, sockets)), 0o600); err != nil {
 		return nil, err
 	}
 	if err := t.start(bin, "-config", cfgPath); err != nil {

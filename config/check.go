@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -44,6 +45,9 @@ func (v *checker) add(key, format string, args ...any) {
 
 func (v *checker) proxy(p *Proxy) {
 	v.listenAddress("proxy.listen", p.Listen)
+	if p.Socket != "" {
+		v.socketPath("proxy.socket", p.Socket)
+	}
 	if p.MaxConnections < 1 {
 		v.add("proxy.max_connections", "must be >= 1, not %d", p.MaxConnections)
 	}
@@ -161,6 +165,7 @@ func (v *checker) backends(primary *Backend, replicas []Replica) {
 	if v.backendAddress("primary.address", primary.Address) {
 		addresses[normalizeAddress(primary.Address)] = "primary"
 	}
+	v.socketTLS("primary", primary.Address, primary.TLS)
 	names := map[string]int{}
 	for i, r := range replicas {
 		key := indexKey("replicas", i)
@@ -182,6 +187,7 @@ func (v *checker) backends(primary *Backend, replicas []Replica) {
 				addresses[n] = key
 			}
 		}
+		v.socketTLS(key, r.Address, r.TLS)
 		if r.Weight < 1 {
 			v.add(key+".weight", "weight must be >= 1, not %d", r.Weight)
 		}
@@ -259,15 +265,18 @@ func (v *checker) listenAddress(key, addr string) bool {
 	return true
 }
 
-// backendAddress checks a host:port to connect to. It reports whether the address
-// is valid.
+// backendAddress checks a host:port or unix socket path to connect to. It reports
+// whether the address is valid.
 func (v *checker) backendAddress(key, addr string) bool {
 	if addr == "" {
-		v.add(key, "required: the server's host:port")
+		v.add(key, "required: the server's host:port, or the path of its unix socket")
 		return false
 	}
+	if isSocketPath(addr) {
+		return v.socketPath(key, addr)
+	}
 	if err := checkAddress(addr); err != nil {
-		v.add(key, "%v", err)
+		v.add(key, "%v (or the absolute path of a unix socket)", err)
 		return false
 	}
 	if host, _, _ := net.SplitHostPort(addr); host == "" {
@@ -275,6 +284,34 @@ func (v *checker) backendAddress(key, addr string) bool {
 		return false
 	}
 	return true
+}
+
+// isSocketPath tells a unix socket path from a host:port: a host:port never has a "/"
+// (go-mysql draws the same line when it dials).
+func isSocketPath(addr string) bool { return strings.Contains(addr, "/") }
+
+// maxSocketPath is the longest unix socket path Linux takes (sun_path is 108 bytes).
+const maxSocketPath = 107
+
+// socketPath checks a unix socket path. It reports whether the path is valid.
+func (v *checker) socketPath(key, path string) bool {
+	switch {
+	case !filepath.IsAbs(path):
+		v.add(key, "%q: a unix socket path must be absolute", path)
+	case len(path) > maxSocketPath:
+		v.add(key, "%q is %d bytes long; a unix socket path has at most %d", path, len(path), maxSocketPath)
+	default:
+		return true
+	}
+	return false
+}
+
+// socketTLS refuses TLS towards a backend reached over its unix socket: the bytes never
+// leave the host, and a certificate names no path to verify.
+func (v *checker) socketTLS(key, addr string, t *BackendTLS) {
+	if t != nil && isSocketPath(addr) {
+		v.add(key+".tls", "TLS is not used over a unix socket (%s): remove this table or use a host:port address", addr)
+	}
 }
 
 // checkAddress accepts host:port with a numeric port from 1 to 65535.
@@ -309,10 +346,14 @@ func IsLoopback(host string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
-// normalizeAddress gives equal strings for the same host:port written differently
-// ("[::1]:3306" and "[0:0::1]:03306", "DB:3306" and "db:3306"). Host names are not
-// resolved. addr must have passed checkAddress.
+// normalizeAddress gives equal strings for the same host:port or socket path written
+// differently ("[::1]:3306" and "[0:0::1]:03306", "DB:3306" and "db:3306", "/run//a.sock"
+// and "/run/a.sock"). Host names are not resolved, nor symbolic links. addr must have
+// passed backendAddress.
 func normalizeAddress(addr string) string {
+	if isSocketPath(addr) {
+		return filepath.Clean(addr)
+	}
 	host, port, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(port)
 	if ip, err := netip.ParseAddr(host); err == nil {

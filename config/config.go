@@ -38,6 +38,11 @@ type Config struct {
 type Proxy struct {
 	// Listen is the host:port applications connect to. Default "127.0.0.1:6033".
 	Listen string `toml:"listen"`
+	// Socket is a unix socket path (absolute) that applications on this host may connect
+	// to as well, as to mysqld's socket: cheaper than TCP on loopback. Tailgate replaces a
+	// socket file left by a process that is gone and removes it when it stops. Empty (the
+	// default): no socket.
+	Socket string `toml:"socket"`
 	// MaxConnections caps concurrent client connections. Default 10000.
 	MaxConnections int `toml:"max_connections"`
 	// HandshakeTimeout bounds a client's handshake and authentication. Default 10s.
@@ -132,7 +137,8 @@ type User struct {
 
 // Backend is a MySQL/MariaDB server tailgate connects to.
 type Backend struct {
-	// Address is the server's host:port. Required.
+	// Address is the server's host:port, or the absolute path of its unix socket (a
+	// server on this host: cheaper than TCP on loopback). Required.
 	Address string `toml:"address"`
 	// TLS configures TLS to this server; nil when the tls table is absent (plain connections).
 	TLS *BackendTLS `toml:"tls"`
@@ -143,7 +149,8 @@ type Replica struct {
 	// Name identifies the replica in admin commands, metrics and logs. Required, unique,
 	// and not "primary".
 	Name string `toml:"name"`
-	// Address is the replica's host:port. Required, distinct from every other backend.
+	// Address is the replica's host:port or unix socket path. Required, distinct from
+	// every other backend.
 	Address string `toml:"address"`
 	// Weight is the replica's share of reads relative to the others, >= 1. Default 1.
 	Weight int `toml:"weight"`

@@ -89,6 +89,12 @@ func TestParseProblems(t *testing.T) {
 		{"address port too big", validT + "[[replicas]]\nname = \"r1\"\naddress = \"db:65536\" #<-\n", "replicas[0].address", "from 1 to 65535", 0},
 		{"backend without host", proxyT + usersT + "[primary]\naddress = \":3306\" #<-\n", "primary.address", "no host", 0},
 		{"bad listen address", "[proxy]\nlisten = \"6033\" #<-\n" + usersT + primaryT, "proxy.listen", "not host:port", 0},
+		{"socket file name as address", proxyT + usersT + "[primary]\naddress = \"mysqld.sock\" #<-\n", "primary.address", "or the absolute path of a unix socket", 0},
+		{"relative socket address", validT + "[[replicas]]\nname = \"r1\"\naddress = \"run/r1.sock\" #<-\n", "replicas[0].address", "must be absolute", 0},
+		{"socket spelled twice", validT + "[[replicas]]\nname = \"r1\"\naddress = \"/run/r.sock\"\n[[replicas]]\nname = \"r2\"\naddress = \"/run//r.sock\" #<-\n", "replicas[1].address", "also the address of replicas[0]", 0},
+		{"tls over a socket", proxyT + usersT + "[primary]\naddress = \"/run/mysqld/mysqld.sock\"\n[primary.tls] #<-\nverify = false\n", "primary.tls", "TLS is not used over a unix socket", 0},
+		{"relative proxy socket", "[proxy]\nsocket = \"tailgate.sock\" #<-\n" + usersT + primaryT, "proxy.socket", "must be absolute", 0},
+		{"proxy socket too long", "[proxy]\nsocket = \"/" + strings.Repeat("x", 120) + ".sock\" #<-\n" + usersT + primaryT, "proxy.socket", "at most 107", 0},
 		{"empty listen", "[proxy]\nlisten = \"\" #<-\n" + usersT + primaryT, "proxy.listen", "required", 0},
 		{"weight 0 written", validT + "[[replicas]]\nname = \"r1\"\naddress = \"h:1\"\nweight = 0 #<-\n", "replicas[0].weight", "weight must be >= 1", 0},
 		{"weight negative", validT + "[[replicas]]\nname = \"r1\"\naddress = \"h:1\"\nweight = -2 #<-\n", "replicas[0].weight", "weight must be >= 1", 0},
@@ -201,6 +207,10 @@ func TestParseAccepts(t *testing.T) {
 		{"tls 1.3", proxyT + "[proxy.tls]\ncert = \"c\"\nkey = \"k\"\nrequire_tls = true\nmin_version = \"1.3\"\n" + usersT + primaryT,
 			func(c *Config) bool { return c.Proxy.TLS.RequireTLS && c.Proxy.TLS.MinVersion == "1.3" }},
 		{"on_all_stale error", validT + "[lag]\non_all_stale = \"error\"\n", func(c *Config) bool { return c.Lag.OnAllStale == OnAllStaleError }},
+		{"unix sockets", "[proxy]\nsocket = \"/run/tailgate/tailgate.sock\"\n" + usersT + "[primary]\naddress = \"/run/mysqld/mysqld.sock\"\n[[replicas]]\nname = \"r1\"\naddress = \"/run/mysqld/r1.sock\"\n",
+			func(c *Config) bool {
+				return c.Proxy.Socket == "/run/tailgate/tailgate.sock" && c.Primary.Address == "/run/mysqld/mysqld.sock" && c.Replicas[0].Address == "/run/mysqld/r1.sock"
+			}},
 		{"backend user", proxyT + primaryT + "[[users]]\nname = \"app\"\npassword = \"pw\"\nbackend_user = \"svc\"\nbackend_password = \"bpw\"\n",
 			func(c *Config) bool {
 				u, _ := c.User("app")

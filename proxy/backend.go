@@ -149,7 +149,9 @@ func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.
 		}
 		return c.SetCollation(p.collation)
 	}
-	cc, err := client.ConnectWithDialer(ctx, "tcp", b.Address, p.user, p.password, p.schema, dial, opt)
+	// No network: go-mysql dials a unix socket for an address with a "/", as everywhere
+	// else tailgate connects to backends (the monitor, the binlog tailer).
+	cc, err := client.ConnectWithDialer(ctx, "", b.Address, p.user, p.password, p.schema, dial, opt)
 	if err != nil {
 		if raw != nil {
 			_ = raw.Close()

@@ -73,6 +73,9 @@ type BackendConfig struct {
 type Options struct {
 	// Listen is the client address ("127.0.0.1:6033").
 	Listen string
+	// Socket, when set, is a unix socket path clients on this host may connect to as
+	// well, as to mysqld's socket (their host is "localhost").
+	Socket string
 	// MaxConnections caps client connections; more get error 1040 (live).
 	MaxConnections int
 	// HandshakeTimeout bounds the connection phase of a client (live).
@@ -155,6 +158,7 @@ type Server struct {
 	active   atomic.Int64
 	wg       sync.WaitGroup
 	ln       net.Listener
+	sock     net.Listener // nil without Options.Socket
 
 	tuned atomic.Pointer[Options] // the options in force: New's, with Tune's (live) fields
 }
@@ -319,11 +323,17 @@ func (s *Server) Stats() *Stats { return s.metrics }
 // Router returns the router the server uses.
 func (s *Server) Router() *router.Router { return s.router }
 
-// Listen opens the client listener.
+// Listen opens the client listeners.
 func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.opts.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.opts.Listen, err)
+	}
+	if s.opts.Socket != "" {
+		if s.sock, err = netx.ListenUnix(s.opts.Socket); err != nil {
+			_ = ln.Close()
+			return err
+		}
 	}
 	s.ln = ln
 	return nil
@@ -332,7 +342,7 @@ func (s *Server) Listen() error {
 // Addr is the listener's address (after Listen).
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Serve accepts clients until ctx ends, then closes the listener and waits for sessions
+// Serve accepts clients until ctx ends, then closes the listeners and waits for sessions
 // to finish (each ends at its next command once ctx is done, or when its client leaves).
 func (s *Server) Serve(ctx context.Context) error {
 	if s.ln == nil {
@@ -341,6 +351,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	if err := s.initMySQLServer(s.serverVersion(ctx)); err != nil { // sets s.mysqlSrv
+		if s.sock != nil {
+			_ = s.sock.Close()
+		}
 		return err
 	}
 	if s.opts.LocalInfile {
@@ -348,11 +361,27 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	s.log.Info("accepting clients", "address", s.ln.Addr().String())
-	err := netx.AcceptLoop(ctx, s.ln, s.log, func(conn net.Conn) {
+	accept := func(conn net.Conn) {
 		s.wg.Add(1)
 		go s.handle(ctx, conn)
-	})
+	}
+	var sockErr chan error
+	acceptCtx, stopAccepting := context.WithCancel(ctx)
+	if s.sock != nil {
+		s.log.Info("accepting clients", "socket", s.opts.Socket)
+		sockErr = make(chan error, 1)
+		go func() {
+			err := netx.AcceptLoop(acceptCtx, s.sock, s.log, accept)
+			stopAccepting() // one listener failing stops both
+			sockErr <- err
+		}()
+	}
+	s.log.Info("accepting clients", "address", s.ln.Addr().String())
+	err := netx.AcceptLoop(acceptCtx, s.ln, s.log, accept)
+	stopAccepting()
+	if sockErr != nil {
+		err = errors.Join(err, <-sockErr)
+	}
 	if ctx.Err() != nil {
 		s.closeIdle()
 	}
@@ -459,7 +488,10 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	if !ok {
 		return
 	}
-	remote := conn.RemoteAddr().String()
+	remote := conn.RemoteAddr().String() // host:port, for the logs
+	if conn.RemoteAddr().Network() == "unix" {
+		remote = hostAddr{conn.RemoteAddr()}.String()
+	}
 	authenticated := false
 	defer func() {
 		if r := recover(); r != nil {
@@ -775,6 +807,9 @@ func (c *limitedConn) RemoteAddr() net.Addr { return hostAddr{c.Conn.RemoteAddr(
 type hostAddr struct{ net.Addr }
 
 func (a hostAddr) String() string {
+	if a.Addr.Network() == "unix" {
+		return "localhost" // as MySQL names socket clients
+	}
 	if host, _, err := net.SplitHostPort(a.Addr.String()); err == nil {
 		return host
 	}

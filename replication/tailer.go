@@ -23,7 +23,7 @@ import (
 
 // TailerOptions configure the binlog tailer.
 type TailerOptions struct {
-	// Address is the primary's host:port.
+	// Address is the primary's host:port, or its unix socket's path.
 	Address string
 	// User and Password need REPLICATION SLAVE (and BINLOG MONITOR on MariaDB). A MySQL
 	// server needs gtid_mode=ON.
@@ -176,11 +176,7 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 	if err != nil {
 		return err
 	}
-	host, portStr, err := net.SplitHostPort(t.opts.Address)
-	if err != nil {
-		return err
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
+	host, port, err := syncerAddress(t.opts.Address)
 	if err != nil {
 		return err
 	}
@@ -189,7 +185,7 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 		ServerID:         t.opts.ServerID,
 		Flavor:           t.dialect.flavor,
 		Host:             host,
-		Port:             uint16(port),
+		Port:             port,
 		User:             user,
 		Password:         password,
 		HeartbeatPeriod:  t.opts.Heartbeat,
@@ -410,4 +406,21 @@ func (t *tailer) serverPosition(ctx context.Context) (position, error) {
 	}
 	t.dialect = d
 	return pos, nil
+}
+
+// syncerAddress is address as go-mysql's binlog syncer takes it: host and port, or a unix
+// socket's path with port 0.
+func syncerAddress(address string) (string, uint16, error) {
+	if strings.Contains(address, "/") {
+		return address, 0, nil
+	}
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("port of %q: %w", address, err)
+	}
+	return host, uint16(port), nil
 }

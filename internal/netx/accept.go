@@ -1,4 +1,5 @@
-// Package netx holds the accept loop the proxy and admin listeners share.
+// Package netx holds the accept loop the proxy and admin listeners share, and the proxy's
+// unix socket listener.
 package netx
 
 import (
