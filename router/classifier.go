@@ -195,6 +195,10 @@ func (c *Classifier) classify(sql string) *Statement {
 		st = c.classifyText(sql, 0)
 	}
 	st.Hint, st.MaxLag = leadingHints(sql)
+	if st.Reason == ReasonStoredFunc && st.Hint == HintReplica && !st.Multi {
+		// The application vouches that its functions only read.
+		st.Kind, st.Reason = KindRead, ""
+	}
 	return st
 }
 
@@ -461,9 +465,9 @@ func classifySet(n *ast.SetStmt) *Statement {
 		names = append(names, name)
 	}
 	st.Effects |= s.effects
-	if s.subquery || s.assign || s.sessionFunc || s.sequence || s.unstable {
-		// Replaying the text elsewhere would not give the same values: the variables now
-		// live on the primary.
+	if s.subquery || s.assign || s.sessionFunc || s.sequence || s.unstable || s.storedFunc {
+		// Replaying the text elsewhere would not give the same values (and would run a
+		// stored function again, on replicas too): the variables now live on the primary.
 		st.Kind, st.Reason = KindWrite, ReasonUserVarAssign
 		st.Effects |= EffectUserVarAssign
 		return st
@@ -534,6 +538,7 @@ type exprScan struct {
 	assign        bool // @v := expr
 	sessionFunc   bool // GET_LOCK, LAST_INSERT_ID, ...
 	sequence      bool // NEXTVAL, NEXT VALUE FOR, ...
+	storedFunc    bool // a function that is not built in: a stored function or a UDF
 	subquery      bool
 	unstable      bool // RAND, UUID, NOW, ...: differs between backends or over time
 }
@@ -568,6 +573,10 @@ func (s *exprScan) Enter(n ast.Node) (ast.Node, bool) {
 		}
 	case *ast.FuncCallExpr:
 		s.call(n.FnName.L, len(n.Args))
+		if _, builtin := builtinFunctions[n.FnName.L]; !builtin || n.Schema.L != "" {
+			// db.f() is always a stored function: built-ins take no database.
+			s.storedFunc = true
+		}
 	}
 	return n, false
 }
@@ -638,6 +647,10 @@ func (s *exprScan) readStatement() *Statement {
 		st.Reason = ReasonSessionFunc
 	case s.calcFoundRows:
 		st.Reason = ReasonCalcFoundRows
+	case s.storedFunc:
+		// It may write (MariaDB and MySQL run it wherever it is called; on a replica the
+		// write fails read-only or, worse, lands there), as MaxScale judges such calls.
+		st.Reason = ReasonStoredFunc
 	default:
 		st.Kind = KindRead
 	}

@@ -144,6 +144,20 @@ var classifyCases = []struct {
 	{"SELECT @@last_gtid", write(ReasonSessionFunc)},
 	{"SELECT @@insert_id, @@version", read()},
 	{"SELECT NEXTVAL(s)", write(ReasonSequence)},
+	// Stored functions and UDFs may write: primary, as MaxScale does; built-ins stay reads,
+	// whatever syntax the parser gives them a name for.
+	{"SELECT my_func(1)", write(ReasonStoredFunc)},
+	{"SELECT shop.price_with_tax(p) FROM products", write(ReasonStoredFunc)},
+	{"SELECT * FROM t WHERE a = audit_read(1)", write(ReasonStoredFunc)},
+	{"SELECT 1 FROM DUAL WHERE EXISTS (SELECT f(2))", write(ReasonStoredFunc)},
+	{"SELECT db.abs(1)", write(ReasonStoredFunc)}, // built-ins take no database
+	{"DO log_visit(1)", write(ReasonStoredFunc)},
+	{"/* tailgate:replica */ SELECT my_func(1)", read()}, // the application vouches for it
+	{"SELECT CHAR(65), MID('abc', 1, 1), SUBSTRING('a' FROM 1), TRIM(LEADING 'a' FROM 'b'), POSITION('a' IN 'b'), INSERT('abc', 1, 1, 'x')", read()},
+	{"SELECT DATE_ADD(NOW(), INTERVAL 1 DAY), GET_FORMAT(DATE, 'USA'), CONVERT('a' USING utf8), WEIGHT_STRING('a'), CURRENT_USER, SESSION_USER(), PASSWORD('x')", read()},
+	{"SELECT ST_AsText(POINT(1, 1)), ST_Distance_Sphere(POINT(1, 1), POINT(2, 2)), AsText(GeomFromText('POINT(1 1)'))", read()},
+	{"SELECT JSON_DETAILED('{}'), COLUMN_CREATE('a', 1), NVL(NULL, 1), SFORMAT('{}', 1), NATURAL_SORT_KEY('a1'), REGEXP_REPLACE('a', 'a', 'b')", read()},
+	{"SET @a = my_func(1)", writeWith(ReasonUserVarAssign, EffectUserVarAssign)}, // never replayed on replicas
 	{"SELECT NEXT VALUE FOR s", write(ReasonSequence)},
 	{"SELECT LASTVAL(s)", write(ReasonSequence)},
 	{"SELECT SETVAL(s, 10)", write(ReasonSequence)},

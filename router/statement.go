@@ -78,6 +78,7 @@ const (
 	ReasonGlobalSet     Reason = "global_set"       // SET GLOBAL / SET PERSIST: server state, primary only
 	ReasonAdminCommand  Reason = "admin_statement"  // FLUSH, KILL, LOCK TABLES, GRANT, PREPARE/EXECUTE (SQL-level), XA, HANDLER, ...
 	ReasonSequence      Reason = "sequence"         // NEXTVAL/SETVAL/LASTVAL, NEXT VALUE FOR
+	ReasonStoredFunc    Reason = "stored_function"  // calls a stored function or UDF, which may write
 )
 
 // Reasons set by the router on its decisions.
@@ -173,7 +174,7 @@ func (st *Statement) MayWrite() bool {
 		return false
 	}
 	switch st.Reason {
-	case ReasonWrite, ReasonDDL, ReasonUnparsed, ReasonCall, ReasonMultiWrite, ReasonAdminCommand, ReasonSequence:
+	case ReasonWrite, ReasonDDL, ReasonUnparsed, ReasonCall, ReasonMultiWrite, ReasonAdminCommand, ReasonSequence, ReasonStoredFunc:
 		return true
 	}
 	return false
