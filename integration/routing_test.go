@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/tailgate-proxy/tailgate/config"
 	"github.com/tailgate-proxy/tailgate/integration/cluster"
 	"github.com/tailgate-proxy/tailgate/router"
 )
@@ -743,5 +746,93 @@ func TestStoredFunctionsOnPrimary(t *testing.T) {
 	}
 	if len(names) > 0 {
 		t.Errorf("functions MariaDB has built in that tailgate takes for stored ones (add them to router/builtins.go): %v", names)
+	}
+}
+
+// TestSetRoleFollowsTheSession: SET ROLE changes the session's privileges, so it is session
+// state like a SET: replayed on the replicas that serve its reads, and gone from pooled
+// connections that another session of the same user borrows. One backend connection per
+// server makes both sessions share them.
+func TestSetRoleFollowsTheSession(t *testing.T) {
+	root, err := shared.Primary.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = root.Close() }) // after the cleanup below, which uses it
+	mustExec(t, root,
+		"DROP TABLE IF EXISTS tailgate_test.role_rows",
+		"CREATE TABLE tailgate_test.role_rows (id INT PRIMARY KEY)",
+		"INSERT INTO tailgate_test.role_rows VALUES (1), (2)",
+		"DROP USER IF EXISTS role_user@'%'",
+		"DROP ROLE IF EXISTS tg_reader",
+		"CREATE ROLE tg_reader",
+		"GRANT SELECT ON tailgate_test.* TO tg_reader",
+		"CREATE USER role_user@'%' IDENTIFIED BY 'role-secret'",
+		"GRANT tg_reader TO role_user@'%'",
+	)
+	t.Cleanup(func() {
+		_, _ = root.Exec("DROP USER IF EXISTS role_user@'%'")
+		_, _ = root.Exec("DROP ROLE IF EXISTS tg_reader")
+	})
+	waitReplicated(t, shared)
+
+	cfg := testConfig(shared)
+	cfg.Users = append(cfg.Users, config.User{Name: "role_user", Password: "role-secret"})
+	cfg.Proxy.MaxBackendConnections = 1
+	tg := startTailgate(t, cfg)
+	open := func() *sql.Conn {
+		db, err := sql.Open("mysql", fmt.Sprintf("role_user:role-secret@tcp(%s)/", tg.addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return conn(t, db)
+	}
+	ctx := context.Background()
+	// count reads role_rows, answering the server that ran it, or 0 when refused (1142).
+	count := func(c *sql.Conn) (sid int, denied bool) {
+		t.Helper()
+		var n int
+		err := c.QueryRowContext(ctx, "SELECT COUNT(*), @@server_id FROM tailgate_test.role_rows").Scan(&n, &sid)
+		var myErr *mysql.MySQLError
+		if errors.As(err, &myErr) && myErr.Number == 1142 {
+			return 0, true
+		}
+		if err != nil || n != 2 {
+			t.Fatalf("read role_rows: %d rows, %v", n, err)
+		}
+		return sid, false
+	}
+	withRole, other := open(), open()
+	if _, denied := count(withRole); !denied {
+		t.Fatal("role_user reads role_rows before SET ROLE: the test's grants are wrong")
+	}
+	mustExec(t, withRole, "SET ROLE tg_reader")
+	servers := map[int]int{}
+	for i := range 20 {
+		sid, denied := count(withRole)
+		if denied {
+			t.Fatalf("read %d after SET ROLE refused: the role did not follow the session", i)
+		}
+		servers[sid]++
+		if i%3 != 0 { // not every time: round robin would give each session one replica
+			continue
+		}
+		// CURRENT_ROLE(), not a refused read: a statement that fails keeps its connection
+		// (for SHOW WARNINGS), which would leave the other session none.
+		var role sql.NullString
+		if err := other.QueryRowContext(ctx, "SELECT CURRENT_ROLE()").Scan(&role); err != nil {
+			t.Fatal(err)
+		}
+		if role.Valid {
+			t.Fatalf("read %d: the other session has role %q: SET ROLE leaked through a pooled connection", i, role.String)
+		}
+	}
+	if servers[int(shared.Replicas[0].ServerID)] == 0 || servers[int(shared.Replicas[1].ServerID)] == 0 {
+		t.Errorf("reads with the role by server %v: want both replicas", servers)
+	}
+	mustExec(t, withRole, "SET ROLE NONE")
+	if _, denied := count(withRole); !denied {
+		t.Error("read after SET ROLE NONE succeeded")
 	}
 }

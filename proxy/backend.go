@@ -90,6 +90,9 @@ type backendConn struct {
 	key   poolKey
 	owner *stateOwner
 	dirty bool
+	// roleSet: SET ROLE ran on it, which MariaDB's COM_RESET_CONNECTION does not undo: it
+	// serves no other session (conn dials a fresh one instead).
+	roleSet bool
 	// diag: the last statement left warnings or an error in the connection's diagnostics
 	// area (SHOW WARNINGS, @@warning_count), which belong to the session that ran it.
 	diag bool

@@ -332,6 +332,7 @@ func (s *session) recordMultiSets(st *router.Statement, bc *backendConn, ran int
 		}
 		s.state.recordSet(p.Key, p.SQL, p.Tracking)
 		retrack = retrack || p.Tracking
+		bc.roleSet = bc.roleSet || p.Key == router.SetKeyRole
 	}
 	// bc was brought to the session's state before the text ran: it has these too.
 	bc.stateVersion = s.state.version
@@ -503,6 +504,7 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 			bc.stateVersion = s.state.version
 		}
 		bc.dirty, bc.owner = true, s.owner
+		bc.roleSet = bc.roleSet || st.SetKey == router.SetKeyRole
 	case router.KindUse:
 		s.state.schema = st.Schema
 		bc.schema = st.Schema
@@ -736,7 +738,12 @@ func (s *session) conn(name string) (*backendConn, error) {
 		}
 		return nil, err
 	}
-	if bc.dirty && bc.owner != s.owner {
+	fresh := false // bc cannot be made clean: use a new connection
+	switch {
+	case !bc.dirty || bc.owner == s.owner:
+	case bc.roleSet:
+		fresh = true // MariaDB's COM_RESET_CONNECTION keeps the role SET ROLE activated
+	default:
 		// Another session's variables live on it: start from a clean session.
 		if err := bc.reset(); err != nil {
 			b.pool.discard(bc)
@@ -750,8 +757,8 @@ func (s *session) conn(name string) (*backendConn, error) {
 			s.insertConn = nil
 		}
 	}
-	if s.state.schema == "" && bc.schema != "" {
-		// No way to "unselect" a database: use a connection without one.
+	if fresh || s.state.schema == "" && bc.schema != "" {
+		// No way to "unselect" a database (nor a role): use a new connection.
 		b.pool.discard(bc)
 		if bc, err = s.srv.dial(b, &s.dial); err != nil {
 			return nil, err

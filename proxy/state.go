@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/tailgate-proxy/tailgate/router"
 )
 
 // sessionState is the client-visible session state that must be in effect on whichever
 // backend connection serves the next statement: the default database and the replayable
-// SET statements (session variables, user variables, SET NAMES), in the order they ran.
+// SET statements (session variables, user variables, SET NAMES, SET ROLE), in the order they
+// ran.
 type sessionState struct {
 	schema       string
 	sets         []setEntry // ordered by version; at most one entry per key
@@ -72,6 +75,7 @@ func (st *sessionState) sync(bc *backendConn) error {
 			return err
 		}
 		bc.dirty = true
+		bc.roleSet = bc.roleSet || e.key == router.SetKeyRole
 		retrack = retrack || e.tracking
 	}
 	bc.stateVersion = st.version

@@ -367,7 +367,11 @@ func classifyNode(n ast.StmtNode) *Statement {
 	case *ast.ProcedureInfo, *ast.DropProcedureStmt, ast.DDLNode:
 		return &Statement{Kind: KindWrite, Reason: ReasonDDL}
 
-	case *ast.SetPwdStmt, *ast.SetRoleStmt, *ast.SetDefaultRoleStmt,
+	case *ast.SetRoleStmt:
+		// The session's active roles: its privileges on whichever connection serves the next
+		// statement, so the session replays it like a SET.
+		return &Statement{Kind: KindSessionSet, SetKey: SetKeyRole}
+	case *ast.SetPwdStmt, *ast.SetDefaultRoleStmt,
 		*ast.FlushStmt, *ast.ShutdownStmt, *ast.RestartStmt,
 		*ast.GrantStmt, *ast.GrantRoleStmt, *ast.GrantProxyStmt, *ast.RevokeStmt, *ast.RevokeRoleStmt,
 		*ast.CreateUserStmt, *ast.AlterUserStmt, *ast.DropUserStmt, *ast.RenameUserStmt,

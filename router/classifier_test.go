@@ -158,6 +158,10 @@ var classifyCases = []struct {
 	{"SELECT ST_AsText(POINT(1, 1)), ST_Distance_Sphere(POINT(1, 1), POINT(2, 2)), AsText(GeomFromText('POINT(1 1)'))", read()},
 	{"SELECT JSON_DETAILED('{}'), COLUMN_CREATE('a', 1), NVL(NULL, 1), SFORMAT('{}', 1), NATURAL_SORT_KEY('a1'), REGEXP_REPLACE('a', 'a', 'b')", read()},
 	{"SET @a = my_func(1)", writeWith(ReasonUserVarAssign, EffectUserVarAssign)}, // never replayed on replicas
+	// Active roles are session state: replayed wherever the session's next statement runs.
+	{"SET ROLE reader", want{kind: KindSessionSet, setKey: "role"}},
+	{"SET ROLE NONE", want{kind: KindSessionSet, setKey: "role"}},
+	{"SET DEFAULT ROLE reader", write(ReasonUnparsed)}, // an account change (MariaDB syntax)
 	{"SELECT NEXT VALUE FOR s", write(ReasonSequence)},
 	{"SELECT LASTVAL(s)", write(ReasonSequence)},
 	{"SELECT SETVAL(s, 10)", write(ReasonSequence)},
@@ -225,7 +229,7 @@ var classifyCases = []struct {
 	{"SET transaction_read_only = 1", sessionSet("transaction_read_only")},
 	{"SET transaction_isolation = 'READ-COMMITTED'", sessionSet("transaction_isolation")},
 	{"SET PASSWORD = 'secret'", write(ReasonAdminCommand)},
-	{"SET ROLE ALL", write(ReasonAdminCommand)},
+	{"SET ROLE ALL", sessionSet("role")}, // MySQL syntax; MariaDB rejects it, and then nothing is recorded
 	{"SET DEFAULT ROLE ALL TO u", write(ReasonAdminCommand)},
 	{"SET STATEMENT max_statement_time=1 FOR SELECT c FROM t", read()}, // MariaDB; fallback
 	{"SET STATEMENT max_statement_time=1 FOR UPDATE t SET a = 1", write(ReasonWrite)},

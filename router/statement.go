@@ -180,6 +180,9 @@ func (st *Statement) MayWrite() bool {
 	return false
 }
 
+// SetKeyRole is the SetKey of SET ROLE.
+const SetKeyRole = "role"
+
 // Kill is a KILL statement for tailgate to run.
 type Kill struct {
 	ID    uint64 // the connection id named
