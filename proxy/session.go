@@ -292,7 +292,8 @@ func (s *session) query(pkt []byte) error {
 
 // learnResultSetWrite learns where the primary stands after a statement that may have
 // written and answered with a result set (MariaDB's INSERT, REPLACE and DELETE ...
-// RETURNING, a multi-statement text ending in a SELECT): a result set ends with an EOF
+// RETURNING, a SELECT calling a stored function, a multi-statement text ending in a
+// SELECT): a result set ends with an EOF
 // packet, which carries no session state, so the write's GTID was not in the answer. In
 // autocommit the write is committed: the primary's binlog position now covers it, and the
 // session's reads must see that position. Inside a transaction the COMMIT's OK tells.

@@ -94,7 +94,7 @@ var builtinFunctions = map[string]struct{}{
 	"st_geometryfromtext": {}, "st_geometryfromwkb": {}, "st_geometryn": {}, "st_geometrytype": {},
 	"st_geomfromgeojson": {}, "st_geomfromtext": {}, "st_geomfromwkb": {}, "st_glength": {},
 	"st_interiorringn": {}, "st_intersection": {}, "st_intersects": {}, "st_isclosed": {},
-	"st_isempty": {}, "st_isring": {}, "st_issimple": {}, "st_isvalid": {}, "st_latfromgeohash": {},
+	"st_isempty": {}, "st_isring": {}, "st_issimple": {}, "st_isvalid": {}, "st_latfromgeohash": {}, "st_length": {},
 	"st_linefromtext": {}, "st_linefromwkb": {}, "st_linestring": {}, "st_linestringfromtext": {},
 	"st_linestringfromwkb": {}, "st_longfromgeohash": {}, "st_mbrcontains": {}, "st_mbrcoveredby": {},
 	"st_mbrdisjoint": {}, "st_mbrequal": {}, "st_mbrintersects": {}, "st_mbroverlaps": {},
