@@ -149,13 +149,14 @@ func TestParseFlags(t *testing.T) {
 	if o, err = parseFlags([]string{"-l4=false"}, os.Stderr); err != nil || o.l4 {
 		t.Errorf("-l4=false: l4 %v, %v", o.l4, err)
 	}
-	if o.backendSockets {
-		t.Error("-backend-sockets is on by default")
+	if o.sockets != socketsNone {
+		t.Errorf("-sockets is %q by default, want none", o.sockets)
 	}
-	if o, err = parseFlags([]string{"-backend-sockets"}, os.Stderr); err != nil || !o.backendSockets {
-		t.Errorf("-backend-sockets: %v, %v", o.backendSockets, err)
+	if o, err = parseFlags([]string{"-sockets", "all", "-l4=false"}, os.Stderr); err != nil || o.sockets != socketsAll {
+		t.Errorf("-sockets all -l4=false: %q, %v", o.sockets, err)
 	}
-	for _, bad := range [][]string{{"-workloads", "oltp_nope"}, {"-duration", "1500ms"}, {"-reps", "0"}, {"extra"}} {
+	for _, bad := range [][]string{{"-workloads", "oltp_nope"}, {"-duration", "1500ms"}, {"-reps", "0"}, {"extra"},
+		{"-sockets", "some"}, {"-sockets", "all"}} { // all needs -l4=false
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
 		}
@@ -353,22 +354,28 @@ func TestStartL4Relays(t *testing.T) {
 	}
 }
 
-// TestTailgateConfigSockets: with -backend-sockets the generated config names the servers'
-// unix sockets, and tailgate's own validation takes it.
+// TestTailgateConfigSockets: -sockets backends names the servers' unix sockets, all adds
+// tailgate's own, and tailgate's own validation takes each config.
 func TestTailgateConfigSockets(t *testing.T) {
 	c := &cluster.Cluster{Primary: &cluster.Node{Name: "primary", Port: 3306, Socket: "/tmp/c/primary/mariadbd.sock"},
 		Replicas: []*cluster.Node{{Name: "replica1", Port: 3307, Socket: "/tmp/c/replica1/mariadbd.sock"}}}
-	for _, sockets := range []bool{false, true} {
-		cfg, err := config.Parse([]byte(tailgateConfig("127.0.0.1:6033", c, sockets)), "bench.toml")
+	for _, sockets := range []string{socketsNone, socketsBackends, socketsAll} {
+		cfg, err := config.Parse([]byte(tailgateConfig("127.0.0.1:6033", "/tmp/tg.sock", c, sockets)), "bench.toml")
 		if err != nil {
-			t.Fatalf("sockets=%v: %v", sockets, err)
+			t.Fatalf("%s: %v", sockets, err)
 		}
-		want := []string{"127.0.0.1:3306", "127.0.0.1:3307"}
-		if sockets {
-			want = []string{c.Primary.Socket, c.Replicas[0].Socket}
+		want := []string{"127.0.0.1:3306", "127.0.0.1:3307", ""}
+		switch sockets {
+		case socketsBackends:
+			want = []string{c.Primary.Socket, c.Replicas[0].Socket, ""}
+		case socketsAll:
+			want = []string{c.Primary.Socket, c.Replicas[0].Socket, "/tmp/tg.sock"}
 		}
-		if got := []string{cfg.Primary.Address, cfg.Replicas[0].Address}; !slices.Equal(got, want) {
-			t.Errorf("sockets=%v: addresses %v, want %v", sockets, got, want)
+		if got := []string{cfg.Primary.Address, cfg.Replicas[0].Address, cfg.Proxy.Socket}; !slices.Equal(got, want) {
+			t.Errorf("%s: addresses and socket %v, want %v", sockets, got, want)
 		}
+	}
+	if got := runArgs(allWorkloads[0], allModes[0], connArgs(0, "/tmp/tg.sock"), time.Second); !slices.Contains(got, "--mysql-socket=/tmp/tg.sock") || slices.ContainsFunc(got, func(a string) bool { return strings.HasPrefix(a, "--mysql-host") }) {
+		t.Errorf("runArgs over a socket: %q", got)
 	}
 }

@@ -83,9 +83,16 @@ type options struct {
 	outDir      string
 	// l4 adds the HAProxy (TCP mode) target to every repetition.
 	l4 bool
-	// backendSockets has tailgate reach the servers over their unix sockets.
-	backendSockets bool
+	// sockets says which hops use unix sockets instead of TCP on loopback (-sockets).
+	sockets string
 }
+
+// The -sockets choices.
+const (
+	socketsNone     = "none"     // TCP everywhere
+	socketsBackends = "backends" // tailgate reaches the servers over their sockets
+	socketsAll      = "all"      // every hop: sysbench to the primary and to tailgate, tailgate to the servers
+)
 
 func main() {
 	os.Exit(mainExit(os.Args[1:], os.Stdout, os.Stderr))
@@ -130,7 +137,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	)
 	fs.StringVar(&opts.tailgateBin, "tailgate", "bin/tailgate", "tailgate `binary` (make bench builds it)")
 	fs.StringVar(&opts.outDir, "out", "bench/results", "`directory` for the JSON results")
-	fs.BoolVar(&opts.backendSockets, "backend-sockets", false, "tailgate reaches the servers over their unix sockets, as on the database host (direct and l4 stay on TCP)")
+	fs.StringVar(&opts.sockets, "sockets", socketsNone, "`hops` over unix sockets instead of TCP: none; backends (tailgate to the servers, as on the database host); "+
+		"all (also sysbench to the primary and to tailgate's proxy.socket; needs -l4=false)")
 	fs.BoolVar(&opts.l4, "l4", true, "also measure HAProxy in TCP mode in front of the primary (the cost of the extra hop alone; needs haproxy)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]   (or: make bench BENCH_ARGS='...')\n\n"+
@@ -158,6 +166,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if opts.reps < 1 {
 		return opts, fmt.Errorf("-reps %d: want 1 or more", opts.reps)
+	}
+	switch opts.sockets {
+	case socketsNone, socketsBackends:
+	case socketsAll:
+		if opts.l4 {
+			return opts, fmt.Errorf("-sockets all: the l4 target (HAProxy) runs over TCP only; add -l4=false")
+		}
+	default:
+		return opts, fmt.Errorf("-sockets %q: want none, backends or all", opts.sockets)
 	}
 	if opts.duration < time.Second || opts.duration%time.Second != 0 {
 		return opts, fmt.Errorf("-duration %s: want whole seconds, at least 1s (sysbench --time takes seconds)", opts.duration)

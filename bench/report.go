@@ -42,8 +42,8 @@ type settings struct {
 	ClockTicksFrom  string   `json:"clk_tck_source"`
 	// L4 describes the l4 target's HAProxy; nil with -l4=false.
 	L4 *l4Settings `json:"l4,omitempty"`
-	// BackendSockets: tailgate reached the servers over their unix sockets (-backend-sockets).
-	BackendSockets bool `json:"tailgate_backend_sockets,omitempty"`
+	// Sockets: which hops used unix sockets (-sockets: none, backends, all).
+	Sockets string `json:"sockets,omitempty"`
 }
 
 type l4Settings struct {
@@ -315,8 +315,11 @@ func printSummary(w io.Writer, res *results) {
 		fmt.Fprintf(w, "Servers ran with %s. Tailgate CPU from /proc/<pid>/stat (utime+stime, CLK_TCK %d).\n\n",
 			strings.Join(st.ServerConfig, ", "), st.ClockTicks)
 	}
-	if st.BackendSockets {
-		fmt.Fprintf(w, "Tailgate reached the servers over their unix sockets (-backend-sockets); direct and l4 clients over TCP.\n\n")
+	switch st.Sockets {
+	case socketsBackends:
+		fmt.Fprintf(w, "Tailgate reached the servers over their unix sockets (-sockets backends); sysbench connected over TCP.\n\n")
+	case socketsAll:
+		fmt.Fprintf(w, "Every hop over unix sockets (-sockets all): sysbench to the primary's socket and to tailgate's, tailgate to the servers'.\n\n")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }

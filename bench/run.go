@@ -68,7 +68,7 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 		ServerConfig:    serverConfig,
 		ClockTicks:      b.hz,
 		ClockTicksFrom:  hzSource,
-		BackendSockets:  opts.backendSockets,
+		Sockets:         opts.sockets,
 	}
 	res.Host = hostInfo()
 	res.Versions.Sysbench = firstLine(commandOutput(b.sysbench, "--version"))
@@ -133,7 +133,7 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 		return err
 	}
 
-	b.tailgate, err = startTailgate(ctx, tgBin, b.cluster, workDir, opts.backendSockets)
+	b.tailgate, err = startTailgate(ctx, tgBin, b.cluster, workDir, opts.sockets)
 	if err != nil {
 		keepWork = true
 		return err
@@ -226,7 +226,7 @@ func (b *bench) prepare(ctx context.Context) error {
 	if err := b.cluster.Primary.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+database); err != nil {
 		return err
 	}
-	args := append([]string{"oltp_read_write", "--threads=" + fmt.Sprint(tables)}, sysbenchArgs(b.cluster.Primary.Port)...)
+	args := append([]string{"oltp_read_write", "--threads=" + fmt.Sprint(tables)}, sysbenchArgs(connArgs(b.cluster.Primary.Port, ""))...)
 	out, err := sysbench(ctx, b.sysbench, append(args, "prepare"), 5*time.Minute)
 	if err != nil {
 		return fmt.Errorf("sysbench prepare: %w\n%s", err, tailOf(out, 20))
@@ -260,14 +260,18 @@ const (
 // measure runs one sysbench run against one target, with the server counters and tailgate's (and
 // HAProxy's) CPU time around it. A run that fails still returns a Run, with its error.
 func (b *bench) measure(ctx context.Context, w workload, m mode, rep int, target string) Run {
-	port := b.cluster.Primary.Port
-	switch target {
-	case targetTailgate:
-		port = b.tailgate.port
-	case targetL4:
-		port = b.l4.port
+	conn := connArgs(b.cluster.Primary.Port, "")
+	switch {
+	case target == targetTailgate && b.opts.sockets == socketsAll:
+		conn = connArgs(0, b.tailgate.socket)
+	case target == targetTailgate:
+		conn = connArgs(b.tailgate.port, "")
+	case target == targetL4:
+		conn = connArgs(b.l4.port, "")
+	case b.opts.sockets == socketsAll:
+		conn = connArgs(0, b.cluster.Primary.Socket)
 	}
-	args := runArgs(w, m, port, b.opts.duration)
+	args := runArgs(w, m, conn, b.opts.duration)
 	r := Run{
 		Workload: w.name, Mode: m.name, PSMode: m.psMode, Threads: w.threads, Rep: rep, Target: target,
 		Command: append([]string{"sysbench"}, redactArgs(args)...),

@@ -15,21 +15,28 @@ import (
 	"github.com/tailgate-proxy/tailgate/integration/cluster"
 )
 
-// sysbenchArgs are the options every sysbench call shares: connection and table layout.
-func sysbenchArgs(port int) []string {
-	return []string{
-		"--mysql-host=127.0.0.1",
-		"--mysql-port=" + strconv.Itoa(port),
-		"--mysql-user=" + cluster.AppUser,
-		"--mysql-password=" + cluster.AppPassword,
-		"--mysql-db=" + database,
-		"--tables=" + strconv.Itoa(tables),
-		"--table-size=" + strconv.Itoa(tableSize),
+// connArgs are sysbench's options to reach a server: 127.0.0.1:port, or a unix socket.
+func connArgs(port int, socket string) []string {
+	if socket != "" {
+		return []string{"--mysql-socket=" + socket}
 	}
+	return []string{"--mysql-host=127.0.0.1", "--mysql-port=" + strconv.Itoa(port)}
+}
+
+// sysbenchArgs are the options every sysbench call shares: connection (connArgs) and table
+// layout.
+func sysbenchArgs(conn []string) []string {
+	return append(conn,
+		"--mysql-user="+cluster.AppUser,
+		"--mysql-password="+cluster.AppPassword,
+		"--mysql-db="+database,
+		"--tables="+strconv.Itoa(tables),
+		"--table-size="+strconv.Itoa(tableSize),
+	)
 }
 
 // runArgs is the command line of one measured run.
-func runArgs(w workload, m mode, port int, d time.Duration) []string {
+func runArgs(w workload, m mode, conn []string, d time.Duration) []string {
 	args := []string{
 		w.name,
 		"--threads=" + strconv.Itoa(w.threads),
@@ -39,7 +46,7 @@ func runArgs(w workload, m mode, port int, d time.Duration) []string {
 		"--percentile=95",
 		"--db-ps-mode=" + m.psMode,
 	}
-	args = append(args, sysbenchArgs(port)...)
+	args = append(args, sysbenchArgs(conn)...)
 	args = append(args, w.extra...)
 	return append(args, "run")
 }

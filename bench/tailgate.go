@@ -22,24 +22,29 @@ import (
 // tailgateProc is bin/tailgate running as a child process in front of the cluster.
 type tailgateProc struct {
 	child
-	addr string
-	port int
-	dir  string // config and log
+	addr   string
+	port   int
+	socket string // its proxy.socket with -sockets all
+	dir    string // config and log
 }
 
 // tailgateConfig is the generated configuration: the cluster's nodes (at their unix sockets
-// with sockets), the monitor account for the binlog tailer, and defaults for everything else
-// (lag, consistency).
-func tailgateConfig(listen string, c *cluster.Cluster, sockets bool) string {
+// unless sockets is none; with all, tailgate listens on socket too), the monitor account for
+// the binlog tailer, and defaults for everything else (lag, consistency).
+func tailgateConfig(listen, socket string, c *cluster.Cluster, sockets string) string {
 	address := func(n *cluster.Node) string {
-		if sockets {
+		if sockets != socketsNone {
 			return n.Socket
 		}
 		return n.Addr()
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by tailgate's bench (make bench).\n")
-	fmt.Fprintf(&b, "[proxy]\nlisten = %q\nshutdown_timeout = \"5s\"\n\n", listen)
+	fmt.Fprintf(&b, "[proxy]\nlisten = %q\nshutdown_timeout = \"5s\"\n", listen)
+	if sockets == socketsAll {
+		fmt.Fprintf(&b, "socket = %q\n", socket)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "[[users]]\nname = %q\npassword = %q\n\n", cluster.AppUser, cluster.AppPassword)
 	fmt.Fprintf(&b, "[primary]\naddress = %q\n\n", address(c.Primary))
 	for _, r := range c.Replicas {
@@ -51,8 +56,9 @@ func tailgateConfig(listen string, c *cluster.Cluster, sockets bool) string {
 	return b.String()
 }
 
-// startTailgate writes a config into dir (backends at their unix sockets with sockets), starts bin and waits until it answers a MySQL ping.
-func startTailgate(ctx context.Context, bin string, c *cluster.Cluster, dir string, sockets bool) (*tailgateProc, error) {
+// startTailgate writes a config into dir (with unix sockets as -sockets says), starts bin and
+// waits until it answers a MySQL ping.
+func startTailgate(ctx context.Context, bin string, c *cluster.Cluster, dir, sockets string) (*tailgateProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -63,8 +69,11 @@ func startTailgate(ctx context.Context, bin string, c *cluster.Cluster, dir stri
 		port:  port,
 		dir:   dir,
 	}
+	if sockets == socketsAll {
+		t.socket = filepath.Join(dir, "tg.sock")
+	}
 	cfgPath := filepath.Join(dir, "tailgate.toml")
-	if err := os.WriteFile(cfgPath, []byte(tailgateConfig(t.addr, c, sockets)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(tailgateConfig(t.addr, t.socket, c, sockets)), 0o600); err != nil {
 		return nil, err
 	}
 	if err := t.start(bin, "-config", cfgPath); err != nil {
