@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -834,5 +835,70 @@ func TestSetRoleFollowsTheSession(t *testing.T) {
 	mustExec(t, withRole, "SET ROLE NONE")
 	if _, denied := count(withRole); !denied {
 		t.Error("read after SET ROLE NONE succeeded")
+	}
+}
+
+// TestPrimaryStatusFromPrimary: SHOW MASTER STATUS (and BINLOG STATUS, BINARY LOGS) ask for
+// the primary's binary log: tailgate answers the primary's, not a replica's own.
+func TestPrimaryStatusFromPrimary(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	c := conn(t, tg.db(t, ""))
+	root, err := shared.Primary.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	// firstColumn is the first column of every row of a SHOW.
+	firstColumn := func(q queryer, query string) []string {
+		t.Helper()
+		rows, err := q.(interface {
+			QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+		}).QueryContext(context.Background(), query)
+		if err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var out []string
+		for rows.Next() {
+			vals := make([]sql.RawBytes, len(cols))
+			ptrs := make([]any, len(vals))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, string(vals[0]))
+		}
+		return out
+	}
+	// The servers name their logs alike: rotate the primary's (not replicated) so that its
+	// list differs from the replicas'.
+	mustExec(t, root, "FLUSH NO_WRITE_TO_BINLOG BINARY LOGS", "FLUSH NO_WRITE_TO_BINLOG BINARY LOGS")
+	want := firstColumn(root, "SHOW BINARY LOGS")
+	var replicaLogs []string
+	for _, r := range shared.Replicas {
+		rdb, err := r.RootDB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicaLogs = append(replicaLogs, strings.Join(firstColumn(rdb, "SHOW BINARY LOGS"), ","))
+		_ = rdb.Close()
+	}
+	if slices.Contains(replicaLogs, strings.Join(want, ",")) {
+		t.Fatalf("a replica has the primary's binary log names %v: the test cannot tell them apart", want)
+	}
+	for range 4 { // round robin would reach both replicas
+		for _, q := range []string{"SHOW BINARY LOGS", "SHOW MASTER LOGS"} {
+			if got := firstColumn(c, q); !slices.Equal(got, want) {
+				t.Errorf("%s through tailgate = %v, want the primary's %v", q, got, want)
+			}
+		}
+		for _, q := range []string{"SHOW MASTER STATUS", "SHOW BINLOG STATUS"} {
+			if got := firstColumn(c, q); len(got) != 1 || got[0] != want[len(want)-1] {
+				t.Errorf("%s through tailgate: file %v, want the primary's current %s", q, got, want[len(want)-1])
+			}
+		}
 	}
 }

@@ -195,8 +195,9 @@ func (c *Classifier) classify(sql string) *Statement {
 		st = c.classifyText(sql, 0)
 	}
 	st.Hint, st.MaxLag = leadingHints(sql)
-	if st.Reason == ReasonStoredFunc && st.Hint == HintReplica && !st.Multi {
-		// The application vouches that its functions only read.
+	if (st.Reason == ReasonStoredFunc || st.Reason == ReasonPrimaryStatus) && st.Hint == HintReplica && !st.Multi {
+		// The application vouches that its functions only read, or asks for a replica's
+		// binary log.
 		st.Kind, st.Reason = KindRead, ""
 	}
 	return st
@@ -306,8 +307,11 @@ func classifyNode(n ast.StmtNode) *Statement {
 	case *ast.SetOprStmt, *ast.HelpStmt, *ast.DoStmt:
 		return classifyRead(n)
 	case *ast.ShowStmt:
-		if n.Tp == ast.ShowWarnings || n.Tp == ast.ShowErrors {
+		switch n.Tp {
+		case ast.ShowWarnings, ast.ShowErrors:
 			return &Statement{Kind: KindLastBackend}
+		case ast.ShowMasterStatus, ast.ShowBinlogStatus:
+			return primaryStatus()
 		}
 		return classifyRead(n)
 	case *ast.ExplainStmt:
@@ -796,6 +800,12 @@ func killFallback(sql string) *Statement {
 // ALL SLAVES STATUS, SHOW BINLOG EVENTS, SHOW ENGINE ... STATUS, SHOW WARNINGS LIMIT n...),
 // except the diagnostics of the previous statement.
 func showFallback(toks []token) *Statement {
+	if len(toks) >= 3 && (toks[1].is("BINARY") || toks[1].is("MASTER")) && toks[2].is("LOGS") ||
+		len(toks) >= 3 && toks[1].is("BINLOG") && (toks[2].is("EVENTS") || toks[2].is("STATUS")) ||
+		len(toks) >= 3 && toks[1].is("SLAVE") && toks[2].is("HOSTS") ||
+		len(toks) == 2 && toks[1].is("REPLICAS") {
+		return primaryStatus()
+	}
 	if len(toks) >= 2 && (toks[1].is("WARNINGS") || toks[1].is("ERRORS")) ||
 		len(toks) >= 6 && toks[1].is("COUNT") && toks[2].is("(") && toks[3].is("*") && toks[4].is(")") &&
 			(toks[5].is("WARNINGS") || toks[5].is("ERRORS")) {
@@ -803,6 +813,10 @@ func showFallback(toks []token) *Statement {
 	}
 	return &Statement{Kind: KindRead}
 }
+
+// primaryStatus is a SHOW of the primary's binary log or its replicas: a replica would
+// answer about its own.
+func primaryStatus() *Statement { return &Statement{Kind: KindWrite, Reason: ReasonPrimaryStatus} }
 
 // transactionFallback: BEGIN WORK, COMMIT WORK, ROLLBACK WORK [AND [NO] CHAIN] [[NO] RELEASE],
 // START TRANSACTION with several characteristics, which the parser does not take.

@@ -69,9 +69,9 @@ var classifyCases = []struct {
 	{"SHOW CREATE TABLE t", read()},
 	{"SHOW SLAVE STATUS", read()},
 	{"SHOW REPLICA STATUS", read()},
-	{"SHOW ALL SLAVES STATUS", read()},    // TiDB parser: syntax error; fallback
-	{"SHOW BINLOG EVENTS", read()},        // ditto
-	{"SHOW ENGINE INNODB STATUS", read()}, // ditto
+	{"SHOW ALL SLAVES STATUS", read()},                 // TiDB parser: syntax error; fallback
+	{"SHOW BINLOG EVENTS", write(ReasonPrimaryStatus)}, // ditto
+	{"SHOW ENGINE INNODB STATUS", read()},              // ditto
 	{"/* tailgate:replica */ SHOW SLAVE HOSTS", read()},
 	{"SHOW SLAVE HOSTS; DELETE FROM t", write(ReasonUnparsed)}, // no fallback for several statements
 	{"DESCRIBE t", read()},
@@ -158,6 +158,16 @@ var classifyCases = []struct {
 	{"SELECT ST_AsText(POINT(1, 1)), ST_Distance_Sphere(POINT(1, 1), POINT(2, 2)), AsText(GeomFromText('POINT(1 1)'))", read()},
 	{"SELECT JSON_DETAILED('{}'), COLUMN_CREATE('a', 1), NVL(NULL, 1), SFORMAT('{}', 1), NATURAL_SORT_KEY('a1'), REGEXP_REPLACE('a', 'a', 'b')", read()},
 	{"SET @a = my_func(1)", writeWith(ReasonUserVarAssign, EffectUserVarAssign)}, // never replayed on replicas
+	// The primary's binary log and replicas, not a replica's.
+	{"SHOW MASTER STATUS", write(ReasonPrimaryStatus)},
+	{"SHOW BINLOG STATUS", write(ReasonPrimaryStatus)},     // MariaDB's name
+	{"SHOW BINARY LOG STATUS", write(ReasonPrimaryStatus)}, // MySQL 8.2's
+	{"SHOW BINARY LOGS", write(ReasonPrimaryStatus)},
+	{"show master logs", write(ReasonPrimaryStatus)},
+	{"SHOW BINLOG EVENTS IN 'mariadb-bin.000001' LIMIT 5", write(ReasonPrimaryStatus)},
+	{"SHOW SLAVE HOSTS", write(ReasonPrimaryStatus)},
+	{"SHOW REPLICAS", write(ReasonPrimaryStatus)},
+	{"SHOW SLAVE STATUS", read()}, // asked of a replica
 	// Active roles are session state: replayed wherever the session's next statement runs.
 	{"SET ROLE reader", want{kind: KindSessionSet, setKey: "role"}},
 	{"SET ROLE NONE", want{kind: KindSessionSet, setKey: "role"}},
@@ -432,7 +442,7 @@ func TestClassifyRecordsHints(t *testing.T) {
 		{"/* tailgate:primary */ SELECT 1", KindRead, HintPrimary, 0},
 		{"/* tailgate:replica,max_lag=2s */ SELECT 1", KindRead, HintReplica, 2 * time.Second},
 		{"/* tailgate:replica */ UPDATE t SET a = 1", KindWrite, HintReplica, 0},
-		{"/* tailgate:max_lag=500ms */ SHOW SLAVE HOSTS", KindRead, HintNone, 500 * time.Millisecond},
+		{"/* tailgate:max_lag=500ms */ SHOW SLAVE STATUS", KindRead, HintNone, 500 * time.Millisecond},
 		{"/* tailgate:primary */ SELECT 1 INTO @a", KindWrite, HintPrimary, 0},
 		{"/* tailgate:primary */ this is not sql", KindWrite, HintPrimary, 0},
 		{"SELECT /* tailgate:primary */ 1", KindRead, HintNone, 0},

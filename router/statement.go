@@ -79,6 +79,7 @@ const (
 	ReasonAdminCommand  Reason = "admin_statement"  // FLUSH, KILL, LOCK TABLES, GRANT, PREPARE/EXECUTE (SQL-level), XA, HANDLER, ...
 	ReasonSequence      Reason = "sequence"         // NEXTVAL/SETVAL/LASTVAL, NEXT VALUE FOR
 	ReasonStoredFunc    Reason = "stored_function"  // calls a stored function or UDF, which may write
+	ReasonPrimaryStatus Reason = "primary_status"   // SHOW MASTER STATUS, BINARY LOGS, BINLOG EVENTS, SLAVE HOSTS: the primary's binlog
 )
 
 // Reasons set by the router on its decisions.
