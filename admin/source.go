@@ -95,6 +95,11 @@ const (
 	StatAuthFailures      = "auth_failures"
 	StatBackendDialErrors = "backend_dial_errors"
 	StatReplicasLagging   = "replicas_lagging" // replicas excluded from reads for lag now (a gauge)
+	StatReadRetries       = "read_retries"     // reads retried on another backend after a failure
+	// Reads after the session's write that waited on a replica for it (consistency.replica_wait)
+	// and ran there, and waits that ran out (the read then went to the primary).
+	StatReplicaWaits      = "replica_waits"
+	StatReplicaWaitMisses = "replica_wait_misses"
 	// The binlog tailer's, present only when it runs ([replication] is set):
 	// StatTailerConnected is 1 while it streams from the primary, StatTailerPosition the
 	// sequence number of the newest primary transaction it saw, StatTailerReconnects how

@@ -101,6 +101,9 @@ func (a *App) Stats() []admin.Stat {
 		{Name: admin.StatHandshakeFailures, Value: s.HandshakeFailures},
 		{Name: admin.StatAuthFailures, Value: s.AuthFailures},
 		{Name: admin.StatBackendDialErrors, Value: s.BackendDialErrors},
+		{Name: admin.StatReadRetries, Value: s.Retries},
+		{Name: admin.StatReplicaWaits, Value: s.ReplicaWaits},
+		{Name: admin.StatReplicaWaitMisses, Value: s.ReplicaWaitMisses},
 	}
 	if connected, reconnects, seq, ok := a.monitor.TailerStats(); ok {
 		up := uint64(0)

@@ -196,6 +196,7 @@ func proxyTuning(cfg *config.Config) proxy.Options {
 		MaxBackendConnections: cfg.Proxy.MaxBackendConnections,
 		BackendReadTimeout:    cfg.Proxy.BackendReadTimeout.Duration,
 		ReadYourWrites:        cfg.Consistency.ReadYourWrites,
+		ReplicaWait:           cfg.Consistency.ReplicaWait.Duration,
 		ConsistencyScope:      cfg.Consistency.Scope,
 		PrimaryWait:           cfg.Proxy.PrimaryWait.Duration,
 		MaxAuthFailures:       cfg.Proxy.MaxAuthFailures,

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Check validates c and returns an *Errors listing every problem, or nil. Lines are
@@ -26,6 +27,9 @@ func (c *Config) Check() error {
 	v.replication(c.Replication)
 	v.lag(&c.Lag)
 	v.oneOf("consistency.scope", c.Consistency.Scope, []string{ScopeSession, ScopeUser, ScopeGlobal})
+	if v.notNegative("consistency.replica_wait", c.Consistency.ReplicaWait) && c.Consistency.ReplicaWait.Duration > time.Minute {
+		v.add("consistency.replica_wait", "%s is above 1m: a read would hold its client that long", c.Consistency.ReplicaWait)
+	}
 	v.log(&c.Log)
 	if len(v.problems) == 0 {
 		return nil

@@ -208,6 +208,10 @@ type Consistency struct {
 	// spreads one request over several connections) or "global" (every write through
 	// this tailgate).
 	Scope string `toml:"scope"`
+	// ReplicaWait lets a read that must see a write no replica shows yet wait up to this
+	// long on a replica for it (MASTER_GTID_WAIT there) before it goes to the primary.
+	// Default 0: it goes to the primary at once.
+	ReplicaWait Duration `toml:"replica_wait"`
 }
 
 // Log configures logging.

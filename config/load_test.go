@@ -146,6 +146,8 @@ func TestParseProblems(t *testing.T) {
 		{"log level", validT + "[log]\nlevel = \"verbose\" #<-\n", "log.level", "trace|debug|info|warn|error", 0},
 		{"log format", validT + "[log]\nformat = \"xml\" #<-\n", "log.format", "text|json", 0},
 		{"consistency type", validT + "[consistency]\nread_your_writes = 1 #<-\n", "consistency.read_your_writes", "must be true or false", 0},
+		{"negative replica_wait", validT + "[consistency]\nreplica_wait = \"-1ms\" #<-\n", "consistency.replica_wait", "must not be negative", 0},
+		{"replica_wait too long", validT + "[consistency]\nreplica_wait = \"2m\" #<-\n", "consistency.replica_wait", "above 1m", 0},
 
 		// Secrets.
 		{"password and password_file", proxyT + primaryT + "[[users]]\nname = \"app\"\npassword = \"pw\"\npassword_file = \"pw.txt\" #<-\n", "users[0].password_file", "both set", 0},

@@ -393,6 +393,88 @@ func TestReadYourWritesWithLaggingReplica(t *testing.T) {
 	}
 }
 
+// TestReadYourWritesWaitsOnReplica: with consistency.replica_wait, a read right after the
+// session's write waits on a replica for it (MASTER_GTID_WAIT) instead of going to the
+// primary: nearly all such reads run on the replicas, none misses the write. A replica
+// whose SQL thread is stopped (still "online": lag.max is high) never serves one: reads wait
+// on the replica that applies (the least behind), or, when a wait there runs out, go to the
+// primary.
+func TestReadYourWritesWaitsOnReplica(t *testing.T) {
+	const wait = 200 * time.Millisecond
+	cfg := freshConfig(shared, time.Minute, 30*time.Second)
+	cfg.Consistency.ReplicaWait = config.Duration{Duration: wait}
+	tg := startTailgate(t, cfg)
+	c := conn(t, tg.db(t, ""))
+	ctx := context.Background()
+	mustExec(t, c, "CREATE TABLE IF NOT EXISTS ryw_wait (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	waitReplicated(t, shared)
+	// run inserts and reads back n rows, returning the reads per server and the misses.
+	run := func(n int) (map[int]int, int, []time.Duration) {
+		t.Helper()
+		per, misses := map[int]int{}, 0
+		var took []time.Duration
+		for i := range n {
+			res, err := c.ExecContext(ctx, "INSERT INTO ryw_wait (v) VALUES (?)", i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := res.LastInsertId()
+			start := time.Now()
+			var v, sid int
+			err = c.QueryRowContext(ctx, "SELECT v, @@server_id FROM ryw_wait WHERE id = ?", id).Scan(&v, &sid)
+			took = append(took, time.Since(start))
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				misses++
+			case err != nil:
+				t.Fatal(err)
+			}
+			per[sid]++
+		}
+		slices.Sort(took)
+		return per, misses, took
+	}
+	stats := func() (waits, misses uint64) {
+		s := tg.app.Server().Stats().Snapshot()
+		return s.ReplicaWaits, s.ReplicaWaitMisses
+	}
+
+	primary := int(shared.Primary.ServerID)
+	per, misses, took := run(200)
+	waits, waitMisses := stats()
+	t.Logf("200 INSERT+SELECT, all replicas applying: reads per server %v, %d misses, %d waits (%d ran out); read latency median %s, p95 %s",
+		per, misses, waits, waitMisses, took[len(took)/2], took[len(took)*95/100])
+	if misses > 0 {
+		t.Errorf("%d reads missed the session's own write", misses)
+	}
+	if per[primary] > 20 {
+		t.Errorf("%d of 200 reads after a write ran on the primary, want nearly none with replica_wait", per[primary])
+	}
+	if waits == 0 {
+		t.Error("no read waited on a replica: the test measured nothing")
+	}
+
+	stopped := shared.Replicas[0]
+	sqlThread(t, stopped, false)
+	_, missesBefore := stats()
+	per, misses, took = run(20)
+	_, missesAfter := stats()
+	t.Logf("20 more with %s stopped: reads per server %v, %d misses, %d waits ran out; read latency median %s, max %s",
+		stopped.Name, per, misses, missesAfter-missesBefore, took[len(took)/2], took[len(took)-1])
+	if misses > 0 {
+		t.Errorf("%d reads missed the session's own write with %s stopped", misses, stopped.Name)
+	}
+	if per[int(stopped.ServerID)] != 0 {
+		t.Errorf("the stopped replica served %d reads after writes it does not have", per[int(stopped.ServerID)])
+	}
+	if per[int(shared.Replicas[1].ServerID)] < 15 {
+		t.Errorf("%s served %d of 20 reads after writes, want nearly all: reads should wait on the replica that applies", shared.Replicas[1].Name, per[int(shared.Replicas[1].ServerID)])
+	}
+	if took[len(took)-1] > wait+time.Second {
+		t.Errorf("a read took %s, want about replica_wait (%s) at most plus the primary's answer", took[len(took)-1], wait)
+	}
+}
+
 // TestReadYourWritesAfterReturning: MariaDB's INSERT, REPLACE and DELETE ... RETURNING
 // answer with a result set, whose closing EOF packet carries no GTID: the session's next
 // read must still see the write (tailgate reads the primary's position after it), as text

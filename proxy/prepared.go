@@ -73,7 +73,9 @@ func (s *session) stmtPrepare(pkt []byte) error {
 		st = &router.Statement{Kind: router.KindWrite, Reason: router.ReasonAdminCommand, Hint: st.Hint,
 			Effects: st.Effects & router.EffectSessionTracking}
 	}
-	d, bc, err := s.route(st)
+	// No waiting on a replica for the session's write: a prepare reads no rows, and where
+	// no replica shows the write yet (a table it just created) the primary prepares it.
+	d, bc, err := s.route(st, false)
 	if err != nil || bc == nil {
 		return err
 	}
@@ -133,7 +135,7 @@ func (s *session) stmtExecute(pkt []byte) error {
 		return s.clientError(mysql.ER_NET_PACKET_TOO_LARGE, fmt.Sprintf(
 			"Parameter of prepared statement which is set through mysql_send_long_data() is longer than max_allowed_packet (%d bytes)", s.srv.live().MaxAllowedPacket))
 	}
-	d, bc, err := s.route(ps.st)
+	d, bc, err := s.route(ps.st, true)
 	if err != nil || bc == nil {
 		return err
 	}

@@ -99,6 +99,9 @@ type Options struct {
 	// ReadYourWrites sends a session's reads only to replicas that applied its last write
 	// (live).
 	ReadYourWrites bool
+	// ReplicaWait is how long such a read may wait on a replica for the write (MASTER_GTID_WAIT)
+	// before it goes to the primary; 0 sends it to the primary at once (live).
+	ReplicaWait time.Duration
 	// Observer, when set, is told about every statement routed (metrics).
 	Observer Observer
 	// OnBackendFailure, when set, is told when a connection to a replica fails, so that
@@ -175,7 +178,7 @@ func (s *Server) Tune(t Options) {
 	o.MaxConnections, o.HandshakeTimeout, o.MaxAuthFailures = t.MaxConnections, t.HandshakeTimeout, t.MaxAuthFailures
 	o.MaxAllowedPacket, o.BackendConnectTimeout, o.BackendReadTimeout = t.MaxAllowedPacket, t.BackendConnectTimeout, t.BackendReadTimeout
 	o.MaxBackendConnections, o.PrimaryWait = t.MaxBackendConnections, t.PrimaryWait
-	o.ReadYourWrites, o.ConsistencyScope = t.ReadYourWrites, t.ConsistencyScope
+	o.ReadYourWrites, o.ConsistencyScope, o.ReplicaWait = t.ReadYourWrites, t.ConsistencyScope, t.ReplicaWait
 	s.tuned.Store(&o)
 	s.throttle.setMax(o.MaxAuthFailures)
 	s.primary.Load().pool.setMax(o.MaxBackendConnections)

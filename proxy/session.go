@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -100,8 +101,9 @@ func (s *session) view() router.SessionView {
 	if s.last != nil {
 		v.LastBackend = s.last.Name
 	}
-	if s.srv.live().ReadYourWrites {
+	if live := s.srv.live(); live.ReadYourWrites {
 		v.WritePosition = s.requiredPosition()
+		v.WaitForWrite = live.ReplicaWait > 0 && v.WritePosition != ""
 	}
 	return v
 }
@@ -254,7 +256,7 @@ func (s *session) query(pkt []byte) error {
 	if st.Kind == router.KindKill {
 		return s.killStatement(st.Kill)
 	}
-	d, bc, err := s.route(st)
+	d, bc, err := s.route(st, true)
 	if err != nil || bc == nil {
 		return err
 	}
@@ -272,7 +274,7 @@ func (s *session) query(pkt []byte) error {
 	s.retryable = false
 	if errors.Is(err, errRetry) {
 		s.srv.metrics.retries.Add(1)
-		if d, bc, err = s.route(st); err != nil || bc == nil {
+		if d, bc, err = s.route(st, true); err != nil || bc == nil {
 			return err
 		}
 		out, err = s.exec(bc, pkt, respResult)
@@ -367,9 +369,11 @@ var errRetry = errors.New("retry on another backend")
 
 // route decides where st goes and returns a connection there, brought to the session's
 // state. When it cannot (stale policy, backend unreachable) it answers the client itself
-// and returns a nil connection.
-func (s *session) route(st *router.Statement) (router.Decision, *backendConn, error) {
+// and returns a nil connection. mayWait lets a read after the session's write wait on a
+// replica for it (consistency.replica_wait).
+func (s *session) route(st *router.Statement, mayWait bool) (router.Decision, *backendConn, error) {
 	view := s.view()
+	view.WaitForWrite = view.WaitForWrite && mayWait
 	d, err := s.srv.router.Route(st, &view)
 	if err != nil {
 		s.srv.metrics.routeError()
@@ -383,12 +387,58 @@ func (s *session) route(st *router.Statement) (router.Decision, *backendConn, er
 		d = router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: router.ReasonNoHealthyReplica, Fallback: true}
 		bc, err = s.conn(router.PrimaryName)
 	}
+	if err == nil && d.WaitFor != "" && !s.waitForWrite(bc, d.WaitFor) {
+		d = router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: router.ReasonReadYourWrites, Fallback: true}
+		bc, err = s.conn(router.PrimaryName)
+	}
 	if err != nil {
 		s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
 		return d, nil, s.flushClient()
 	}
 	s.srv.metrics.routed(d)
 	return d, bc, nil
+}
+
+// waitForWrite waits on bc, a replica connection, until its server shows the write position
+// pos (MASTER_GTID_WAIT, WAIT_FOR_EXECUTED_GTID_SET on MySQL) or consistency.replica_wait
+// passes, and reports whether it does. bc goes back when it does not, so that the read goes
+// to the primary.
+func (s *session) waitForWrite(bc *backendConn, pos string) bool {
+	if strings.ContainsFunc(pos, notGTIDText) {
+		return false // not a GTID text tailgate learned: never put it in a statement
+	}
+	secs := strconv.FormatFloat(s.srv.live().ReplicaWait.Seconds(), 'f', 3, 64)
+	q, reached := "SELECT MASTER_GTID_WAIT('"+pos+"', "+secs+")", "0"
+	if !bc.mariadb {
+		q = "SELECT WAIT_FOR_EXECUTED_GTID_SET('" + pos + "', " + secs + ")"
+	}
+	got, err := bc.queryValue(q)
+	var myErr *mysql.MyError
+	switch {
+	case err == nil && got == reached:
+		s.srv.metrics.waitedForWrite.Add(1)
+		return true
+	case err == nil:
+		s.srv.metrics.waitTimedOut.Add(1)
+	case errors.As(err, &myErr):
+		s.log.Warn("cannot wait on a replica for the session's write; the read goes to the primary", "backend", bc.b.Name, "error", err)
+	default:
+		s.log.Warn("backend connection failed waiting for the session's write; dropped", "backend", bc.b.Name, "error", err)
+		s.drop(bc)
+		return false
+	}
+	s.settleConn(bc)
+	return false
+}
+
+// notGTIDText reports a character that no MariaDB or MySQL GTID position or set has
+// (digits, '-', ',', ':', UUID hex, MySQL tags' letters and '_', spaces and newlines).
+func notGTIDText(r rune) bool {
+	switch {
+	case '0' <= r && r <= '9', 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z':
+		return false
+	}
+	return !strings.ContainsRune("-:,_ \n", r)
 }
 
 func (s *session) observe(d router.Decision, out relayOutcome, err error, start time.Time) {

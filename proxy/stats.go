@@ -18,6 +18,8 @@ type Stats struct {
 	authFailed        atomic.Uint64
 	backendDialFailed atomic.Uint64
 	retries           atomic.Uint64
+	waitedForWrite    atomic.Uint64
+	waitTimedOut      atomic.Uint64
 }
 
 // StatsSnapshot is a copy of the counters at one moment.
@@ -32,6 +34,8 @@ type StatsSnapshot struct {
 	AuthFailures      uint64
 	BackendDialErrors uint64
 	Retries           uint64 // reads retried on another backend after a failure
+	ReplicaWaits      uint64 // reads that waited on a replica for the session's write and ran there
+	ReplicaWaitMisses uint64 // waits that ran out (consistency.replica_wait): the read went to the primary
 }
 
 // Snapshot copies the counters.
@@ -47,6 +51,8 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		AuthFailures:      s.authFailed.Load(),
 		BackendDialErrors: s.backendDialFailed.Load(),
 		Retries:           s.retries.Load(),
+		ReplicaWaits:      s.waitedForWrite.Load(),
+		ReplicaWaitMisses: s.waitTimedOut.Load(),
 	}
 }
 

@@ -42,6 +42,10 @@ type Decision struct {
 	Reason  Reason
 	// Fallback is true when a read went to the primary because no replica was eligible.
 	Fallback bool
+	// WaitFor, on a replica decision, is the write position the replica must show before
+	// the read runs there (SessionView.WaitForWrite); if it does not in time, the read
+	// goes to the primary.
+	WaitFor string
 }
 
 // ReplicaState is the freshness state of a replica.
@@ -115,6 +119,9 @@ type SessionView struct {
 	LastBackend        string
 	// WritePosition is the GTID of the session's last write, for read-your-writes ("" = none).
 	WritePosition string
+	// WaitForWrite: when no replica shows WritePosition yet, a read goes to an otherwise
+	// eligible replica to wait there for it (Decision.WaitFor) instead of to the primary.
+	WaitForWrite bool
 }
 
 // Router decides where statements go. Safe for concurrent use; its replica set can be
@@ -280,6 +287,11 @@ func (r *Router) pickReplica(st *Statement, s *SessionView, reason Reason, take 
 		any = any || ok
 	}
 	if !any {
+		if rywMiss && s.WaitForWrite {
+			r.waitCandidates(reps, st, eligible)
+			i := set.balancer.pick(eligible, take)
+			return Decision{Target: TargetReplica, Backend: reps[i].Name, Reason: ReasonWaitForWrite, WaitFor: s.WritePosition}, nil
+		}
 		if rywMiss {
 			return Decision{Target: TargetPrimary, Backend: PrimaryName, Reason: ReasonReadYourWrites, Fallback: true}, nil
 		}
@@ -291,6 +303,29 @@ func (r *Router) pickReplica(st *Statement, s *SessionView, reason Reason, take 
 	i := set.balancer.pick(eligible, take)
 	return Decision{Target: TargetReplica, Backend: reps[i].Name, Reason: reason}, nil
 }
+
+// waitCandidates marks in eligible the replicas a read may wait on for the session's write:
+// those eligible but for the write, and of them the least behind (within lagTie): one that
+// applies the primary's transactions as they come shows the write within milliseconds,
+// while one that has stopped applying (lag growing, still under lag.max) never would.
+func (r *Router) waitCandidates(reps []ReplicaConfig, st *Statement, eligible []bool) {
+	least := time.Duration(-1)
+	for i, rc := range reps {
+		eligible[i] = r.eligible(rc.Name, st.MaxLag)
+		if lag := r.freshness.ReplicaStatus(rc.Name).Lag; eligible[i] && (least < 0 || lag < least) {
+			least = lag
+		}
+	}
+	for i, rc := range reps {
+		if eligible[i] && r.freshness.ReplicaStatus(rc.Name).Lag > least+lagTie {
+			eligible[i] = false
+		}
+	}
+}
+
+// lagTie is how far apart two replicas' lags may be and count as the same: the monitor
+// recomputes lag every 10 ms.
+const lagTie = 20 * time.Millisecond
 
 func (r *Router) eligible(name string, maxLag time.Duration) bool {
 	if r.Offline(name) {

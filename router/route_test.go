@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -214,6 +215,65 @@ func TestExplainDoesNotTakeATurn(t *testing.T) {
 		want, _ := plain.Route(read, &SessionView{})
 		if next.Backend != got.Backend || got.Backend != want.Backend {
 			t.Fatalf("pick %d: Explain said %s, Route gave %s, a router nobody explained to gave %s", i, next.Backend, got.Backend, want.Backend)
+		}
+	}
+}
+
+// appliedFreshness is fakeFreshness with the write position each replica shows.
+type appliedFreshness struct {
+	fakeFreshness
+	applied map[string]bool
+}
+
+func (f appliedFreshness) HasApplied(name, pos string) bool { return f.applied[name] }
+
+// TestRouteWaitForWrite: with WaitForWrite, a read whose write no replica shows yet waits on
+// the least behind of the replicas eligible but for the write; without it, it goes to the
+// primary; a replica that shows the write is taken at once.
+func TestRouteWaitForWrite(t *testing.T) {
+	reps := []ReplicaConfig{{Name: "r1", Weight: 1}, {Name: "r2", Weight: 1}, {Name: "r3", Weight: 1}}
+	read := &Statement{Kind: KindRead}
+	view := &SessionView{WritePosition: "0-1-9", WaitForWrite: true}
+	for _, c := range []struct {
+		name    string
+		fresh   appliedFreshness
+		wait    bool
+		want    map[string]int // picks over 12 reads
+		primary bool
+	}{
+		{"all applying: round robin", appliedFreshness{fakeFreshness{"r1": {}, "r2": {Lag: 3 * time.Millisecond}, "r3": {}}, nil}, true,
+			map[string]int{"r1": 4, "r2": 4, "r3": 4}, false},
+		{"one stopped applying", appliedFreshness{fakeFreshness{"r1": {Lag: 400 * time.Millisecond}, "r2": {Lag: 2 * time.Millisecond}, "r3": {Lag: 5 * time.Millisecond}}, nil}, true,
+			map[string]int{"r2": 6, "r3": 6}, false},
+		{"lagging and down are not waited on", appliedFreshness{fakeFreshness{"r1": {State: StateLagging, Lag: 3 * time.Second}, "r2": {State: StateDown}, "r3": {Lag: 900 * time.Millisecond}}, nil}, true,
+			map[string]int{"r3": 12}, false},
+		{"one shows the write", appliedFreshness{fakeFreshness{"r1": {}, "r2": {}, "r3": {}}, map[string]bool{"r2": true}}, true,
+			map[string]int{"r2": 12}, false},
+		{"no waiting", appliedFreshness{fakeFreshness{"r1": {}, "r2": {}, "r3": {}}, nil}, false, nil, true},
+	} {
+		r := New(Options{Replicas: reps, Freshness: c.fresh})
+		v := *view
+		v.WaitForWrite = c.wait
+		got := map[string]int{}
+		for range 12 {
+			d, err := r.Route(read, &v)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if c.primary {
+				if d.Target != TargetPrimary || d.Reason != ReasonReadYourWrites || d.WaitFor != "" {
+					t.Fatalf("%s: %+v, want the primary for read-your-writes", c.name, d)
+				}
+				continue
+			}
+			wantWait := c.fresh.applied == nil
+			if d.Target != TargetReplica || (d.WaitFor == "0-1-9") != wantWait || (d.Reason == ReasonWaitForWrite) != wantWait {
+				t.Fatalf("%s: %+v, want a replica read (waiting for the write: %v)", c.name, d, wantWait)
+			}
+			got[d.Backend]++
+		}
+		if !c.primary && !maps.Equal(got, c.want) {
+			t.Errorf("%s: picks %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -98,6 +98,7 @@ const (
 	ReasonNoReplica        Reason = "no_replica_configured"
 	ReasonNoHealthyReplica Reason = "no_eligible_replica"
 	ReasonReadYourWrites   Reason = "read_your_writes"
+	ReasonWaitForWrite     Reason = "wait_for_write" // on a replica once it shows the session's write (consistency.replica_wait)
 	ReasonKillSession      Reason = "kill_tailgate_session"
 )
 
