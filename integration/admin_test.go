@@ -123,10 +123,15 @@ func adminDB(t *testing.T, addr, user, password string) *sql.DB {
 	return db
 }
 
-// queryRows runs an admin command and returns its rows as maps by column.
-func queryRows(t *testing.T, db *sql.DB, text string) []map[string]string {
+// rowsQueryer is a *sql.DB or a *sql.Conn.
+type rowsQueryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryRows runs a statement (an admin command, a SHOW) and returns its rows as maps by column.
+func queryRows(t *testing.T, db rowsQueryer, text string) []map[string]string {
 	t.Helper()
-	rs, err := db.Query(text)
+	rs, err := db.QueryContext(context.Background(), text)
 	if err != nil {
 		t.Fatalf("%s: %v", text, err)
 	}

@@ -848,42 +848,26 @@ func TestPrimaryStatusFromPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	// firstColumn is the first column of every row of a SHOW.
-	firstColumn := func(q queryer, query string) []string {
+	// column is one column of every row of a SHOW.
+	column := func(q rowsQueryer, query, name string) []string {
 		t.Helper()
-		rows, err := q.(interface {
-			QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-		}).QueryContext(context.Background(), query)
-		if err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
 		var out []string
-		for rows.Next() {
-			vals := make([]sql.RawBytes, len(cols))
-			ptrs := make([]any, len(vals))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, string(vals[0]))
+		for _, row := range queryRows(t, q, query) {
+			out = append(out, row[name])
 		}
 		return out
 	}
 	// The servers name their logs alike: rotate the primary's (not replicated) so that its
 	// list differs from the replicas'.
 	mustExec(t, root, "FLUSH NO_WRITE_TO_BINLOG BINARY LOGS", "FLUSH NO_WRITE_TO_BINLOG BINARY LOGS")
-	want := firstColumn(root, "SHOW BINARY LOGS")
+	want := column(root, "SHOW BINARY LOGS", "Log_name")
 	var replicaLogs []string
 	for _, r := range shared.Replicas {
 		rdb, err := r.RootDB()
 		if err != nil {
 			t.Fatal(err)
 		}
-		replicaLogs = append(replicaLogs, strings.Join(firstColumn(rdb, "SHOW BINARY LOGS"), ","))
+		replicaLogs = append(replicaLogs, strings.Join(column(rdb, "SHOW BINARY LOGS", "Log_name"), ","))
 		_ = rdb.Close()
 	}
 	if slices.Contains(replicaLogs, strings.Join(want, ",")) {
@@ -891,12 +875,12 @@ func TestPrimaryStatusFromPrimary(t *testing.T) {
 	}
 	for range 4 { // round robin would reach both replicas
 		for _, q := range []string{"SHOW BINARY LOGS", "SHOW MASTER LOGS"} {
-			if got := firstColumn(c, q); !slices.Equal(got, want) {
+			if got := column(c, q, "Log_name"); !slices.Equal(got, want) {
 				t.Errorf("%s through tailgate = %v, want the primary's %v", q, got, want)
 			}
 		}
 		for _, q := range []string{"SHOW MASTER STATUS", "SHOW BINLOG STATUS"} {
-			if got := firstColumn(c, q); len(got) != 1 || got[0] != want[len(want)-1] {
+			if got := column(c, q, "File"); len(got) != 1 || got[0] != want[len(want)-1] {
 				t.Errorf("%s through tailgate: file %v, want the primary's current %s", q, got, want[len(want)-1])
 			}
 		}
