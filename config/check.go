@@ -27,8 +27,13 @@ func (c *Config) Check() error {
 	v.replication(c.Replication)
 	v.lag(&c.Lag)
 	v.oneOf("consistency.scope", c.Consistency.Scope, []string{ScopeSession, ScopeUser, ScopeGlobal})
-	if v.notNegative("consistency.replica_wait", c.Consistency.ReplicaWait) && c.Consistency.ReplicaWait.Duration > time.Minute {
-		v.add("consistency.replica_wait", "%s is above 1m: a read would hold its client that long", c.Consistency.ReplicaWait)
+	if wait := c.Consistency.ReplicaWait; v.notNegative("consistency.replica_wait", wait) {
+		switch read := c.Proxy.BackendReadTimeout; {
+		case wait.Duration > time.Minute:
+			v.add("consistency.replica_wait", "%s is above 1m: a read would hold its client that long", wait)
+		case read.Duration > 0 && wait.Duration >= read.Duration:
+			v.add("consistency.replica_wait", "%s is not below proxy.backend_read_timeout (%s), which would cut every long wait off as a failed replica", wait, read)
+		}
 	}
 	v.log(&c.Log)
 	if len(v.problems) == 0 {

@@ -148,6 +148,7 @@ func TestParseProblems(t *testing.T) {
 		{"consistency type", validT + "[consistency]\nread_your_writes = 1 #<-\n", "consistency.read_your_writes", "must be true or false", 0},
 		{"negative replica_wait", validT + "[consistency]\nreplica_wait = \"-1ms\" #<-\n", "consistency.replica_wait", "must not be negative", 0},
 		{"replica_wait too long", validT + "[consistency]\nreplica_wait = \"2m\" #<-\n", "consistency.replica_wait", "above 1m", 0},
+		{"replica_wait above the read timeout", "[proxy]\nbackend_read_timeout = \"100ms\"\n" + usersT + primaryT + "[consistency]\nreplica_wait = \"100ms\" #<-\n", "consistency.replica_wait", "not below proxy.backend_read_timeout (100ms)", 0},
 
 		// Secrets.
 		{"password and password_file", proxyT + primaryT + "[[users]]\nname = \"app\"\npassword = \"pw\"\npassword_file = \"pw.txt\" #<-\n", "users[0].password_file", "both set", 0},
