@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/tailgate-proxy/tailgate/config"
@@ -770,6 +771,9 @@ func TestSetRoleFollowsTheSession(t *testing.T) {
 		"GRANT SELECT ON tailgate_test.* TO tg_reader",
 		"CREATE USER role_user@'%' IDENTIFIED BY 'role-secret'",
 		"GRANT tg_reader TO role_user@'%'",
+		// Some privilege in the database of its own, so that a login naming it works.
+		"CREATE TABLE IF NOT EXISTS tailgate_test.role_probe (id INT)",
+		"GRANT SELECT ON tailgate_test.role_probe TO role_user@'%'",
 	)
 	t.Cleanup(func() {
 		_, _ = root.Exec("DROP USER IF EXISTS role_user@'%'")
@@ -835,6 +839,33 @@ func TestSetRoleFollowsTheSession(t *testing.T) {
 	mustExec(t, withRole, "SET ROLE NONE")
 	if _, denied := count(withRole); !denied {
 		t.Error("read after SET ROLE NONE succeeded")
+	}
+
+	// A client's COM_RESET_CONNECTION (pools send one as a connection comes back) while the
+	// session holds the connection that ran SET ROLE (a transaction): tailgate must not give
+	// that connection to another session as clean, since MariaDB's reset keeps the role. Two
+	// raw sessions with the same login and database share the primary's one connection.
+	rawRoleUser := func() *rawClient {
+		rc := dialRaw(t, tg.addr)
+		if err := rc.login("role_user", "role-secret", gmysql.AUTH_NATIVE_PASSWORD); err != nil {
+			t.Fatal(err)
+		}
+		return rc
+	}
+	rc, next := rawRoleUser(), rawRoleUser()
+	for _, q := range []string{"BEGIN", "SET ROLE tg_reader", "SELECT COUNT(*) FROM tailgate_test.role_rows"} {
+		if _, err := rc.query(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if p, err := rc.simple(gmysql.COM_RESET_CONNECTION, nil); err != nil || p[0] != gmysql.OK_HEADER {
+		t.Fatalf("COM_RESET_CONNECTION = % x, %v; want OK", p, err)
+	}
+	if v := next.queryValue("/* tailgate:primary */ SELECT CURRENT_ROLE()"); v.valid {
+		t.Errorf("after another session's SET ROLE and COM_RESET_CONNECTION, a session on the primary has role %q", v.s)
+	}
+	if v := rc.queryValue("/* tailgate:primary */ SELECT CURRENT_ROLE()"); v.valid {
+		t.Errorf("the reset session itself still has role %q", v.s)
 	}
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -91,7 +92,8 @@ type backendConn struct {
 	owner *stateOwner
 	dirty bool
 	// roleSet: SET ROLE ran on it, which MariaDB's COM_RESET_CONNECTION does not undo: it
-	// serves no other session (conn dials a fresh one instead).
+	// cannot be reset (errRoleKept) and serves no other session (conn dials a fresh one
+	// instead).
 	roleSet bool
 	// diag: the last statement left warnings or an error in the connection's diagnostics
 	// area (SHOW WARNINGS, @@warning_count), which belong to the session that ran it.
@@ -99,6 +101,10 @@ type backendConn struct {
 	// stmts are the statements prepared on this connection, by text.
 	stmts map[string]*backendStmt
 }
+
+// errRoleKept: a connection that ran SET ROLE cannot be reset (MariaDB's
+// COM_RESET_CONNECTION keeps the role); it is closed instead.
+var errRoleKept = errors.New("SET ROLE ran on it, which a reset does not undo")
 
 // dialBackend opens and authenticates a connection to b.
 func dialBackend(ctx context.Context, b *Backend, p *dialParams) (*backendConn, error) {

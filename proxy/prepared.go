@@ -436,6 +436,9 @@ func (bc *backendConn) prepare(sql string) (uint32, error) {
 
 // reset starts a clean session on a pooled connection that carried another session's state.
 func (bc *backendConn) reset() error {
+	if bc.roleSet {
+		return errRoleKept
+	}
 	if err := bc.simpleCommand(mysql.COM_RESET_CONNECTION, ""); err != nil {
 		return err
 	}
