@@ -69,6 +69,11 @@ type dialParams struct {
 	attrs       map[string]string
 }
 
+// poolKey is the key of the pooled connections that dial with p.
+func (p *dialParams) poolKey() poolKey {
+	return poolKey{user: p.user, flags: p.clientFlags, collation: p.collation, schema: p.schema}
+}
+
 // backendConn is one connection to a backend, owned by one session.
 type backendConn struct {
 	b   *Backend
@@ -100,6 +105,13 @@ type backendConn struct {
 	diag bool
 	// stmts are the statements prepared on this connection, by text.
 	stmts map[string]*backendStmt
+}
+
+// ranSet notes that a SET with key (router.Statement.SetKey) ran on bc: it carries session
+// state from then on, and after SET ROLE a state that a reset does not undo.
+func (bc *backendConn) ranSet(key string) {
+	bc.dirty = true
+	bc.roleSet = bc.roleSet || key == router.SetKeyRole
 }
 
 // errRoleKept: a connection that ran SET ROLE cannot be reset (MariaDB's
@@ -327,8 +339,7 @@ func (bc *backendConn) queryValue(query string) (string, error) {
 	if len(p) > 0 && p[0] == mysql.ERR_HEADER {
 		return "", parseErr(p)
 	}
-	columns, _, ok := readLenEnc(p)
-	if !ok || columns == 0 || len(p) == 0 || p[0] == mysql.OK_HEADER {
+	if columns, _, ok := readLenEnc(p); !ok || columns == 0 { // an OK packet has 0
 		return "", fmt.Errorf("%w: %q did not answer a result set", errMalformed, query)
 	}
 	// Column definitions and their EOF, then rows and the closing EOF (or an ERR).

@@ -185,7 +185,7 @@ func (s *session) becomeUser(u User, req changeUserRequest) (undo func()) {
 	if req.collation != 0 {
 		next.dial.collation = collationName(req.collation)
 	}
-	next.key = poolKey{user: next.dial.user, flags: next.dial.clientFlags, collation: next.dial.collation, schema: req.schema}
+	next.key = next.dial.poolKey()
 	set(next)
 	return func() { set(save) }
 }

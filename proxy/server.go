@@ -622,7 +622,7 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 		},
 	}
 	sess.state.schema = h.db
-	sess.key = poolKey{user: user, flags: sess.dial.clientFlags, collation: sess.dial.collation, schema: h.db}
+	sess.key = sess.dial.poolKey()
 	sess.userWrite = s.userWrite(sess.user)
 	h.sess = sess
 	s.throttle.succeeded(c.RemoteAddr().String())

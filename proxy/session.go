@@ -307,19 +307,27 @@ func (s *session) learnResultSetWrite(st *router.Statement, bc *backendConn, out
 	if bc.mariadb {
 		q = "SELECT @@GLOBAL.gtid_binlog_pos"
 	}
-	pos, err := bc.queryValue(q)
+	if pos, ok := s.askBackend(bc, q, "cannot read the primary's position after a write answered by a result set; the session's next reads may miss it"); ok && pos != "" {
+		s.learnWrite(pos)
+	}
+}
+
+// askBackend runs a query of tailgate's own on bc, between the client's statements, for
+// one value. No error of it reaches the client: a server error is logged as failed says,
+// and any other leaves bc unusable, so it is dropped too. ok is false in both cases.
+func (s *session) askBackend(bc *backendConn, query, failed string) (string, bool) {
+	v, err := bc.queryValue(query)
+	if err == nil {
+		return v, true
+	}
 	var myErr *mysql.MyError
-	switch {
-	case err == nil:
-		if pos != "" {
-			s.learnWrite(pos)
-		}
-	case errors.As(err, &myErr):
-		s.log.Warn("cannot read the primary's position after a write answered by a result set; the session's next reads may miss it", "error", err)
-	default:
-		s.log.Warn("backend connection failed reading the primary's position after a write; dropped", "error", err)
+	if errors.As(err, &myErr) {
+		s.log.Warn(failed, "backend", bc.b.Name, "error", err)
+	} else {
+		s.log.Warn(failed+"; the connection failed and is dropped", "backend", bc.b.Name, "error", err)
 		s.drop(bc)
 	}
+	return "", false
 }
 
 // recordMultiSets records the SET statements of a multi-statement text that ran (its first
@@ -335,7 +343,7 @@ func (s *session) recordMultiSets(st *router.Statement, bc *backendConn, ran int
 		}
 		s.state.recordSet(p.Key, p.SQL, p.Tracking)
 		retrack = retrack || p.Tracking
-		bc.roleSet = bc.roleSet || p.Key == router.SetKeyRole
+		bc.ranSet(p.Key)
 	}
 	// bc was brought to the session's state before the text ran: it has these too.
 	bc.stateVersion = s.state.version
@@ -412,22 +420,17 @@ func (s *session) waitForWrite(bc *backendConn, pos string) bool {
 	if !bc.mariadb {
 		q = "SELECT WAIT_FOR_EXECUTED_GTID_SET('" + pos + "', " + secs + ")"
 	}
-	got, err := bc.queryValue(q)
-	var myErr *mysql.MyError
+	got, ok := s.askBackend(bc, q, "cannot wait on a replica for the session's write; the read goes to the primary")
 	switch {
-	case err == nil && got == reached:
+	case ok && got == reached:
 		s.srv.metrics.waitedForWrite.Add(1)
 		return true
-	case err == nil:
+	case ok:
 		s.srv.metrics.waitTimedOut.Add(1)
-	case errors.As(err, &myErr):
-		s.log.Warn("cannot wait on a replica for the session's write; the read goes to the primary", "backend", bc.b.Name, "error", err)
-	default:
-		s.log.Warn("backend connection failed waiting for the session's write; dropped", "backend", bc.b.Name, "error", err)
-		s.drop(bc)
-		return false
 	}
-	s.settleConn(bc)
+	if !bc.closed {
+		s.settleConn(bc)
+	}
 	return false
 }
 
@@ -554,8 +557,8 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 			s.state.recordSet(st.SetKey, string(sql), st.Effects.Has(router.EffectSessionTracking))
 			bc.stateVersion = s.state.version
 		}
-		bc.dirty, bc.owner = true, s.owner
-		bc.roleSet = bc.roleSet || st.SetKey == router.SetKeyRole
+		bc.ranSet(st.SetKey)
+		bc.owner = s.owner
 	case router.KindUse:
 		s.state.schema = st.Schema
 		bc.schema = st.Schema
@@ -790,13 +793,11 @@ func (s *session) conn(name string) (*backendConn, error) {
 		return nil, err
 	}
 	fresh := false // bc cannot be made clean: use a new connection
-	switch {
-	case !bc.dirty || bc.owner == s.owner:
-	case bc.roleSet:
-		fresh = true // MariaDB's COM_RESET_CONNECTION keeps the role SET ROLE activated
-	default:
+	if bc.dirty && bc.owner != s.owner {
 		// Another session's variables live on it: start from a clean session.
-		if err := bc.reset(); err != nil {
+		if err := bc.reset(); errors.Is(err, errRoleKept) {
+			fresh = true
+		} else if err != nil {
 			b.pool.discard(bc)
 			return nil, fmt.Errorf("reset a pooled connection to %s: %w", b.Name, err)
 		}

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"github.com/go-mysql-org/go-mysql/mysql"
-
-	"github.com/tailgate-proxy/tailgate/router"
 )
 
 // sessionState is the client-visible session state that must be in effect on whichever
@@ -74,8 +72,7 @@ func (st *sessionState) sync(bc *backendConn) error {
 		if err := bc.simpleCommand(mysql.COM_QUERY, e.sql); err != nil {
 			return err
 		}
-		bc.dirty = true
-		bc.roleSet = bc.roleSet || e.key == router.SetKeyRole
+		bc.ranSet(e.key)
 		retrack = retrack || e.tracking
 	}
 	bc.stateVersion = st.version

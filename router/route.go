@@ -275,21 +275,19 @@ func (r *Router) pickReplica(st *Statement, s *SessionView, reason Reason, take 
 	if len(reps) == 0 {
 		return Decision{Target: TargetPrimary, Backend: PrimaryName, Reason: ReasonNoReplica, Fallback: true}, nil
 	}
-	var eligibleBuf [16]bool
-	eligible := eligibleBuf[:0]
+	var eligibleBuf, lacksBuf [16]bool
+	eligible, lacksWrite := eligibleBuf[:0], lacksBuf[:0] // lacksWrite: eligible but for the write
 	any, rywMiss := false, false
 	for _, rc := range reps {
 		ok := r.eligible(rc.Name, st.MaxLag)
-		if ok && s.WritePosition != "" && !r.freshness.HasApplied(rc.Name, s.WritePosition) {
-			ok, rywMiss = false, true
-		}
-		eligible = append(eligible, ok)
-		any = any || ok
+		lacks := ok && s.WritePosition != "" && !r.freshness.HasApplied(rc.Name, s.WritePosition)
+		eligible, lacksWrite = append(eligible, ok && !lacks), append(lacksWrite, lacks)
+		any, rywMiss = any || ok && !lacks, rywMiss || lacks
 	}
 	if !any {
 		if rywMiss && s.WaitForWrite {
-			r.waitCandidates(reps, st, eligible)
-			i := set.balancer.pick(eligible, take)
+			r.leastBehind(reps, lacksWrite)
+			i := set.balancer.pick(lacksWrite, take)
 			return Decision{Target: TargetReplica, Backend: reps[i].Name, Reason: ReasonWaitForWrite, WaitFor: s.WritePosition}, nil
 		}
 		if rywMiss {
@@ -304,22 +302,23 @@ func (r *Router) pickReplica(st *Statement, s *SessionView, reason Reason, take 
 	return Decision{Target: TargetReplica, Backend: reps[i].Name, Reason: reason}, nil
 }
 
-// waitCandidates marks in eligible the replicas a read may wait on for the session's write:
-// those eligible but for the write, and of them the least behind (within lagTie): one that
-// applies the primary's transactions as they come shows the write within milliseconds,
-// while one that has stopped applying (lag growing, still under lag.max) never would.
-func (r *Router) waitCandidates(reps []ReplicaConfig, st *Statement, eligible []bool) {
+// leastBehind keeps in candidates, the replicas a read may wait on for the session's write,
+// only the least behind (within lagTie): one that applies the primary's transactions as
+// they come shows the write within milliseconds, while one that has stopped applying (lag
+// growing, still under lag.max) never would.
+func (r *Router) leastBehind(reps []ReplicaConfig, candidates []bool) {
+	var lagBuf [16]time.Duration
+	lags := lagBuf[:0]
 	least := time.Duration(-1)
 	for i, rc := range reps {
-		eligible[i] = r.eligible(rc.Name, st.MaxLag)
-		if lag := r.freshness.ReplicaStatus(rc.Name).Lag; eligible[i] && (least < 0 || lag < least) {
+		lag := r.freshness.ReplicaStatus(rc.Name).Lag
+		lags = append(lags, lag)
+		if candidates[i] && (least < 0 || lag < least) {
 			least = lag
 		}
 	}
-	for i, rc := range reps {
-		if eligible[i] && r.freshness.ReplicaStatus(rc.Name).Lag > least+lagTie {
-			eligible[i] = false
-		}
+	for i := range candidates {
+		candidates[i] = candidates[i] && lags[i] <= least+lagTie
 	}
 }
 
