@@ -100,6 +100,9 @@ const (
 	// and ran there, and waits that ran out (the read then went to the primary).
 	StatReplicaWaits      = "replica_waits"
 	StatReplicaWaitMisses = "replica_wait_misses"
+	// StatPrimaryFollows counts promotions followed: the primary moved to a promoted
+	// replica without a config change (primary.follow_promotion).
+	StatPrimaryFollows = "primary_follows"
 	// The binlog tailer's, present only when it runs ([replication] is set):
 	// StatTailerConnected is 1 while it streams from the primary, StatTailerPosition the
 	// sequence number of the newest primary transaction it saw, StatTailerReconnects how

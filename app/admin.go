@@ -104,6 +104,7 @@ func (a *App) Stats() []admin.Stat {
 		{Name: admin.StatReadRetries, Value: s.Retries},
 		{Name: admin.StatReplicaWaits, Value: s.ReplicaWaits},
 		{Name: admin.StatReplicaWaitMisses, Value: s.ReplicaWaitMisses},
+		{Name: admin.StatPrimaryFollows, Value: a.primaryFollows.Load()},
 	}
 	if connected, reconnects, seq, ok := a.monitor.TailerStats(); ok {
 		up := uint64(0)

@@ -37,11 +37,17 @@ type App struct {
 	admin      *admin.Server     // nil without [admin]
 	metrics    *admin.HTTPServer // nil without [metrics]
 
-	cfgMu     sync.RWMutex // guards cfg: Reload replaces it while admin connections and scrapes read it
-	reloadMu  sync.Mutex   // reloads (SIGHUP, RELOAD CONFIG) run one at a time
-	listening bool
-	draining  atomic.Bool // shutdown started: /readyz fails from then on
-	primary   primaryCheck
+	cfgMu    sync.RWMutex // guards cfg: Reload replaces it while admin connections and scrapes read it
+	reloadMu sync.Mutex   // reloads (SIGHUP, RELOAD CONFIG) and followed promotions run one at a time
+	// follows are the replicas promoted (primary.follow_promotion) since the config file
+	// last named the servers, in order; followBase is the running config before the first
+	// of them. Guarded by reloadMu.
+	follows        []string
+	followBase     *config.Config
+	primaryFollows atomic.Uint64 // promotions followed since start
+	listening      bool
+	draining       atomic.Bool // shutdown started: /readyz fails from then on
+	primary        primaryCheck
 }
 
 // Listen opens the listeners, so that Run can be called after their addresses are known.
@@ -97,6 +103,7 @@ func New(cfg *config.Config, log hclog.Logger) (*App, error) {
 		log.Warn("no [replication] account: tailgate cannot see replica lag and sends reads to every healthy replica")
 	}
 	mon := replication.NewMonitor(monitorOptions(cfg, log))
+	mon.SetFollow(cfg.Primary.FollowPromotion)
 	rt := router.New(routerOptions(cfg, mon))
 	cl := router.NewClassifier(10000)
 	a := &App{cfg: cfg, log: log, router: rt, monitor: mon, classifier: cl, primary: primaryCheck{turn: make(chan struct{}, 1)}}
@@ -261,6 +268,22 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	defer func() { stopAux(); aux.Wait() }()
 
+	// Promotions found by the monitor move the primary; stops before the monitor.
+	var following sync.WaitGroup
+	following.Add(1)
+	go func() {
+		defer following.Done()
+		for {
+			select {
+			case <-monCtx.Done():
+				return
+			case p := <-a.monitor.Promotions():
+				a.follow(p)
+			}
+		}
+	}()
+	defer func() { stopMonitor(); following.Wait() }()
+
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	defer stopServe()
 	done := make(chan error, 1)
@@ -318,16 +341,24 @@ func (a *App) reload() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	file = a.followed(file)
 	changes := config.Diff(old, file)
 	for _, change := range changes {
 		a.log.Info("config change", "change", change)
 	}
 	// What applies now; changes that need a restart stay out of the running config and
 	// are reported again by every reload until then.
-	cfg := config.Live(old, file)
+	if err := a.apply(old, config.Live(old, file)); err != nil {
+		return nil, err
+	}
+	return changes, nil
+}
+
+// apply makes cfg the running config, replacing old. Caller holds reloadMu.
+func (a *App) apply(old, cfg *config.Config) error {
 	users, primary, reps, err := proxyBackends(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.Log.Level != old.Log.Level {
 		a.log.SetLevel(hclog.LevelFromString(cfg.Log.Level)) // shared by every Named logger
@@ -338,6 +369,7 @@ func (a *App) reload() ([]string, error) {
 	a.monitor.SetPrimary(cfg.Primary.Address)
 	a.monitor.SetReplicas(mopts.Replicas)
 	a.monitor.SetThresholds(cfg.Lag.Max.Duration, cfg.Lag.Recover.Duration)
+	a.monitor.SetFollow(cfg.Primary.FollowPromotion)
 	a.server.Tune(proxyTuning(cfg))
 	a.server.UpdateBackends(users, primary, reps)
 	a.router.Update(routerOptions(cfg, a.router.Freshness()))
@@ -347,5 +379,64 @@ func (a *App) reload() ([]string, error) {
 	a.cfgMu.Lock()
 	a.cfg = cfg
 	a.cfgMu.Unlock()
-	return changes, nil
+	return nil
+}
+
+// follow moves the primary to a replica the monitor found promoted
+// (primary.follow_promotion): the two servers swap places in the running config, which
+// is applied as a reload applies a config. A promotion found for a primary that a reload
+// replaced meanwhile is ignored.
+func (a *App) follow(p replication.Promotion) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	old := a.config()
+	if !old.Primary.FollowPromotion || old.Primary.Address != p.From {
+		return
+	}
+	cfg, err := old.Promoted(p.Name)
+	if err == nil && cfg.Primary.Address != p.Address {
+		err = fmt.Errorf("replica %s is at %s now, not %s", p.Name, cfg.Primary.Address, p.Address)
+	}
+	if err == nil {
+		err = a.apply(old, cfg)
+	}
+	if err != nil {
+		a.log.Error("cannot follow the promoted replica", "replica", p.Name, "error", err)
+		return
+	}
+	// SET BACKEND OFFLINE drained the server that is the primary now, not the one that
+	// takes its name.
+	a.router.SetOffline(p.Name, false)
+	if len(a.follows) == 0 {
+		a.followBase = old
+	}
+	a.follows = append(a.follows, p.Name)
+	a.primaryFollows.Add(1)
+	a.log.Warn("primary moved to the promoted replica; the old primary takes its name among the replicas",
+		"replica", p.Name, "primary", p.Address, "old_primary", p.From)
+}
+
+// followed is file with the promotions followed since the file last named the servers
+// applied to it again, while it still names the servers it named then: a reload of an
+// unchanged file does not move the primary back. Once the file names other servers, or
+// turns following off, it decides again. Caller holds reloadMu.
+func (a *App) followed(file *config.Config) *config.Config {
+	if len(a.follows) == 0 {
+		return file
+	}
+	if !file.Primary.FollowPromotion || !config.SameServers(file, a.followBase) {
+		a.log.Info("the config file names the servers anew: the promotions tailgate followed are forgotten", "primary", file.Primary.Address)
+		a.follows, a.followBase = nil, nil
+		return file
+	}
+	for _, name := range a.follows {
+		next, err := file.Promoted(name)
+		if err != nil { // cannot happen: SameServers matched the names
+			return file
+		}
+		file = next
+	}
+	a.log.Info("the config file still names the servers it named before tailgate followed a promotion; the followed primary stays",
+		"primary", file.Primary.Address)
+	return file
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tailgate-proxy/tailgate/config"
+	"github.com/tailgate-proxy/tailgate/replication"
 )
 
 const reloadBase = `
@@ -127,4 +128,99 @@ func TestReloadKeepsBackendsWithTLS(t *testing.T) {
 		t.Errorf("after replicas[r1].tls.verify changed: replica replaced %v (want true), primary replaced %v (want false)",
 			now[1] != after[1], now[0] != after[0])
 	}
+}
+
+// TestFollowAndReload: a followed promotion swaps the primary and the promoted replica;
+// reloads of a file that still names the servers it named keep them swapped (other live
+// changes apply); a file that names the servers anew decides again; a promotion reported
+// for a primary that is no longer the primary, or while following is off, changes nothing.
+func TestFollowAndReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tailgate.toml")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := strings.Replace(reloadBase, "[primary]\n", "[replication]\nuser = \"tg\"\nserver_id = 9\n[primary]\nfollow_promotion = true\n", 1) +
+		"[[replicas]]\nname = \"r2\"\naddress = \"127.0.0.1:3308\"\n"
+	write(base)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers := func() string {
+		var s []string
+		for _, b := range a.Server().Backends() {
+			s = append(s, b.Name+"="+b.Address)
+		}
+		return strings.Join(s, " ")
+	}
+	check := func(what, want string) {
+		t.Helper()
+		if got := servers(); got != want {
+			t.Errorf("%s: backends %s, want %s", what, got, want)
+		}
+	}
+	reload := func() {
+		t.Helper()
+		if err := a.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.SetBackendOffline("r1", true); err != nil {
+		t.Fatal(err)
+	}
+	a.follow(replication.Promotion{Name: "r1", Address: "127.0.0.1:3307", From: "127.0.0.1:3306"})
+	if a.router.Offline("r1") {
+		t.Error("the old primary took r1's name and its OFFLINE drain")
+	}
+	swapped := "primary=127.0.0.1:3307 r1=127.0.0.1:3306 r2=127.0.0.1:3308"
+	check("after following r1", swapped)
+	a.follow(replication.Promotion{Name: "r2", Address: "127.0.0.1:3308", From: "127.0.0.1:3306"})
+	check("after a promotion reported for the old primary", swapped)
+
+	reload()
+	check("after a reload of the unchanged file", swapped)
+	write(strings.Replace(base, "max_connections = 100", "max_connections = 70", 1))
+	reload()
+	check("after a reload that changed max_connections", swapped)
+	if got := a.Server().Settings().MaxConnections; got != 70 {
+		t.Errorf("max_connections %d after the reload, want 70", got)
+	}
+
+	// A second promotion (r2, a failover) on top of the first, kept by reloads too.
+	a.follow(replication.Promotion{Name: "r2", Address: "127.0.0.1:3308", From: "127.0.0.1:3307"})
+	twice := "primary=127.0.0.1:3308 r1=127.0.0.1:3306 r2=127.0.0.1:3307"
+	check("after following r2", twice)
+	reload()
+	check("after a reload following two promotions", twice)
+	follows := -1
+	for _, st := range a.Stats() {
+		if st.Name == "primary_follows" {
+			follows = int(st.Value)
+		}
+	}
+	if follows != 2 {
+		t.Errorf("SHOW STATS primary_follows = %d (-1: missing), want 2", follows)
+	}
+
+	// The operator writes the servers as they are now: the file decides from then on.
+	now := strings.NewReplacer(`"127.0.0.1:3306"`, `"127.0.0.1:3308"`, `"127.0.0.1:3308"`, `"127.0.0.1:3307"`, `"127.0.0.1:3307"`, `"127.0.0.1:3306"`).Replace(base)
+	write(now)
+	reload()
+	check("after the file named the servers as they are", twice)
+	write(base)
+	reload()
+	check("after the file named the first servers again (the operator's switch back)", "primary=127.0.0.1:3306 r1=127.0.0.1:3307 r2=127.0.0.1:3308")
+
+	// Following off: promotions are not followed.
+	write(strings.Replace(base, "follow_promotion = true", "follow_promotion = false", 1))
+	reload()
+	a.follow(replication.Promotion{Name: "r1", Address: "127.0.0.1:3307", From: "127.0.0.1:3306"})
+	check("after a promotion with following off", "primary=127.0.0.1:3306 r1=127.0.0.1:3307 r2=127.0.0.1:3308")
 }

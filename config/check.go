@@ -25,6 +25,14 @@ func (c *Config) Check() error {
 	v.users(c.Users)
 	v.backends(&c.Primary, c.Replicas)
 	v.replication(c.Replication)
+	if c.Primary.FollowPromotion {
+		switch {
+		case c.Replication == nil:
+			v.add("primary.follow_promotion", "needs [replication]: its account reads each server's read_only and replication status")
+		case len(c.Replicas) == 0:
+			v.add("primary.follow_promotion", "needs [[replicas]]: only a listed replica can be followed as the new primary")
+		}
+	}
 	v.lag(&c.Lag)
 	v.oneOf("consistency.scope", c.Consistency.Scope, []string{ScopeSession, ScopeUser, ScopeGlobal})
 	if wait := c.Consistency.ReplicaWait; v.notNegative("consistency.replica_wait", wait) {
@@ -168,7 +176,7 @@ func (v *checker) users(users []User) {
 	}
 }
 
-func (v *checker) backends(primary *Backend, replicas []Replica) {
+func (v *checker) backends(primary *Primary, replicas []Replica) {
 	// addresses maps a normalized address to the backend that has it.
 	addresses := map[string]string{}
 	if v.backendAddress("primary.address", primary.Address) {

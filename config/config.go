@@ -14,7 +14,7 @@ type Config struct {
 	// Users are the application accounts tailgate authenticates clients against.
 	Users []User `toml:"users"`
 	// Primary is the backend that takes every write.
-	Primary Backend `toml:"primary"`
+	Primary Primary `toml:"primary"`
 	// Replicas are the read-only backends reads are balanced over; may be empty.
 	Replicas []Replica `toml:"replicas"`
 	// Replication is the account the binlog tailer and position checks use; nil when
@@ -135,13 +135,22 @@ type User struct {
 	AuthPlugin string `toml:"auth_plugin"`
 }
 
-// Backend is a MySQL/MariaDB server tailgate connects to.
-type Backend struct {
+// Primary is the server that takes every write.
+type Primary struct {
 	// Address is the server's host:port, or the absolute path of its unix socket (a
 	// server on this host: cheaper than TCP on loopback). Required.
 	Address string `toml:"address"`
 	// TLS configures TLS to this server; nil when the tls table is absent (plain connections).
 	TLS *BackendTLS `toml:"tls"`
+	// FollowPromotion moves the primary to a replica that was promoted outside tailgate
+	// (a switchover or failover by an operator or an orchestrator): once the primary is
+	// read-only or unreachable and exactly one replica is writable, replicates from no
+	// one and has applied at least what every other reachable replica has, that replica
+	// becomes the primary and the old primary takes its place among the replicas, as a
+	// reload with the two addresses swapped would do. Needs [replication] (its account
+	// reads read_only and SHOW SLAVE STATUS). Default false: the primary moves only by a
+	// config change.
+	FollowPromotion bool `toml:"follow_promotion"`
 }
 
 // Replica is a read-only backend.

@@ -147,6 +147,9 @@ func TestParseProblems(t *testing.T) {
 		{"log format", validT + "[log]\nformat = \"xml\" #<-\n", "log.format", "text|json", 0},
 		{"consistency type", validT + "[consistency]\nread_your_writes = 1 #<-\n", "consistency.read_your_writes", "must be true or false", 0},
 		{"negative replica_wait", validT + "[consistency]\nreplica_wait = \"-1ms\" #<-\n", "consistency.replica_wait", "must not be negative", 0},
+		{"follow_promotion without replication", proxyT + usersT + "[primary]\naddress = \"h:1\"\nfollow_promotion = true #<-\n[[replicas]]\nname = \"r1\"\naddress = \"h:2\"\n", "primary.follow_promotion", "needs [replication]", 0},
+		{"follow_promotion without replicas", proxyT + usersT + "[primary]\naddress = \"h:1\"\nfollow_promotion = true #<-\n[replication]\nuser = \"tg\"\nserver_id = 7\n", "primary.follow_promotion", "needs [[replicas]]", 0},
+		{"follow_promotion not a bool", validT[:len(validT)-1] + "\nfollow_promotion = \"yes\" #<-\n", "primary.follow_promotion", "must be true or false", 0},
 		{"replica_wait too long", validT + "[consistency]\nreplica_wait = \"2m\" #<-\n", "consistency.replica_wait", "above 1m", 0},
 		{"replica_wait above the read timeout", "[proxy]\nbackend_read_timeout = \"100ms\"\n" + usersT + primaryT + "[consistency]\nreplica_wait = \"100ms\" #<-\n", "consistency.replica_wait", "not below proxy.backend_read_timeout (100ms)", 0},
 

@@ -2,9 +2,7 @@ package integration
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,30 +100,14 @@ func TestSwitchover(t *testing.T) {
 		t.Fatal(err)
 	}
 	frozen := time.Now()
-	pos := gtidBinlogPos(t, oldPrimary)
-	for _, r := range []*cluster.Node{newPrimary, other} {
-		db, err := r.RootDB()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ok sql.NullInt64
-		err = db.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&ok)
-		_ = db.Close()
-		if err != nil || !ok.Valid || ok.Int64 != 0 {
-			t.Fatalf("%s did not reach %s: %v (%v)", r.Name, pos, ok, err)
-		}
-	}
-	changeMaster := func(to *cluster.Node, using string) string {
-		return fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', "+
-			"MASTER_PASSWORD='%s', MASTER_USE_GTID=%s, MASTER_CONNECT_RETRY=1", to.Port, cluster.ReplUser, cluster.ReplPassword, using)
-	}
+	waitCaughtUp(t, gtidBinlogPos(t, oldPrimary), newPrimary, other)
 	steps := []struct {
 		node  *cluster.Node
 		stmts []string
 	}{
 		{newPrimary, []string{"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"}},
-		{other, []string{"STOP SLAVE", changeMaster(newPrimary, "slave_pos"), "START SLAVE"}},
-		{oldPrimary, []string{changeMaster(newPrimary, "current_pos"), "START SLAVE"}},
+		{other, []string{"STOP SLAVE", changeMasterTo(newPrimary, "slave_pos"), "START SLAVE"}},
+		{oldPrimary, []string{changeMasterTo(newPrimary, "current_pos"), "START SLAVE"}},
 	}
 	for _, s := range steps {
 		if err := s.node.Exec(ctx, s.stmts...); err != nil {

@@ -785,6 +785,9 @@ func (s *session) conn(name string) (*backendConn, error) {
 	bc, err := b.pool.get(context.Background(), s.key, s.owner, func() (*backendConn, error) {
 		return s.dialWaiting(b)
 	}, s.srv.live().BackendConnectTimeout)
+	if errors.Is(err, errPrimaryMoved) {
+		return s.conn(name) // waited for a primary that a reload or a followed promotion replaced
+	}
 	if err != nil {
 		var myErr *mysql.MyError
 		if f := s.srv.opts.OnBackendFailure; f != nil && !b.Primary && !errors.As(err, &myErr) && !errors.Is(err, ErrPoolExhausted) {
@@ -867,13 +870,20 @@ func (s *session) checkLogin(name string) error {
 	return nil
 }
 
+// errPrimaryMoved ends a wait for a primary that is no longer the primary.
+var errPrimaryMoved = errors.New("the primary moved")
+
 // dialWaiting opens a connection to b. A primary that cannot be reached is waited for up
-// to primary_wait (it may be restarting); a server error (bad login, unknown database)
-// fails at once.
+// to primary_wait (it may be restarting, or a replica may be promoted in its place: then
+// the wait ends with errPrimaryMoved); a server error (bad login, unknown database) fails
+// at once.
 func (s *session) dialWaiting(b *Backend) (*backendConn, error) {
 	deadline := time.Now().Add(s.srv.live().PrimaryWait)
 	backoff := 50 * time.Millisecond
 	for {
+		if b.Primary && s.srv.primary.Load() != b {
+			return nil, errPrimaryMoved
+		}
 		bc, err := s.srv.dial(b, &s.dial)
 		var myErr *mysql.MyError
 		if err == nil || !b.Primary || s.loginCheck || errors.As(err, &myErr) || time.Now().Add(backoff).After(deadline) {

@@ -13,8 +13,9 @@ type dialect struct {
 	// flavor is go-mysql's name for the binlog protocol: mysql.MariaDBFlavor or
 	// mysql.MySQLFlavor.
 	flavor string
-	// appliedQuery reads a replica's applied GTIDs (one value).
-	appliedQuery string
+	// pollQuery reads a replica's applied GTIDs and its read_only flag (which
+	// primary.follow_promotion watches).
+	pollQuery string
 	// binlogQuery reads the GTIDs in a server's binlog, where a stream of it starts. On
 	// MySQL it also reads gtid_mode (first column), which must be ON.
 	binlogQuery string
@@ -26,32 +27,32 @@ type dialect struct {
 
 var (
 	mariaDialect = dialect{
-		flavor:       mysql.MariaDBFlavor,
-		appliedQuery: "SELECT @@gtid_slave_pos",
-		binlogQuery:  "SELECT @@gtid_binlog_pos",
-		statusQuery:  "SHOW SLAVE STATUS",
-		ioCol:        "Slave_IO_Running",
-		sqlCol:       "Slave_SQL_Running",
+		flavor:      mysql.MariaDBFlavor,
+		pollQuery:   "SELECT @@gtid_slave_pos, @@GLOBAL.read_only",
+		binlogQuery: "SELECT @@gtid_binlog_pos",
+		statusQuery: "SHOW SLAVE STATUS",
+		ioCol:       "Slave_IO_Running",
+		sqlCol:      "Slave_SQL_Running",
 	}
 	// mysqlDialect is for MySQL 8.0.22 and later. gtid_executed is what a server has
 	// committed: on a replica, what it has applied (received transactions are in the
 	// Retrieved_Gtid_Set instead); reading it needs no privilege.
 	mysqlDialect = dialect{
-		flavor:       mysql.MySQLFlavor,
-		appliedQuery: "SELECT @@GLOBAL.gtid_executed",
-		binlogQuery:  "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed",
-		statusQuery:  "SHOW REPLICA STATUS",
-		ioCol:        "Replica_IO_Running",
-		sqlCol:       "Replica_SQL_Running",
+		flavor:      mysql.MySQLFlavor,
+		pollQuery:   "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.read_only",
+		binlogQuery: "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed",
+		statusQuery: "SHOW REPLICA STATUS",
+		ioCol:       "Replica_IO_Running",
+		sqlCol:      "Replica_SQL_Running",
 	}
 	// mysqlOldDialect is for MySQL before 8.0.22, which has no SHOW REPLICA STATUS.
 	mysqlOldDialect = dialect{
-		flavor:       mysql.MySQLFlavor,
-		appliedQuery: mysqlDialect.appliedQuery,
-		binlogQuery:  mysqlDialect.binlogQuery,
-		statusQuery:  "SHOW SLAVE STATUS",
-		ioCol:        "Slave_IO_Running",
-		sqlCol:       "Slave_SQL_Running",
+		flavor:      mysql.MySQLFlavor,
+		pollQuery:   mysqlDialect.pollQuery,
+		binlogQuery: mysqlDialect.binlogQuery,
+		statusQuery: "SHOW SLAVE STATUS",
+		ioCol:       "Slave_IO_Running",
+		sqlCol:      "Slave_SQL_Running",
 	}
 )
 

@@ -76,6 +76,17 @@ type Monitor struct {
 	// applied is evaluateAt's scratch list of replica positions (evaluator only).
 	applied []position
 
+	// Following promotions (SetFollow): primary is what the primary's watcher knows (nil
+	// without a tailer); promotions carries what checkPromotion finds.
+	follow     atomic.Bool
+	primary    atomic.Pointer[primaryView]
+	promotions chan Promotion
+	// Evaluator only: the primary a promotion was reported for, the last note logged,
+	// and a scratch list.
+	proposed   *primaryView
+	followNote string
+	cands      []candidate
+
 	// Watchers of the replicas, started by Run and by SetReplicas while it runs.
 	mu      sync.Mutex
 	runCtx  context.Context // nil until Run
@@ -110,6 +121,8 @@ type replicaView struct {
 	kick    chan struct{} // cap 1: a poll is wanted now
 	// reachable is set by the poller; the evaluator turns it into states.
 	reachable atomic.Bool
+	// writable is read_only = 0 in the last poll (a promoted replica, or a misconfigured one).
+	writable atomic.Bool
 	// threads is the replication thread health text ("" when unknown).
 	threads atomic.Pointer[string]
 	changes atomic.Uint64 // state changes, for tests and metrics
@@ -132,7 +145,8 @@ func NewMonitor(opts Options) *Monitor {
 	if opts.DownAfter <= 0 {
 		opts.DownAfter = 2
 	}
-	m := &Monitor{opts: opts, log: opts.Logger.Named("replication"), tl: newTimeline(), cancels: map[*replicaView]context.CancelFunc{}}
+	m := &Monitor{opts: opts, log: opts.Logger.Named("replication"), tl: newTimeline(), cancels: map[*replicaView]context.CancelFunc{},
+		promotions: make(chan Promotion, 1)}
 	m.SetThresholds(opts.MaxLag, opts.Recover)
 	m.SetAccount(opts.User, opts.Password)
 	m.SetPolling(opts.PollInterval, opts.ConnectTimeout)
@@ -143,6 +157,7 @@ func NewMonitor(opts Options) *Monitor {
 		t.Logger = opts.Logger
 		t.account = &m.account
 		m.tailer.Store(newTailer(t, primarySink{m.tl}))
+		m.primary.Store(newPrimaryView(t.Address))
 	}
 	return m
 }
@@ -170,6 +185,7 @@ func (m *Monitor) SetPrimary(address string) {
 	t := newTailer(opts, primarySink{m.tl})
 	t.reconnects.Store(old.reconnects.Load())
 	m.tailer.Store(t)
+	m.primary.Store(newPrimaryView(address))
 	m.log.Info("binlog tailer moved to the new primary", "from", old.opts.Address, "to", address)
 	m.startTailer()
 }
@@ -190,6 +206,13 @@ func (m *Monitor) startTailer() {
 		defer close(done)
 		t.run(ctx)
 	}()
+	if p := m.primary.Load(); p != nil {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.watchPrimary(ctx, p)
+		}()
+	}
 }
 
 // Account is a login to the servers.
@@ -319,7 +342,9 @@ func (m *Monitor) watch(ctx context.Context, v *replicaView) {
 		}
 		if err == nil {
 			err = m.poll(conn, d, v)
-			if err == nil && time.Since(lastHealth) >= healthEvery {
+			// A writable replica may be a promoted one: its threads are read at each
+			// poll, so that following a promotion never goes by an old status.
+			if err == nil && (time.Since(lastHealth) >= healthEvery || v.writable.Load() && m.follow.Load()) {
 				lastHealth = time.Now()
 				m.checkThreads(log, conn, d, v)
 			}
@@ -363,12 +388,12 @@ func (m *Monitor) connect(ctx context.Context, address string) (*client.Conn, er
 	return c, nil
 }
 
-// poll reads the replica's applied position.
+// poll reads the replica's applied position and whether it is writable.
 func (m *Monitor) poll(c *client.Conn, d dialect, v *replicaView) error {
 	if err := c.SetDeadline(time.Now().Add(time.Duration(m.pollTimeout.Load()))); err != nil {
 		return err
 	}
-	res, err := c.Execute(d.appliedQuery)
+	res, err := c.Execute(d.pollQuery)
 	if err != nil {
 		return fmt.Errorf("read position: %w", err)
 	}
@@ -380,7 +405,12 @@ func (m *Monitor) poll(c *client.Conn, d dialect, v *replicaView) error {
 	if !ok {
 		return fmt.Errorf("unexpected GTID position %q", s)
 	}
+	readOnly, err := res.GetInt(0, 1)
+	if err != nil {
+		return fmt.Errorf("read read_only: %w", err)
+	}
 	v.advance(pos)
+	v.writable.Store(readOnly == 0)
 	return nil
 }
 
@@ -546,6 +576,7 @@ func (m *Monitor) evaluateAt(now time.Time) {
 	m.tl.prune(applied)
 	clear(applied) // drop the references until the next round
 	m.applied = applied
+	m.checkPromotion()
 }
 
 // setState changes a replica's state, logging each change once with the lag figure.

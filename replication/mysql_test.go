@@ -451,18 +451,18 @@ func TestDialectFor(t *testing.T) {
 		version                                string
 		flavor, applied, binlog, status, ioCol string
 	}{
-		{"10.11.19-MariaDB-0+deb12u1-log", "mariadb", "SELECT @@gtid_slave_pos", "SELECT @@gtid_binlog_pos", "SHOW SLAVE STATUS", "Slave_IO_Running"},
-		{"5.5.5-10.11.19-MariaDB", "mariadb", "SELECT @@gtid_slave_pos", "SELECT @@gtid_binlog_pos", "SHOW SLAVE STATUS", "Slave_IO_Running"},
-		{"8.0.36", "mysql", "SELECT @@GLOBAL.gtid_executed", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW REPLICA STATUS", "Replica_IO_Running"},
-		{"8.4.3-commercial", "mysql", "SELECT @@GLOBAL.gtid_executed", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW REPLICA STATUS", "Replica_IO_Running"},
-		{"9.2.0", "mysql", "SELECT @@GLOBAL.gtid_executed", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW REPLICA STATUS", "Replica_IO_Running"},
-		{"8.0.22-13", "mysql", "SELECT @@GLOBAL.gtid_executed", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW REPLICA STATUS", "Replica_IO_Running"},
-		{"8.0.21", "mysql", "SELECT @@GLOBAL.gtid_executed", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW SLAVE STATUS", "Slave_IO_Running"},
-		{"5.7.44-log", "mysql", "SELECT @@GLOBAL.gtid_executed", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW SLAVE STATUS", "Slave_IO_Running"},
+		{"10.11.19-MariaDB-0+deb12u1-log", "mariadb", "SELECT @@gtid_slave_pos, @@GLOBAL.read_only", "SELECT @@gtid_binlog_pos", "SHOW SLAVE STATUS", "Slave_IO_Running"},
+		{"5.5.5-10.11.19-MariaDB", "mariadb", "SELECT @@gtid_slave_pos, @@GLOBAL.read_only", "SELECT @@gtid_binlog_pos", "SHOW SLAVE STATUS", "Slave_IO_Running"},
+		{"8.0.36", "mysql", "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.read_only", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW REPLICA STATUS", "Replica_IO_Running"},
+		{"8.4.3-commercial", "mysql", "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.read_only", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW REPLICA STATUS", "Replica_IO_Running"},
+		{"9.2.0", "mysql", "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.read_only", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW REPLICA STATUS", "Replica_IO_Running"},
+		{"8.0.22-13", "mysql", "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.read_only", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW REPLICA STATUS", "Replica_IO_Running"},
+		{"8.0.21", "mysql", "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.read_only", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW SLAVE STATUS", "Slave_IO_Running"},
+		{"5.7.44-log", "mysql", "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.read_only", "SELECT @@GLOBAL.gtid_mode, @@GLOBAL.gtid_executed", "SHOW SLAVE STATUS", "Slave_IO_Running"},
 	}
 	for _, tc := range tests {
 		d := dialectFor(tc.version)
-		if d.flavor != tc.flavor || d.appliedQuery != tc.applied || d.binlogQuery != tc.binlog ||
+		if d.flavor != tc.flavor || d.pollQuery != tc.applied || d.binlogQuery != tc.binlog ||
 			d.statusQuery != tc.status || d.ioCol != tc.ioCol || d.sqlCol != strings.Replace(tc.ioCol, "IO", "SQL", 1) {
 			t.Errorf("dialectFor(%q) = %+v", tc.version, d)
 		}

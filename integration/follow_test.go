@@ -1,0 +1,247 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tailgate-proxy/tailgate/integration/cluster"
+	"github.com/tailgate-proxy/tailgate/router"
+)
+
+// changeMasterTo is the CHANGE MASTER that points a replica at to, by GTID (using is
+// "slave_pos" or "current_pos").
+func changeMasterTo(to *cluster.Node, using string) string {
+	return fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', "+
+		"MASTER_PASSWORD='%s', MASTER_USE_GTID=%s, MASTER_CONNECT_RETRY=1", to.Port, cluster.ReplUser, cluster.ReplPassword, using)
+}
+
+// waitCaughtUp waits until each node applied the primary's binlog position pos.
+func waitCaughtUp(t *testing.T, pos string, nodes ...*cluster.Node) {
+	t.Helper()
+	for _, r := range nodes {
+		db, err := r.RootDB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok sql.NullInt64
+		err = db.QueryRowContext(context.Background(), "SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&ok)
+		_ = db.Close()
+		if err != nil || !ok.Valid || ok.Int64 != 0 {
+			t.Fatalf("%s did not reach %s: %v (%v)", r.Name, pos, ok, err)
+		}
+	}
+}
+
+// waitPrimary waits until tailgate's primary is at addr and returns how long that took.
+func waitPrimary(t *testing.T, tg *tailgate, addr string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for tg.app.Server().Backends()[0].Address != addr {
+		if time.Since(start) > within {
+			t.Fatalf("tailgate's primary is %s %s after the promotion, want %s", tg.app.Server().Backends()[0].Address, within, addr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestFollowPromotion: with primary.follow_promotion, tailgate moves the primary to a
+// replica that was promoted outside it, with no config change:
+//   - a writable replica next to a writable primary (a misconfigured replica) takes no writes;
+//   - a switchover under 2 writers (the primary made read-only, replica1 promoted, the others
+//     re-pointed): writes resume on replica1 without a reload, none acknowledged is lost,
+//     the old primary serves reads under replica1's name, and lag is measured against the
+//     new primary;
+//   - a reload of the unchanged file keeps the followed primary;
+//   - a failover: the new primary killed and replica2 promoted; a write sent while the
+//     primary is down waits (primary_wait) and lands on replica2.
+func TestFollowPromotion(t *testing.T) {
+	c := cluster.StartT(t, cluster.Options{Replicas: 2, Logf: t.Logf})
+	oldPrimary, newPrimary, other := c.Primary, c.Replicas[0], c.Replicas[1]
+	ctx := context.Background()
+	if err := oldPrimary.Exec(ctx, "CREATE TABLE tailgate_test.follow (id BIGINT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicated(t, c)
+
+	cfg := freshConfig(c, time.Second, 500*time.Millisecond)
+	cfg.Primary.FollowPromotion = true
+	tg, path := startTailgateFromFile(t, cfg)
+	waitTailer(t, tg, c)
+	db := tg.db(t, "")
+	db.SetMaxIdleConns(8)
+
+	// A writable replica that still replicates, and one that stopped replicating while
+	// the primary takes writes: neither is followed.
+	if err := other.Exec(ctx, "SET GLOBAL read_only = OFF"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // 5 polls and 50 evaluations
+	if got := tg.app.Server().Backends()[0].Address; got != oldPrimary.Addr() {
+		t.Fatalf("a writable replica that replicates became the primary (%s)", got)
+	}
+	if err := other.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu     sync.Mutex
+		acked  []int64
+		failed int
+		after  atomic.Int64 // acknowledged after tailgate followed
+		moved  atomic.Bool
+	)
+	wctx, stopWriters := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := int64(1); wctx.Err() == nil; n++ {
+				id := int64(w+1)*1_000_000 + n
+				_, err := db.ExecContext(ctx, "INSERT INTO follow VALUES (?)", id)
+				mu.Lock()
+				if err != nil {
+					failed++
+				} else {
+					acked = append(acked, id)
+					if moved.Load() {
+						after.Add(1)
+					}
+				}
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	defer func() { stopWriters(); wg.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+
+	// The switchover, as root on the servers; tailgate is not told.
+	if err := oldPrimary.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	waitCaughtUp(t, gtidBinlogPos(t, oldPrimary), newPrimary, other)
+	if err := newPrimary.Exec(ctx, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"); err != nil {
+		t.Fatal(err)
+	}
+	took := waitPrimary(t, tg, newPrimary.Addr(), 5*time.Second)
+	moved.Store(true)
+	t.Logf("followed the promotion %s after it (writes refused for %s)", took.Round(time.Millisecond), time.Since(frozen).Round(time.Millisecond))
+	for _, s := range []struct {
+		node  *cluster.Node
+		stmts []string
+	}{
+		{other, []string{"STOP SLAVE", changeMasterTo(newPrimary, "slave_pos"), "START SLAVE"}},
+		{oldPrimary, []string{changeMasterTo(newPrimary, "current_pos"), "START SLAVE"}},
+	} {
+		if err := s.node.Exec(ctx, s.stmts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for after.Load() < 100 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopWriters()
+	wg.Wait()
+	mu.Lock()
+	t.Logf("writes: %d acknowledged (%d after the move), %d failed", len(acked), after.Load(), failed)
+	if after.Load() < 100 {
+		t.Errorf("only %d writes acknowledged within 10 s of the move, want 100", after.Load())
+	}
+	root, err := newPrimary.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	lost := 0
+	for _, id := range acked {
+		var n int
+		if err := root.QueryRowContext(ctx, "SELECT COUNT(*) FROM tailgate_test.follow WHERE id = ?", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			lost++
+		}
+	}
+	mu.Unlock()
+	if lost > 0 {
+		t.Errorf("%d acknowledged writes are not on the new primary", lost)
+	}
+
+	// The old primary took replica1's place: reads reach it under that name, and it is
+	// measured against the new primary (it lags when its SQL thread stops).
+	for _, b := range tg.app.Server().Backends()[1:] {
+		if b.Name == newPrimary.Name && b.Address != oldPrimary.Addr() {
+			t.Errorf("backend %s is at %s, want the old primary %s", b.Name, b.Address, oldPrimary.Addr())
+		}
+	}
+	waitState(t, tg, newPrimary.Name, router.StateOnline, 10*time.Second)
+	seen := map[int]int{}
+	readers := tg.db(t, "") // sessions that wrote nothing: their reads never need the primary
+	for range 40 {
+		seen[serverID(t, readers, "SELECT @@server_id")]++
+	}
+	if seen[int(oldPrimary.ServerID)] == 0 || seen[int(other.ServerID)] == 0 || seen[int(newPrimary.ServerID)] != 0 {
+		t.Errorf("reads per server %v, want the old primary (%d) and %s (%d) only", seen, oldPrimary.ServerID, other.Name, other.ServerID)
+	}
+	if err := oldPrimary.Exec(ctx, "STOP SLAVE SQL_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "INSERT INTO follow VALUES (-1)")
+	waitState(t, tg, newPrimary.Name, router.StateLagging, 5*time.Second)
+	if err := oldPrimary.Exec(ctx, "START SLAVE SQL_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, tg, newPrimary.Name, router.StateOnline, 10*time.Second)
+
+	// A reload of the file, which still names the old primary: the followed one stays.
+	writeConfigFile(t, path, cfg)
+	if err := tg.app.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if got := tg.app.Server().Backends()[0].Address; got != newPrimary.Addr() {
+		t.Fatalf("a reload of the unchanged file moved the primary to %s, want %s", got, newPrimary.Addr())
+	}
+
+	// A failover: the new primary dies; replica2 is promoted a moment later. A write sent
+	// in between waits for a primary and lands on replica2.
+	waitCaughtUp(t, gtidBinlogPos(t, newPrimary), oldPrimary, other)
+	if err := newPrimary.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := db.ExecContext(ctx, "INSERT INTO follow VALUES (-2)")
+		wrote <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := other.Exec(ctx, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"); err != nil {
+		t.Fatal(err)
+	}
+	took = waitPrimary(t, tg, other.Addr(), 5*time.Second)
+	t.Logf("followed the failover %s after the promotion", took.Round(time.Millisecond))
+	if err := <-wrote; err != nil {
+		t.Errorf("the write sent while the primary was down: %v, want it to wait and succeed", err)
+	}
+	var n int
+	rootOther, err := other.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rootOther.Close()
+	if err := rootOther.QueryRowContext(ctx, "SELECT COUNT(*) FROM tailgate_test.follow WHERE id = -2").Scan(&n); err != nil || n != 1 {
+		t.Errorf("the write sent while the primary was down: %d rows on %s (%v), want 1", n, other.Name, err)
+	}
+	if id := serverID(t, db, "SELECT @@server_id FROM follow WHERE id = -2 FOR UPDATE"); id != int(other.ServerID) {
+		t.Errorf("writes go to server %d after the failover, want %s (%d)", id, other.Name, other.ServerID)
+	}
+}

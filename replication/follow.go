@@ -1,0 +1,220 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Promotion is a replica the monitor found promoted while following promotions
+// (SetFollow): the primary at From is read-only or unreachable, and the replica Name at
+// Address is the one server that can be the new primary.
+type Promotion struct {
+	Name, Address, From string
+}
+
+// primaryView is what the primary's watcher knows of it.
+type primaryView struct {
+	address   string
+	reachable atomic.Bool
+	readOnly  atomic.Bool // read_only = 1 in its last answer
+	fails     int         // failed polls in a row (watcher goroutine only)
+}
+
+func newPrimaryView(address string) *primaryView {
+	p := &primaryView{address: address}
+	p.reachable.Store(true)
+	return p
+}
+
+// gone reports whether the primary no longer takes writes: read-only, or unreachable.
+func (p *primaryView) gone() bool { return !p.reachable.Load() || p.readOnly.Load() }
+
+// SetFollow turns following promotions on or off (primary.follow_promotion).
+func (m *Monitor) SetFollow(on bool) { m.follow.Store(on) }
+
+// Promotions delivers the promotions found while following; each primary is reported
+// at most once. The receiver decides whether to move the primary (SetPrimary).
+func (m *Monitor) Promotions() <-chan Promotion { return m.promotions }
+
+// watchPrimary reads the primary's read_only flag every PollInterval while following
+// promotions, over one kept connection; unreachable after DownAfter failed polls.
+func (m *Monitor) watchPrimary(ctx context.Context, p *primaryView) {
+	log := m.log.With("primary", p.address)
+	var conn *client.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
+	interval := time.Duration(m.pollEvery.Load())
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if !m.follow.Load() {
+			if conn != nil {
+				_ = conn.Close()
+				conn = nil
+			}
+			p.fails = 0
+			p.reachable.Store(true)
+			p.readOnly.Store(false)
+		} else {
+			var err error
+			if conn == nil {
+				conn, err = m.connect(ctx, p.address)
+			}
+			if err == nil {
+				var ro bool
+				if ro, err = readReadOnly(conn, time.Duration(m.pollTimeout.Load())); err != nil {
+					_ = conn.Close()
+					conn = nil
+				} else if p.readOnly.Swap(ro) != ro {
+					// A switchover starts like this; writes get the server's error 1290
+					// until a replica is promoted.
+					log.Info("primary read_only changed", "read_only", ro)
+				}
+			}
+			m.recordPrimaryPoll(log, p, err)
+		}
+		if next := time.Duration(m.pollEvery.Load()); next != interval {
+			interval = next
+			t.Reset(interval)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// readReadOnly reads a server's read_only flag.
+func readReadOnly(c *client.Conn, timeout time.Duration) (bool, error) {
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return false, err
+	}
+	res, err := c.Execute("SELECT @@GLOBAL.read_only")
+	if err != nil {
+		return false, fmt.Errorf("read read_only: %w", err)
+	}
+	ro, err := res.GetInt(0, 0)
+	if err != nil {
+		return false, fmt.Errorf("read read_only: %w", err)
+	}
+	return ro != 0, nil
+}
+
+// recordPrimaryPoll turns the primary watcher's polls into reachability.
+func (m *Monitor) recordPrimaryPoll(log hclog.Logger, p *primaryView, err error) {
+	if err == nil {
+		p.fails = 0
+		p.reachable.Store(true)
+		return
+	}
+	p.fails++
+	if p.fails >= m.opts.DownAfter && p.reachable.Swap(false) {
+		log.Warn("primary unreachable", "error", err)
+	}
+}
+
+// candidate is one replica as the promotion check sees it.
+type candidate struct {
+	name, address string
+	reachable     bool
+	writable      bool     // read_only = 0 in its last poll
+	threads       string   // checkThreads' text, "" when unknown
+	pos           position // what it has applied
+}
+
+// replicating reports whether the threads text shows a server that replicates (or tries
+// to): either thread running or connecting.
+func replicating(threads string) bool {
+	return threads != "not a replica" && !strings.HasPrefix(threads, "io=No sql=No")
+}
+
+// pickPromoted applies primary.follow_promotion's rules. The primary is gone (read-only
+// or unreachable), and exactly one replica
+//   - is reachable and writable (read_only = 0),
+//   - replicates from no one (SHOW SLAVE STATUS empty, or both threads stopped),
+//   - has applied at least what every other reachable replica has (a stale server, such
+//     as an old primary back from a crash, must never take the writes).
+//
+// It returns that replica, or "" with a note saying why nothing is followed when a
+// replica looks promoted ("" when nothing does).
+func pickPromoted(primaryGone bool, reps []candidate) (pick *candidate, note string) {
+	var promoted []*candidate
+	for i := range reps {
+		c := &reps[i]
+		if !c.reachable || !c.writable {
+			continue
+		}
+		switch {
+		case c.threads == "":
+			note = fmt.Sprintf("replica %s is writable but its replication status is unknown: "+
+				"grant the replication account SLAVE MONITOR (REPLICATION CLIENT on MySQL) to follow a promotion", c.name)
+		case !replicating(c.threads):
+			promoted = append(promoted, c)
+		}
+	}
+	switch {
+	case len(promoted) == 0:
+		return nil, note
+	case !primaryGone:
+		return nil, fmt.Sprintf("replica %s is writable and replicates from no one, but the primary still takes writes: "+
+			"writes stay on the primary until it is read-only or unreachable", promoted[0].name)
+	case len(promoted) > 1:
+		return nil, fmt.Sprintf("replicas %s and %s are both writable and replicate from no one: following neither",
+			promoted[0].name, promoted[1].name)
+	}
+	c := promoted[0]
+	for i := range reps {
+		o := &reps[i]
+		if o != c && o.reachable && !c.pos.containsAll(o.pos) {
+			return nil, fmt.Sprintf("replica %s looks promoted but lacks transactions replica %s has applied (%s): not following it",
+				c.name, o.name, o.pos.String())
+		}
+	}
+	return c, ""
+}
+
+// checkPromotion runs pickPromoted over the current views (evaluator only) and reports a
+// promotion once per primary.
+func (m *Monitor) checkPromotion() {
+	p := m.primary.Load()
+	if !m.follow.Load() || p == nil {
+		return
+	}
+	cands := m.cands[:0]
+	for _, v := range m.set.Load().order {
+		cands = append(cands, candidate{
+			name: v.name, address: v.address,
+			reachable: v.reachable.Load(), writable: v.writable.Load(),
+			threads: *v.threads.Load(), pos: *v.pos.Load(),
+		})
+	}
+	pick, note := pickPromoted(p.gone(), cands)
+	if note != m.followNote {
+		m.followNote = note
+		if note != "" {
+			m.log.Warn(note)
+		}
+	}
+	if pick != nil && m.proposed != p {
+		m.proposed = p
+		m.log.Warn("primary gone and a replica promoted: following it",
+			"primary", p.address, "read_only", p.readOnly.Load(), "reachable", p.reachable.Load(),
+			"replica", pick.name, "address", pick.address)
+		select {
+		case m.promotions <- Promotion{Name: pick.name, Address: pick.address, From: p.address}:
+		default: // one pending is enough: the receiver re-reads the running config
+		}
+	}
+	clear(cands)
+	m.cands = cands
+}
