@@ -42,63 +42,115 @@ func (m *Monitor) SetFollow(on bool) { m.follow.Store(on) }
 // at most once. The receiver decides whether to move the primary (SetPrimary).
 func (m *Monitor) Promotions() <-chan Promotion { return m.promotions }
 
-// watchPrimary reads the primary's read_only flag every PollInterval while following
-// promotions, over one kept connection; unreachable after DownAfter failed polls.
-func (m *Monitor) watchPrimary(ctx context.Context, p *primaryView) {
+// watchPrimary watches the primary over one kept connection, every PollInterval, for two
+// things the binlog tailer t cannot tell:
+//   - while following promotions, its read_only flag and reachability (unreachable after
+//     DownAfter failed polls);
+//   - while t is disconnected after it first connected (a primary restart, or a stream it
+//     cannot get back: a revoked privilege, a killed binlog dump, a server_id another
+//     client took), the primary's binlog position. What each poll finds new is stamped as
+//     seen at the previous poll (the first, when t was lost): erring early, as the tailer
+//     does with delayed events, so lag keeps growing for a replica that stops applying, at
+//     poll resolution instead of per transaction.
+//
+// It holds no connection while neither is needed.
+func (m *Monitor) watchPrimary(ctx context.Context, p *primaryView, t *tailer) {
 	log := m.log.With("primary", p.address)
 	var conn *client.Conn
-	defer func() {
+	var d dialect // conn's server's
+	closeConn := func() {
 		if conn != nil {
 			_ = conn.Close()
+			conn = nil
 		}
-	}()
+	}
+	defer closeConn()
 	interval := time.Duration(m.pollEvery.Load())
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var since time.Time // standing in for t: what the next poll finds is stamped at this
 	for {
-		if !m.follow.Load() {
-			if conn != nil {
-				_ = conn.Close()
-				conn = nil
-			}
+		following := m.follow.Load()
+		standIn := !t.connected.Load() && m.tl.size() > 0
+		switch {
+		case standIn && since.IsZero():
+			since = time.Now()
+			log.Info("binlog tailer disconnected; lag is measured from polls of the primary's binlog position until it is back")
+		case !standIn && !since.IsZero():
+			since = time.Time{}
+			log.Info("binlog tailer back; lag is measured per transaction again")
+		}
+		if !following {
 			p.fails = 0
 			p.reachable.Store(true)
 			p.readOnly.Store(false)
+		}
+		if !following && !standIn {
+			closeConn()
 		} else {
 			var err error
 			if conn == nil {
-				conn, err = m.connect(ctx, p.address)
-			}
-			if err == nil {
-				var ro bool
-				if ro, err = readReadOnly(conn, time.Duration(m.pollTimeout.Load())); err != nil {
-					_ = conn.Close()
-					conn = nil
-				} else if p.readOnly.Swap(ro) != ro {
-					// A switchover starts like this; writes get the server's error 1290
-					// until a replica is promoted.
-					log.Info("primary read_only changed", "read_only", ro)
+				if conn, err = m.connect(ctx, p.address); err == nil {
+					d = dialectFor(conn.GetServerVersion())
 				}
 			}
-			m.recordPrimaryPoll(log, p, err)
+			if err == nil && following {
+				err = m.pollReadOnly(log, conn, p)
+			}
+			if err == nil && standIn {
+				polled := time.Now()
+				var pos position
+				if pos, err = m.pollBinlog(conn, d); err == nil {
+					m.tl.seed(pos, since)
+					since = polled
+				}
+			}
+			if err != nil {
+				closeConn()
+			}
+			if following {
+				m.recordPrimaryPoll(log, p, err)
+			}
 		}
 		if next := time.Duration(m.pollEvery.Load()); next != interval {
 			interval = next
-			t.Reset(interval)
+			tick.Reset(interval)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick.C:
 		}
 	}
 }
 
-// readReadOnly reads a server's read_only flag.
-func readReadOnly(c *client.Conn, timeout time.Duration) (bool, error) {
-	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return false, err
+// pollReadOnly reads the primary's read_only flag into p.
+func (m *Monitor) pollReadOnly(log hclog.Logger, c *client.Conn, p *primaryView) error {
+	if err := c.SetDeadline(time.Now().Add(time.Duration(m.pollTimeout.Load()))); err != nil {
+		return err
 	}
+	ro, err := readReadOnly(c)
+	if err != nil {
+		return err
+	}
+	if p.readOnly.Swap(ro) != ro {
+		// A switchover starts like this; writes get the server's error 1290 until a
+		// replica is promoted.
+		log.Info("primary read_only changed", "read_only", ro)
+	}
+	return nil
+}
+
+// pollBinlog reads the primary's binlog position.
+func (m *Monitor) pollBinlog(c *client.Conn, d dialect) (position, error) {
+	if err := c.SetDeadline(time.Now().Add(time.Duration(m.pollTimeout.Load()))); err != nil {
+		return nil, err
+	}
+	return binlogPosition(c, d)
+}
+
+// readReadOnly reads a server's read_only flag.
+func readReadOnly(c *client.Conn) (bool, error) {
 	res, err := c.Execute("SELECT @@GLOBAL.read_only")
 	if err != nil {
 		return false, fmt.Errorf("read read_only: %w", err)

@@ -210,7 +210,7 @@ func (m *Monitor) startTailer() {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.watchPrimary(ctx, p)
+			m.watchPrimary(ctx, p, t)
 		}()
 	}
 }

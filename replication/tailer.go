@@ -380,6 +380,17 @@ func (t *tailer) serverPosition(ctx context.Context) (position, error) {
 			}
 		}
 	}
+	pos, err := binlogPosition(c, d)
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): %w", t.opts.Address, c.GetServerVersion(), err)
+	}
+	t.dialect = d
+	return pos, nil
+}
+
+// binlogPosition reads the GTIDs in a server's binlog (d.binlogQuery); on MySQL gtid_mode
+// must be ON (else errFlavor).
+func binlogPosition(c *client.Conn, d dialect) (position, error) {
 	res, err := c.Execute(d.binlogQuery)
 	if err != nil {
 		return nil, fmt.Errorf("read the binlog position: %w", err)
@@ -391,10 +402,9 @@ func (t *tailer) serverPosition(ctx context.Context) (position, error) {
 			return nil, err
 		}
 		if !strings.EqualFold(mode, "ON") {
-			return nil, fmt.Errorf("%w; %s (%s) has gtid_mode=%s", errFlavor, t.opts.Address, c.GetServerVersion(), mode)
+			return nil, fmt.Errorf("%w; gtid_mode is %s", errFlavor, mode)
 		}
-		s, err = res.GetString(0, 1)
-		if err != nil {
+		if s, err = res.GetString(0, 1); err != nil {
 			return nil, err
 		}
 	} else if s, err = res.GetString(0, 0); err != nil {
@@ -404,7 +414,6 @@ func (t *tailer) serverPosition(ctx context.Context) (position, error) {
 	if !ok {
 		return nil, fmt.Errorf("unexpected binlog position %q from %q", s, d.binlogQuery)
 	}
-	t.dialect = d
 	return pos, nil
 }
 
