@@ -145,7 +145,8 @@ type Primary struct {
 	// FollowPromotion moves the primary to a replica that was promoted outside tailgate
 	// (a switchover or failover by an operator or an orchestrator): once the primary is
 	// read-only or unreachable and exactly one replica is writable, replicates from no
-	// one and has applied at least what every other reachable replica has, that replica
+	// one, was a replica when the primary last took writes and has applied at least what
+	// every other reachable replica has, that replica
 	// becomes the primary and the old primary takes its place among the replicas, as a
 	// reload with the two addresses swapped would do. Needs [replication] (its account
 	// reads read_only and SHOW SLAVE STATUS). Default false: the primary moves only by a

@@ -52,7 +52,9 @@ func waitPrimary(t *testing.T, tg *tailgate, addr string, within time.Duration) 
 
 // TestFollowPromotion: with primary.follow_promotion, tailgate moves the primary to a
 // replica that was promoted outside it, with no config change:
-//   - a writable replica next to a writable primary (a misconfigured replica) takes no writes;
+//   - a writable replica next to a writable primary (a misconfigured replica) takes no
+//     writes, nor does a replica writable and stopped since before the primary went
+//     read-only;
 //   - a switchover under 2 writers (the primary made read-only, replica1 promoted, the others
 //     re-pointed): writes resume on replica1 without a reload, none acknowledged is lost,
 //     the old primary serves reads under replica1's name, and lag is measured against the
@@ -86,6 +88,25 @@ func TestFollowPromotion(t *testing.T) {
 		t.Fatalf("a writable replica that replicates became the primary (%s)", got)
 	}
 	if err := other.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+	// A replica writable and stopped (maintenance on a misconfigured replica) since
+	// before the primary went read-only: not promoted, not followed.
+	if err := other.Exec(ctx, "STOP SLAVE", "SET GLOBAL read_only = OFF"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // beyond promotedWithin (1 s)
+	if err := oldPrimary.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := tg.app.Server().Backends()[0].Address; got != oldPrimary.Addr() {
+		t.Fatalf("a replica writable and on its own since before the primary went read-only became the primary (%s)", got)
+	}
+	if err := oldPrimary.Exec(ctx, "SET GLOBAL read_only = OFF"); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Exec(ctx, "SET GLOBAL read_only = ON", "START SLAVE"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -23,7 +23,10 @@ type primaryView struct {
 	address   string
 	reachable atomic.Bool
 	readOnly  atomic.Bool // read_only = 1 in its last answer
-	fails     int         // failed polls in a row (watcher goroutine only)
+	// upAt is when a poll last showed it taking writes (reachable, read_only = 0), unix
+	// nanoseconds; 0 not since it is watched.
+	upAt  atomic.Int64
+	fails int // failed polls in a row (watcher goroutine only)
 }
 
 func newPrimaryView(address string) *primaryView {
@@ -84,6 +87,7 @@ func (m *Monitor) watchPrimary(ctx context.Context, p *primaryView, t *tailer) {
 			p.fails = 0
 			p.reachable.Store(true)
 			p.readOnly.Store(false)
+			p.upAt.Store(0)
 		}
 		if !following && !standIn {
 			closeConn()
@@ -138,6 +142,9 @@ func (m *Monitor) pollReadOnly(log hclog.Logger, c *client.Conn, p *primaryView)
 		// replica is promoted.
 		log.Info("primary read_only changed", "read_only", ro)
 	}
+	if !ro {
+		p.upAt.Store(time.Now().UnixNano())
+	}
 	return nil
 }
 
@@ -175,13 +182,28 @@ func (m *Monitor) recordPrimaryPoll(log hclog.Logger, p *primaryView, err error)
 	}
 }
 
+// primaryFacts is the primary as the promotion check sees it.
+type primaryFacts struct {
+	gone bool // read-only or unreachable
+	// upAt is when it was last seen taking writes (zero: not since tailgate watches it).
+	upAt time.Time
+}
+
 // candidate is one replica as the promotion check sees it.
 type candidate struct {
 	name, address string
 	reachable     bool
-	writable      bool     // read_only = 0 in its last poll
-	threads       string   // checkThreads' text, "" when unknown
-	pos           position // what it has applied
+	writable      bool      // read_only = 0 in its last poll
+	threads       string    // checkThreads' text, "" when unknown
+	pos           position  // what it has applied
+	replicaAt     time.Time // when it was last seen a replica (zero: never)
+}
+
+// promotedWithin is how long before the primary was last seen taking writes a promoted
+// replica must still have been a replica: a promotion happens once the primary stopped
+// taking writes (a poll or two may fall in between).
+func promotedWithin(pollInterval time.Duration) time.Duration {
+	return max(time.Second, 3*pollInterval)
 }
 
 // replicating reports whether the threads text shows a server that replicates (or tries
@@ -194,12 +216,17 @@ func replicating(threads string) bool {
 // or unreachable), and exactly one replica
 //   - is reachable and writable (read_only = 0),
 //   - replicates from no one (SHOW SLAVE STATUS empty, or both threads stopped),
-//   - has applied at least what every other reachable replica has (a stale server, such
-//     as an old primary back from a crash, must never take the writes).
+//   - was still a replica (read-only, or replicating) when the primary was last seen
+//     taking writes, give or take within (when it was seen taking writes at all since
+//     tailgate watches it): a server that has been writable and on its own since before
+//     (an old primary back from a crash, a misconfigured replica stopped for
+//     maintenance) was not promoted,
+//   - has applied at least what every other reachable replica has: following a less
+//     advanced one would lose what they have.
 //
-// It returns that replica, or "" with a note saying why nothing is followed when a
-// replica looks promoted ("" when nothing does).
-func pickPromoted(primaryGone bool, reps []candidate) (pick *candidate, note string) {
+// It returns that replica, or nil with a note saying why nothing is followed when a
+// replica looks promoted ("" when none does).
+func pickPromoted(primary primaryFacts, reps []candidate, within time.Duration) (pick *candidate, note string) {
 	var promoted []*candidate
 	for i := range reps {
 		c := &reps[i]
@@ -217,7 +244,7 @@ func pickPromoted(primaryGone bool, reps []candidate) (pick *candidate, note str
 	switch {
 	case len(promoted) == 0:
 		return nil, note
-	case !primaryGone:
+	case !primary.gone:
 		return nil, fmt.Sprintf("replica %s is writable and replicates from no one, but the primary still takes writes: "+
 			"writes stay on the primary until it is read-only or unreachable", promoted[0].name)
 	case len(promoted) > 1:
@@ -225,6 +252,10 @@ func pickPromoted(primaryGone bool, reps []candidate) (pick *candidate, note str
 			promoted[0].name, promoted[1].name)
 	}
 	c := promoted[0]
+	if !primary.upAt.IsZero() && c.replicaAt.Before(primary.upAt.Add(-within)) {
+		return nil, fmt.Sprintf("replica %s is writable and replicates from no one, but it already was before the primary stopped taking writes: "+
+			"not following a server that was not promoted now", c.name)
+	}
 	for i := range reps {
 		o := &reps[i]
 		if o != c && o.reachable && !c.pos.containsAll(o.pos) {
@@ -248,9 +279,11 @@ func (m *Monitor) checkPromotion() {
 			name: v.name, address: v.address,
 			reachable: v.reachable.Load(), writable: v.writable.Load(),
 			threads: *v.threads.Load(), pos: *v.pos.Load(),
+			replicaAt: unixTime(v.replicaAt.Load()),
 		})
 	}
-	pick, note := pickPromoted(p.gone(), cands)
+	facts := primaryFacts{gone: p.gone(), upAt: unixTime(p.upAt.Load())}
+	pick, note := pickPromoted(facts, cands, promotedWithin(time.Duration(m.pollEvery.Load())))
 	if note != m.followNote {
 		m.followNote = note
 		if note != "" {
@@ -269,4 +302,12 @@ func (m *Monitor) checkPromotion() {
 	}
 	clear(cands)
 	m.cands = cands
+}
+
+// unixTime is t (unix nanoseconds) as a time, the zero time for 0.
+func unixTime(t int64) time.Time {
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, t)
 }

@@ -16,9 +16,10 @@ func TestPickPromoted(t *testing.T) {
 		}
 		return p
 	}
-	// replica: reachable, read_only = 1, replicating, at 0-1-100.
+	now := time.Now()
+	// replica: reachable, read_only = 1, replicating, at 0-1-100, seen so just now.
 	replica := func(name string) candidate {
-		return candidate{name: name, address: name + ":3306", reachable: true, threads: "io=Yes sql=Yes", pos: pos("0-1-100")}
+		return candidate{name: name, address: name + ":3306", reachable: true, threads: "io=Yes sql=Yes", pos: pos("0-1-100"), replicaAt: now}
 	}
 	// promoted: writable, replication reset.
 	promoted := func(name string) candidate {
@@ -51,10 +52,14 @@ func TestPickPromoted(t *testing.T) {
 		{"missing a domain", true, []candidate{promoted("r1"), with(replica("r2"), func(c *candidate) { c.pos = pos("0-1-100,1-5-3") })}, "", "lacks transactions"},
 		{"only replica", true, []candidate{promoted("r1")}, "r1", ""},
 		{"no replicas", true, nil, "", ""},
+		{"promoted a poll before the primary was last seen up", true, []candidate{with(promoted("r1"), func(c *candidate) { c.replicaAt = now.Add(-1500 * time.Millisecond) }), replica("r2")}, "r1", ""},
+		{"on its own since long before", true, []candidate{with(promoted("r1"), func(c *candidate) { c.replicaAt = now.Add(-time.Hour) }), replica("r2")}, "", "already was before the primary stopped"},
+		{"never seen a replica", true, []candidate{with(promoted("r1"), func(c *candidate) { c.replicaAt = time.Time{} }), replica("r2")}, "", "already was before"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pick, note := pickPromoted(tc.primaryGone, tc.reps)
+			// The primary was last seen taking writes a second ago.
+			pick, note := pickPromoted(primaryFacts{gone: tc.primaryGone, upAt: now.Add(-time.Second)}, tc.reps, time.Second)
 			got := ""
 			if pick != nil {
 				got = pick.name
@@ -66,6 +71,13 @@ func TestPickPromoted(t *testing.T) {
 				t.Errorf("note %q, want one containing %q", note, tc.note)
 			}
 		})
+	}
+	// A primary not seen taking writes since tailgate watches it (a restart with a config
+	// file that still names the old primary): the promoted replica is followed.
+	old := promoted("r1")
+	old.replicaAt = time.Time{}
+	if pick, note := pickPromoted(primaryFacts{gone: true}, []candidate{old, replica("r2")}, time.Second); pick == nil {
+		t.Errorf("primary never seen up: nothing followed (%s), want r1", note)
 	}
 }
 
@@ -79,6 +91,7 @@ func TestCheckPromotionOncePerPrimary(t *testing.T) {
 	})
 	v := m.set.Load().byName["r1"]
 	v.writable.Store(true)
+	v.replicaAt.Store(time.Now().UnixNano())
 	notReplica := "not a replica"
 	v.threads.Store(&notReplica)
 	m.primary.Load().readOnly.Store(true)

@@ -123,6 +123,9 @@ type replicaView struct {
 	reachable atomic.Bool
 	// writable is read_only = 0 in the last poll (a promoted replica, or a misconfigured one).
 	writable atomic.Bool
+	// replicaAt is when a poll last showed it a replica (read_only, or its replication
+	// threads running), unix nanoseconds; 0 never.
+	replicaAt atomic.Int64
 	// threads is the replication thread health text ("" when unknown).
 	threads atomic.Pointer[string]
 	changes atomic.Uint64 // state changes, for tests and metrics
@@ -411,6 +414,9 @@ func (m *Monitor) poll(c *client.Conn, d dialect, v *replicaView) error {
 	}
 	v.advance(pos)
 	v.writable.Store(readOnly == 0)
+	if readOnly != 0 {
+		v.replicaAt.Store(time.Now().UnixNano())
+	}
 	return nil
 }
 
@@ -480,6 +486,9 @@ func (m *Monitor) checkThreads(log hclog.Logger, c *client.Conn, d dialect, v *r
 		if e := get("Last_SQL_Error"); e != "" {
 			text += " sql_error=" + e
 		}
+	}
+	if replicating(text) {
+		v.replicaAt.Store(time.Now().UnixNano())
 	}
 	if old := *v.threads.Load(); old != text {
 		v.threads.Store(&text)
