@@ -96,17 +96,7 @@ func TestReloadAppliesOrSaysRestart(t *testing.T) {
 func TestReloadKeepsBackendsWithTLS(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tailgate.toml")
 	withTLS := reloadBase + "[replicas.tls]\nverify = false\n[primary.tls]\nverify = false\n"
-	if err := os.WriteFile(path, []byte(withTLS), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newFromFile(t, path, withTLS)
 	before := a.Server().Backends()
 	if err := a.Reload(); err != nil {
 		t.Fatal(err)
@@ -130,6 +120,23 @@ func TestReloadKeepsBackendsWithTLS(t *testing.T) {
 	}
 }
 
+// newFromFile writes text to path and starts an App (not running) from it.
+func newFromFile(t *testing.T, path, text string) *App {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // TestFollowAndReload: a followed promotion swaps the primary and the promoted replica;
 // reloads of a file that still names the servers it named keep them swapped (other live
 // changes apply); a file that names the servers anew decides again; a promotion reported
@@ -144,15 +151,7 @@ func TestFollowAndReload(t *testing.T) {
 	}
 	base := strings.Replace(reloadBase, "[primary]\n", "[replication]\nuser = \"tg\"\nserver_id = 9\n[primary]\nfollow_promotion = true\n", 1) +
 		"[[replicas]]\nname = \"r2\"\naddress = \"127.0.0.1:3308\"\n"
-	write(base)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newFromFile(t, path, base)
 	servers := func() string {
 		var s []string
 		for _, b := range a.Server().Backends() {

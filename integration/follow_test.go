@@ -50,6 +50,88 @@ func waitPrimary(t *testing.T, tg *tailgate, addr string, within time.Duration) 
 	return time.Since(start)
 }
 
+// idWriters insert unique ids into a table through tailgate from several goroutines
+// and remember each acknowledged one: no acknowledged write may be lost by a move of
+// the primary.
+type idWriters struct {
+	mu          sync.Mutex
+	acked       []int64
+	failed      int
+	lastFailure error
+	after       atomic.Int64 // acknowledged since mark
+	marked      atomic.Bool
+	stop        context.CancelFunc
+	wg          sync.WaitGroup
+}
+
+// startWriters starts n writers of INSERT INTO table VALUES (id) on db until the test
+// ends or stopAndCheck.
+func startWriters(t *testing.T, db *sql.DB, table string, n int) *idWriters {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &idWriters{stop: cancel}
+	for i := range n {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for k := int64(1); ctx.Err() == nil; k++ {
+				id := int64(i+1)*1_000_000 + k
+				_, err := db.ExecContext(context.Background(), "INSERT INTO "+table+" VALUES (?)", id)
+				w.mu.Lock()
+				if err != nil {
+					w.failed++
+					w.lastFailure = err
+				} else {
+					w.acked = append(w.acked, id)
+					if w.marked.Load() {
+						w.after.Add(1)
+					}
+				}
+				w.mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	t.Cleanup(func() { cancel(); w.wg.Wait() })
+	return w
+}
+
+// mark starts counting the writes acknowledged from now on (after the move).
+func (w *idWriters) mark() { w.marked.Store(true) }
+
+// stopAndCheck waits up to 10 s for 100 writes acknowledged since mark, stops the
+// writers and checks that every acknowledged id is in table on node.
+func (w *idWriters) stopAndCheck(t *testing.T, node *cluster.Node, table string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for w.after.Load() < 100 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.stop()
+	w.wg.Wait()
+	t.Logf("writes: %d acknowledged (%d after the move), %d failed (last: %v)", len(w.acked), w.after.Load(), w.failed, w.lastFailure)
+	if w.after.Load() < 100 {
+		t.Errorf("only %d writes acknowledged within 10 s of the move, want 100", w.after.Load())
+	}
+	root, err := node.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	lost := 0
+	for _, id := range w.acked {
+		var n int
+		if err := root.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM tailgate_test."+table+" WHERE id = ?", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d acknowledged writes are not on %s", lost, node.Name)
+	}
+}
+
 // TestFollowPromotion: with primary.follow_promotion, tailgate moves the primary to a
 // replica that was promoted outside it, with no config change:
 //   - a writable replica next to a writable primary (a misconfigured replica) takes no
@@ -110,37 +192,7 @@ func TestFollowPromotion(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var (
-		mu     sync.Mutex
-		acked  []int64
-		failed int
-		after  atomic.Int64 // acknowledged after tailgate followed
-		moved  atomic.Bool
-	)
-	wctx, stopWriters := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for w := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := int64(1); wctx.Err() == nil; n++ {
-				id := int64(w+1)*1_000_000 + n
-				_, err := db.ExecContext(ctx, "INSERT INTO follow VALUES (?)", id)
-				mu.Lock()
-				if err != nil {
-					failed++
-				} else {
-					acked = append(acked, id)
-					if moved.Load() {
-						after.Add(1)
-					}
-				}
-				mu.Unlock()
-				time.Sleep(2 * time.Millisecond)
-			}
-		}()
-	}
-	defer func() { stopWriters(); wg.Wait() }()
+	w := startWriters(t, db, "follow", 2)
 	time.Sleep(300 * time.Millisecond)
 
 	// The switchover, as root on the servers; tailgate is not told.
@@ -153,7 +205,7 @@ func TestFollowPromotion(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := waitPrimary(t, tg, newPrimary.Addr(), 5*time.Second)
-	moved.Store(true)
+	w.mark()
 	t.Logf("followed the promotion %s after it (writes refused for %s)", took.Round(time.Millisecond), time.Since(frozen).Round(time.Millisecond))
 	for _, s := range []struct {
 		node  *cluster.Node
@@ -167,36 +219,7 @@ func TestFollowPromotion(t *testing.T) {
 		}
 	}
 
-	deadline := time.Now().Add(10 * time.Second)
-	for after.Load() < 100 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	stopWriters()
-	wg.Wait()
-	mu.Lock()
-	t.Logf("writes: %d acknowledged (%d after the move), %d failed", len(acked), after.Load(), failed)
-	if after.Load() < 100 {
-		t.Errorf("only %d writes acknowledged within 10 s of the move, want 100", after.Load())
-	}
-	root, err := newPrimary.RootDB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	lost := 0
-	for _, id := range acked {
-		var n int
-		if err := root.QueryRowContext(ctx, "SELECT COUNT(*) FROM tailgate_test.follow WHERE id = ?", id).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 1 {
-			lost++
-		}
-	}
-	mu.Unlock()
-	if lost > 0 {
-		t.Errorf("%d acknowledged writes are not on the new primary", lost)
-	}
+	w.stopAndCheck(t, newPrimary, "follow")
 
 	// The old primary took replica1's place: reads reach it under that name, and it is
 	// measured against the new primary (it lags when its SQL thread stops).

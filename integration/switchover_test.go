@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,40 +46,7 @@ func TestSwitchover(t *testing.T) {
 		t.Fatalf("the transaction runs on server %d, want the primary (%d)", id, oldPrimary.ServerID)
 	}
 
-	// Writers: unique ids, each acknowledged one remembered.
-	var (
-		mu          sync.Mutex
-		acked       []int64
-		failed      int
-		ackedAfter  atomic.Int64 // acknowledged after the reload
-		reloaded    atomic.Bool
-		lastFailure error
-	)
-	wctx, stopWriters := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := int64(1); wctx.Err() == nil; n++ {
-				id := int64(w+1)*1_000_000 + n
-				_, err := db.ExecContext(ctx, "INSERT INTO switch VALUES (?)", id)
-				mu.Lock()
-				if err != nil {
-					failed++
-					lastFailure = err
-				} else {
-					acked = append(acked, id)
-					if reloaded.Load() {
-						ackedAfter.Add(1)
-					}
-				}
-				mu.Unlock()
-				time.Sleep(2 * time.Millisecond)
-			}
-		}()
-	}
-	defer func() { stopWriters(); wg.Wait() }()
+	w := startWriters(t, db, "switch", 4)
 	time.Sleep(500 * time.Millisecond)
 
 	// The application connections open on the old primary now: tailgate's, as the primary.
@@ -125,7 +90,7 @@ func TestSwitchover(t *testing.T) {
 	if err := tg.app.Reload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	reloaded.Store(true)
+	w.mark()
 	t.Logf("writes refused for %s (read_only until the reload)", time.Since(frozen).Round(time.Millisecond))
 	if got := tg.app.Server().Backends()[0].Address; got != newPrimary.Addr() {
 		t.Errorf("after the reload the primary is %s, want %s", got, newPrimary.Addr())
@@ -143,36 +108,12 @@ func TestSwitchover(t *testing.T) {
 	}
 
 	// Writes go on through the new primary.
-	deadline := time.Now().Add(10 * time.Second)
-	for ackedAfter.Load() < 100 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	stopWriters()
-	wg.Wait()
-	mu.Lock()
-	t.Logf("writes: %d acknowledged (%d after the reload), %d failed (last: %v)", len(acked), ackedAfter.Load(), failed, lastFailure)
-	if ackedAfter.Load() < 100 {
-		t.Errorf("only %d writes acknowledged within 10 s of the reload, want 100", ackedAfter.Load())
-	}
+	w.stopAndCheck(t, newPrimary, "switch")
 	root, err := newPrimary.RootDB()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	lost := 0
-	for _, id := range acked {
-		var n int
-		if err := root.QueryRowContext(ctx, "SELECT COUNT(*) FROM tailgate_test.switch WHERE id = ?", id).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 1 {
-			lost++
-		}
-	}
-	mu.Unlock()
-	if lost > 0 {
-		t.Errorf("%d acknowledged writes are not on the new primary", lost)
-	}
 	var n int
 	if err := root.QueryRowContext(ctx, "SELECT COUNT(*) FROM tailgate_test.switch WHERE id = -1").Scan(&n); err != nil || n != 0 {
 		t.Errorf("the refused transaction's row: %d rows (%v), want none", n, err)
@@ -198,7 +139,7 @@ func TestSwitchover(t *testing.T) {
 	// Every connection tailgate had open to the old primary as the primary is closed once
 	// its session lets go of it (the old-primary replica has new ones).
 	_ = txn.Close()
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		left := 0
 		for _, id := range before {
