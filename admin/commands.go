@@ -16,6 +16,7 @@ var commandList = [...][2]string{
 	{"EXPLAIN ROUTE <sql>", "where <sql> would go now in a fresh autocommit session: target, backend, reason"},
 	{"SHOW STATS", "the proxy's counters: name, value"},
 	{"SHOW SESSIONS", "client sessions: id, user, client, state, pinned, in_transaction, since"},
+	{"SHOW DIGESTS", "statements run since start by digest (literals replaced), most total time first: digest, class, count, primary, replica, errors, total_ms, avg_us"},
 	{"KILL [CONNECTION] <id>", "end a client session (SHOW SESSIONS' id): its statement stops, its transaction rolls back"},
 	{"KILL QUERY <id>", "stop the statement a client session runs; the session goes on"},
 	{"SET BACKEND <name> OFFLINE", "drain a backend: no new statements go there, running ones finish"},
@@ -41,6 +42,7 @@ const (
 	cmdExplainRoute
 	cmdShowStats
 	cmdShowSessions
+	cmdShowDigests
 	cmdSetBackend
 	cmdKill
 	cmdShowConfig
@@ -129,6 +131,8 @@ func parseCommand(text string) (command, error) {
 				return command{kind: cmdShowStats}, nil
 			case "SESSIONS":
 				return command{kind: cmdShowSessions}, nil
+			case "DIGESTS":
+				return command{kind: cmdShowDigests}, nil
 			case "CONFIG":
 				return command{kind: cmdShowConfig}, nil
 			case "WARNINGS", "ERRORS":

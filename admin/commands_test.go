@@ -18,6 +18,7 @@ func TestParseCommand(t *testing.T) {
 		{"show\tbackends\n;", command{kind: cmdShowBackends}, 0},
 		{"Show Stats;;", command{kind: cmdShowStats}, 0},
 		{"SHOW SESSIONS", command{kind: cmdShowSessions}, 0},
+		{"show digests;", command{kind: cmdShowDigests}, 0},
 		{"SHOW CONFIG", command{kind: cmdShowConfig}, 0},
 		{"reload config", command{kind: cmdReloadConfig}, 0},
 		{"help;", command{kind: cmdHelp}, 0},

@@ -14,6 +14,7 @@ var (
 	routeColumns   = []string{"target", "backend", "reason"}
 	statColumns    = []string{"name", "value"}
 	sessionColumns = []string{"id", "user", "client", "state", "pinned", "in_transaction", "since"}
+	digestColumns  = []string{"digest", "class", "count", "primary", "replica", "errors", "total_ms", "avg_us"}
 	configColumns  = []string{"key", "value"}
 	changeColumns  = []string{"change"}
 	helpColumns    = []string{"command", "description"}
@@ -60,6 +61,18 @@ func (s *Server) run(cmd command, env chatterEnv, log hclog.Logger) (*mysql.Resu
 			rows = append(rows, []any{uint64(ss.ID), ss.User, ss.Client, ss.State, ss.Pinned, inTxn, since})
 		}
 		return resultset(sessionColumns, rows)
+
+	case cmdShowDigests:
+		var rows [][]any
+		for _, d := range s.src.Digests() {
+			avg := 0.0
+			if d.Count > 0 {
+				avg = float64(d.Total.Microseconds()) / float64(d.Count)
+			}
+			rows = append(rows, []any{d.Digest, d.Class, d.Count, d.Primary, d.Replica, d.Errors,
+				fmt.Sprintf("%.3f", float64(d.Total.Microseconds())/1000), fmt.Sprintf("%.1f", avg)})
+		}
+		return resultset(digestColumns, rows)
 
 	case cmdSetBackend:
 		if err := s.src.SetBackendOffline(cmd.arg, cmd.offline); err != nil {

@@ -27,6 +27,7 @@ type fakeSource struct {
 	panicStats  bool
 	explainErrs map[string]error
 	killed      []string // "7" or "query 7", in order
+	digests     []DigestInfo
 }
 
 func newFakeSource() *fakeSource {
@@ -92,6 +93,12 @@ func (f *fakeSource) Sessions() []SessionInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]SessionInfo(nil), f.sessions...)
+}
+
+func (f *fakeSource) Digests() []DigestInfo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]DigestInfo(nil), f.digests...)
 }
 
 func (f *fakeSource) KillSession(id uint32, query bool) error {

@@ -456,3 +456,23 @@ func TestMariaDBClient(t *testing.T) {
 		t.Errorf("mariadb -e 'SHOW TABLES': %v\n%s", err, out)
 	}
 }
+
+func TestShowDigests(t *testing.T) {
+	src := newFakeSource()
+	src.digests = []DigestInfo{
+		{Digest: "SELECT c FROM sbtest1 WHERE id=?", Class: "read", Count: 3, Primary: 1, Replica: 2, Total: 1500 * time.Microsecond},
+		{Digest: "UPDATE t SET a=?s", Class: "write/write", Count: 1, Primary: 1, Errors: 1, Total: 250 * time.Microsecond},
+	}
+	c := adminConn(t, startAdmin(t, src))
+	cols, rows := query(t, c, "SHOW DIGESTS")
+	if want := []string{"digest", "class", "count", "primary", "replica", "errors", "total_ms", "avg_us"}; !slices.Equal(cols, want) {
+		t.Errorf("columns %q, want %q", cols, want)
+	}
+	want := [][]string{
+		{"SELECT c FROM sbtest1 WHERE id=?", "read", "3", "1", "2", "0", "1.500", "500.0"},
+		{"UPDATE t SET a=?s", "write/write", "1", "1", "0", "1", "0.250", "250.0"},
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("SHOW DIGESTS = %q, want %q", rows, want)
+	}
+}

@@ -21,6 +21,9 @@ type Source interface {
 	Stats() []Stat
 	// Sessions lists the client sessions.
 	Sessions() []SessionInfo
+	// Digests lists the statements that ran by digest (their text with literals
+	// replaced), the most total time first.
+	Digests() []DigestInfo
 	// KillSession ends client session id (query: stops the statement it runs); an unknown
 	// id is a *mysql.MyError (1094), as servers report it.
 	KillSession(id uint32, query bool) error
@@ -111,6 +114,22 @@ const (
 	StatTailerPosition   = "tailer_position_seq"
 	StatTailerReconnects = "tailer_reconnects"
 )
+
+// DigestInfo is one row of SHOW DIGESTS.
+type DigestInfo struct {
+	// Digest is the statement text with its literals replaced by markers ("?", "?s"
+	// for a string, "?li" for a list of integers), or the start of a text without them.
+	Digest string
+	// Class is how the statement was classified: "read", or "write" and the reason it
+	// goes to the primary ("write/session_function").
+	Class string
+	// Count is its executions; Primary and Replica split them by where they ran; Errors
+	// counts those that ended in an error.
+	Count, Primary, Replica, Errors uint64
+	// Total is the time from sending each execution to a backend to its last response
+	// packet, summed.
+	Total time.Duration
+}
 
 // SessionInfo is one row of SHOW SESSIONS.
 type SessionInfo struct {

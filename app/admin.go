@@ -119,6 +119,23 @@ func (a *App) Stats() []admin.Stat {
 	return stats
 }
 
+// Digests implements admin.Source.
+func (a *App) Digests() []admin.DigestInfo {
+	ds := a.classifier.Digests()
+	out := make([]admin.DigestInfo, len(ds))
+	for i, d := range ds {
+		class := d.Kind.String()
+		switch {
+		case d.Text == router.OtherDigest:
+			class = "" // statements of every kind
+		case d.Reason != "":
+			class += "/" + string(d.Reason)
+		}
+		out[i] = admin.DigestInfo{Digest: d.Text, Class: class, Count: d.Count, Primary: d.Primary, Replica: d.Replica, Errors: d.Errors, Total: d.Total}
+	}
+	return out
+}
+
 // Sessions implements admin.Source.
 func (a *App) Sessions() []admin.SessionInfo {
 	ss := a.server.Sessions()

@@ -85,7 +85,7 @@ func (s *session) stmtPrepare(pkt []byte) error {
 	}
 	start := time.Now()
 	out, err := s.execRelay(bc, pkt, respPrepare, id)
-	s.observe(d, out, err, start)
+	s.observe(nil, d, out, err, start) // executions count in the digest, not prepares
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (s *session) stmtExecute(pkt []byte) error {
 	out := s.rewriteExecute(pkt, ps, bs, boundAt)
 	start := time.Now()
 	res, err := s.exec(bc, out, respResult)
-	s.observe(d, res, err, start)
+	s.observe(ps.st, d, res, err, start)
 	if err != nil {
 		return err
 	}

@@ -279,7 +279,7 @@ func (s *session) query(pkt []byte) error {
 		}
 		out, err = s.exec(bc, pkt, respResult)
 	}
-	s.observe(d, out, err, start)
+	s.observe(st, d, out, err, start)
 	if err != nil {
 		return err
 	}
@@ -444,9 +444,15 @@ func notGTIDText(r rune) bool {
 	return !strings.ContainsRune("-:,_ \n", r)
 }
 
-func (s *session) observe(d router.Decision, out relayOutcome, err error, start time.Time) {
+// observe counts a command that ran: in the metrics, and when st (the statement it
+// executed) is given, in st's digest.
+func (s *session) observe(st *router.Statement, d router.Decision, out relayOutcome, err error, start time.Time) {
+	took, failed := time.Since(start), err != nil || out.hasError
+	if st != nil {
+		st.Digest.Record(d.Target, failed, took)
+	}
 	if obs := s.srv.opts.Observer; obs != nil {
-		obs.ObserveQuery(d, err != nil || out.hasError, time.Since(start))
+		obs.ObserveQuery(d, failed, took)
 	}
 }
 
@@ -666,7 +672,7 @@ func (s *session) onPrimary(pkt []byte, kind respKind) error {
 	s.srv.metrics.routed(d)
 	start := time.Now()
 	out, err := s.exec(bc, pkt, kind)
-	s.observe(d, out, err, start)
+	s.observe(nil, d, out, err, start)
 	if err == nil {
 		s.settle(bc, out, nil)
 	}

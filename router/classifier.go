@@ -50,6 +50,7 @@ type Classifier struct {
 	// (in their mode) and cache exact texts only.
 	mode     SQLMode
 	variants *[modeCount]*Classifier // by mode, shared by all of them; [0] is the default
+	digests  *digestSet              // shared by the variants
 }
 
 // SQLMode holds the sql_mode flags that change how the server reads statement text.
@@ -68,7 +69,7 @@ const (
 // NewClassifier returns a classifier whose caches (exact texts and statement shapes) hold up
 // to cacheSize entries each, texts and shapes of at most 4 KiB; cacheSize <= 0 disables both.
 func NewClassifier(cacheSize int) *Classifier {
-	c := &Classifier{cache: newStatementCache(cacheSize), shapes: newStatementCache(cacheSize)}
+	c := &Classifier{cache: newStatementCache(cacheSize), shapes: newStatementCache(cacheSize), digests: newDigestSet()}
 	c.parsers.New = func() any { return parser.New() }
 	c.variants = &[modeCount]*Classifier{c}
 	for m := SQLMode(1); m < modeCount; m++ {
@@ -79,7 +80,7 @@ func NewClassifier(cacheSize int) *Classifier {
 		if m&ModeANSIQuotes != 0 {
 			pm |= mysql.ModeANSIQuotes
 		}
-		v := &Classifier{cache: newStatementCache(cacheSize), mode: m, variants: c.variants}
+		v := &Classifier{cache: newStatementCache(cacheSize), mode: m, variants: c.variants, digests: c.digests}
 		v.parsers.New = func() any {
 			p := parser.New()
 			p.SetSQLMode(pm)
@@ -117,7 +118,9 @@ func (c *Classifier) ClassifyBytes(sql []byte) *Statement {
 func classifyUncached[T string | []byte](c *Classifier, sql T) *Statement {
 	if c.shapes == nil {
 		text := string(sql)
-		return c.cache.add(text, c.classify(text))
+		st := c.classify(text)
+		st.Digest = digestFor(c.digests, text, st)
+		return c.cache.add(text, st)
 	}
 	if len(sql) <= shapeStackLen {
 		var buf [shapeStackLen]byte
@@ -140,6 +143,11 @@ func classifyWithShape[T string | []byte](c *Classifier, sql T, buf []byte) *Sta
 	}
 	text := string(sql)
 	st := c.classify(text)
+	if ok {
+		st.Digest = digestFor(c.digests, shape, st)
+	} else {
+		st.Digest = digestFor(c.digests, text, st)
+	}
 	if ok && shapeIndependent(st) {
 		// An earlier entry wins, as in add: the texts of a shape share one *Statement.
 		st = c.shapes.addBytes(shape, st)

@@ -165,6 +165,9 @@ type Statement struct {
 	Sets []SetPart
 	// Kill is what a KindKill statement asks for.
 	Kill Kill
+	// Digest counts the executions of the statements of its shape (digest.go); nil for a
+	// statement that did not come from a Classifier.
+	Digest *Digest
 }
 
 // MayWrite reports whether the statement may change data on the primary: a write, or text
