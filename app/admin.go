@@ -128,6 +128,8 @@ func (a *App) Digests() []admin.DigestInfo {
 		switch {
 		case d.Text == router.OtherDigest:
 			class = "" // statements of every kind
+		case d.Writes:
+			class += "/" + string(router.ReasonWroteOnReplica)
 		case d.Reason != "":
 			class += "/" + string(d.Reason)
 		}

@@ -917,3 +917,91 @@ func TestPrimaryStatusFromPrimary(t *testing.T) {
 		}
 	}
 }
+
+// TestReadThatWritesLearned: a read that writes without the statement showing it (a view
+// calling a writing function) runs into a replica's read-only error. Tailgate runs it on
+// the primary instead, transparently (once: the function's row is written once, never on a
+// replica), and sends its digest's reads there from then on (EXPLAIN ROUTE and SHOW
+// DIGESTS say so); a prepared execution likewise; the session reads its own write.
+func TestReadThatWritesLearned(t *testing.T) {
+	root, err := shared.Primary.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	mustExec(t, root,
+		"DROP TABLE IF EXISTS tailgate_test.view_visits",
+		"CREATE TABLE tailgate_test.view_visits (id INT AUTO_INCREMENT PRIMARY KEY, sid INT)",
+		"DROP FUNCTION IF EXISTS tailgate_test.view_log",
+		"CREATE FUNCTION tailgate_test.view_log() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO tailgate_test.view_visits (sid) VALUES (@@server_id); RETURN @@server_id; END",
+		"CREATE OR REPLACE VIEW tailgate_test.visiting AS SELECT tailgate_test.view_log() AS sid",
+		"CREATE OR REPLACE VIEW tailgate_test.visiting2 AS SELECT tailgate_test.view_log() AS sid, 2 AS k",
+	)
+	waitReplicated(t, shared)
+	tg := startTailgate(t, freshConfig(shared, time.Second, 500*time.Millisecond))
+	waitTailer(t, tg, shared)
+	adm := adminDB(t, startAdmin(t, tg), adminUser, adminPassword)
+	route := func(sql string) string {
+		t.Helper()
+		return queryRows(t, adm, "EXPLAIN ROUTE "+sql)[0]["reason"]
+	}
+	if r := route("SELECT sid FROM visiting"); r != string(router.ReasonRead) {
+		t.Fatalf("before any run, EXPLAIN ROUTE says %s: the view's write must not be visible to the classifier for this test", r)
+	}
+	c := conn(t, tg.db(t, ""))
+	ctx := context.Background()
+	primary := int(shared.Primary.ServerID)
+	for i := 1; i <= 5; i++ {
+		if id := serverID(t, c, "SELECT sid FROM visiting"); id != primary {
+			t.Fatalf("call %d: the view's function ran on server %d, want the primary (%d)", i, id, primary)
+		}
+		var n int
+		if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM view_visits").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != i {
+			t.Fatalf("after %d reads of the view the session sees %d rows: want one per read (none lost, none twice)", i, n)
+		}
+	}
+	if r := route("SELECT sid FROM visiting"); r != string(router.ReasonWroteOnReplica) {
+		t.Errorf("after the first run, EXPLAIN ROUTE says %s, want %s", r, router.ReasonWroteOnReplica)
+	}
+	for _, d := range queryRows(t, adm, "SHOW DIGESTS") {
+		if d["digest"] == "SELECT sid FROM visiting" && (d["class"] != "read/wrote_on_replica" || d["count"] != "5" || d["primary"] != "5" || d["errors"] != "0") {
+			t.Errorf("SHOW DIGESTS row %v, want class read/wrote_on_replica, 5 on the primary, no error", d)
+		}
+	}
+
+	// Prepared: the first execution runs into the error on a replica and runs again on
+	// the primary, as do the next ones.
+	stmt, err := c.PrepareContext(ctx, "SELECT sid, k FROM visiting2 WHERE k = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	var sid, k int
+	failures := 0
+	for range 4 {
+		if err := stmt.QueryRowContext(ctx, 2).Scan(&sid, &k); err != nil {
+			failures++
+			continue
+		}
+		if sid != primary {
+			t.Errorf("a prepared read of the view ran on server %d, want the primary", sid)
+		}
+	}
+	if failures > 0 {
+		t.Errorf("%d of 4 prepared executions failed, want none", failures)
+	}
+	if r := route("SELECT sid, k FROM visiting2 WHERE k = ?"); r != string(router.ReasonWroteOnReplica) {
+		t.Errorf("after the prepared runs, EXPLAIN ROUTE of its text says %s, want %s", r, router.ReasonWroteOnReplica)
+	}
+
+	waitReplicated(t, shared)
+	for _, r := range shared.Replicas {
+		if own := ownGTIDs(t, r, shared.Primary.ServerID); len(own) > 0 {
+			t.Errorf("%s wrote its own binlog events %v: the view's function wrote there", r.Name, own)
+		}
+	}
+	mustExec(t, root, "DROP VIEW tailgate_test.visiting, tailgate_test.visiting2", "DROP FUNCTION tailgate_test.view_log", "DROP TABLE tailgate_test.view_visits")
+}

@@ -84,7 +84,18 @@ func (s *session) stmtPrepare(pkt []byte) error {
 		id = 1
 	}
 	start := time.Now()
+	// A prepare changes nothing: on a replica that fails before answering, it runs once
+	// more elsewhere.
+	s.retryable = d.Target == router.TargetReplica && s.txn == nil
 	out, err := s.execRelay(bc, pkt, respPrepare, id)
+	s.retryable = false
+	if errors.Is(err, errRetry) {
+		s.srv.metrics.retries.Add(1)
+		if d, bc, err = s.route(st, false); err != nil || bc == nil {
+			return err
+		}
+		out, err = s.execRelay(bc, pkt, respPrepare, id)
+	}
 	s.observe(nil, d, out, err, start) // executions count in the digest, not prepares
 	if err != nil {
 		return err
@@ -135,26 +146,53 @@ func (s *session) stmtExecute(pkt []byte) error {
 		return s.clientError(mysql.ER_NET_PACKET_TOO_LARGE, fmt.Sprintf(
 			"Parameter of prepared statement which is set through mysql_send_long_data() is longer than max_allowed_packet (%d bytes)", s.srv.live().MaxAllowedPacket))
 	}
-	d, bc, err := s.route(ps.st, true)
-	if err != nil || bc == nil {
-		return err
-	}
-	if err := s.prepareSessionFunc(ps.st, bc); err != nil {
-		return err
-	}
-	bs, err := s.ensurePrepared(bc, ps)
-	if err != nil || bs == nil {
-		return err
-	}
-	if err := s.sendLongData(bc, ps, bs); err != nil {
-		return err
-	}
-	out := s.rewriteExecute(pkt, ps, bs, boundAt)
+	// An autocommit read may run again elsewhere, once, when its replica fails or refuses
+	// it as a write before answering: as a COM_QUERY, unless long data went with it (it
+	// is sent once).
+	retryable := s.txn == nil && ps.st.Kind == router.KindRead && len(ps.longData) == 0
 	start := time.Now()
-	res, err := s.exec(bc, out, respResult)
-	s.observe(ps.st, d, res, err, start)
-	if err != nil {
-		return err
+	var (
+		d   router.Decision
+		bc  *backendConn
+		res relayOutcome
+	)
+	defer func() { s.retryable = false }()
+	for attempt := 0; ; attempt++ {
+		var err error
+		if d, bc, err = s.route(ps.st, true); err != nil || bc == nil {
+			return err
+		}
+		s.retryable = retryable && attempt == 0 && d.Target == router.TargetReplica
+		if err := s.prepareSessionFunc(ps.st, bc); err != nil {
+			return err
+		}
+		bs, err := s.ensurePrepared(bc, ps)
+		if errors.Is(err, errRetry) {
+			s.srv.metrics.retries.Add(1)
+			continue
+		}
+		if err != nil || bs == nil {
+			return err
+		}
+		if err := s.sendLongData(bc, ps, bs); err != nil {
+			return err
+		}
+		out := s.rewriteExecute(pkt, ps, bs, boundAt)
+		res, err = s.exec(bc, out, respResult)
+		s.retryable = false
+		switch {
+		case errors.Is(err, errRetry):
+			s.srv.metrics.retries.Add(1)
+			continue
+		case errors.Is(err, errWroteOnReplica):
+			s.learnWrites(ps.st, d.Backend) // routed to the primary from now on
+			continue
+		}
+		s.observe(ps.st, d, res, err, start)
+		if err != nil {
+			return err
+		}
+		break
 	}
 	if !res.hasError {
 		s.applyEffects(ps.st, bc, nil) // prepared SETs are never replayed: see stmtPrepare
@@ -209,7 +247,7 @@ func (s *session) ensurePrepared(bc *backendConn, ps *prepared) (*backendStmt, e
 			s.settle(bc, relayOutcome{hasError: true}, nil)
 			return nil, s.clientError(myErr.Code, myErr.Message)
 		}
-		return nil, s.backendFailed(bc, err, false)
+		return nil, s.failedBeforeAnswer(bc, err)
 	}
 	return bc.remember(ps.sql, ps.schema, id), nil
 }

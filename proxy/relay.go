@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -60,6 +61,9 @@ type relayOutcome struct {
 	warnings   uint16 // warning count of the last OK/EOF
 	insertID   uint64 // last insert id of the last OK packet
 	hasError   bool   // an ERR packet ended the response
+	// readOnly: that ERR packet was the server's read-only error (a read that writes,
+	// sent to a replica).
+	readOnly bool
 	// results counts the results before any ERR: the statements of a multi-statement text
 	// that ran.
 	results int
@@ -205,6 +209,15 @@ func (r *relayState) result() (bool, error) {
 	switch f.payload[0] {
 	case mysql.ERR_HEADER:
 		r.out.hasError = true
+		r.out.readOnly = readOnlyError(f.payload)
+		if r.out.readOnly && r.s.retryable && !r.copied {
+			// A read on a replica that writes: nothing reached the client, and nothing
+			// ran (the server refused the write), so it may run on the primary.
+			if err := r.bc.pio.skipFrame(f); err != nil {
+				return false, backendErr(err, false)
+			}
+			return false, errWroteOnReplica
+		}
 		return false, r.pass(f)
 	case mysql.OK_HEADER:
 		if err := r.ok(f); err != nil {
@@ -423,3 +436,26 @@ func (r *relayState) prepare() error {
 	}
 	return nil
 }
+
+// errWroteOnReplica tells query that a read ran into its replica's read-only error before
+// anything reached the client: it writes, and is run on the primary instead.
+var errWroteOnReplica = errors.New("a read wrote on a replica")
+
+// readOnlyError reports whether an ERR packet is a server's refusal to write because it
+// is read-only: 1290 (ER_OPTION_PREVENTS_STATEMENT) naming --read-only or
+// --super-read-only, or 1836 (ER_READ_ONLY_MODE).
+func readOnlyError(p []byte) bool {
+	if len(p) < 3 {
+		return false
+	}
+	switch binary.LittleEndian.Uint16(p[1:]) {
+	case mysql.ER_OPTION_PREVENTS_STATEMENT:
+		return bytes.Contains(p[3:], []byte("read-only"))
+	case erReadOnlyMode:
+		return true
+	}
+	return false
+}
+
+// erReadOnlyMode is ER_READ_ONLY_MODE ("Running in read-only mode", innodb_read_only).
+const erReadOnlyMode = 1836

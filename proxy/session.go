@@ -279,6 +279,16 @@ func (s *session) query(pkt []byte) error {
 		}
 		out, err = s.exec(bc, pkt, respResult)
 	}
+	if errors.Is(err, errWroteOnReplica) {
+		s.learnWrites(st, d.Backend)
+		d = router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: router.ReasonWroteOnReplica}
+		if bc, err = s.conn(router.PrimaryName); err != nil {
+			s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
+			return s.flushClient()
+		}
+		s.srv.metrics.routed(d)
+		out, err = s.exec(bc, pkt, respResult)
+	}
 	s.observe(st, d, out, err, start)
 	if err != nil {
 		return err
@@ -450,9 +460,21 @@ func (s *session) observe(st *router.Statement, d router.Decision, out relayOutc
 	took, failed := time.Since(start), err != nil || out.hasError
 	if st != nil {
 		st.Digest.Record(d.Target, failed, took)
+		if out.readOnly && d.Target == router.TargetReplica {
+			s.learnWrites(st, d.Backend) // a prepared read, or a retry: the client got the error
+		}
 	}
 	if obs := s.srv.opts.Observer; obs != nil {
 		obs.ObserveQuery(d, failed, took)
+	}
+}
+
+// learnWrites records that a read of st ran into replica's read-only error: the reads of
+// its digest go to the primary from now on.
+func (s *session) learnWrites(st *router.Statement, replica string) {
+	if st.Digest.MarkWrites() {
+		s.log.Warn("a read wrote on a replica (read-only error): statements of its digest go to the primary from now on",
+			"replica", replica, "digest", truncate(st.Digest.Text, 200))
 	}
 }
 
@@ -502,6 +524,10 @@ func (s *session) execRelay(bc *backendConn, pkt []byte, kind respKind, stmtID u
 		s.drop(bc)
 		return out, errKilled
 	}
+	if errors.Is(err, errWroteOnReplica) {
+		s.settleConn(bc) // it answered in full: the connection is as before
+		return out, err
+	}
 	if err != nil {
 		if errors.Is(err, errLocalInfileRefused) {
 			return relayOutcome{hasError: true}, s.localInfileRefused(bc)
@@ -534,7 +560,7 @@ func (s *session) syncFailed(bc *backendConn, err error) error {
 		s.settle(bc, relayOutcome{hasError: true}, nil)
 		return s.flushClient()
 	}
-	return s.backendFailed(bc, err, false)
+	return s.failedBeforeAnswer(bc, err)
 }
 
 // learnStatus updates transaction state from the server status flags.

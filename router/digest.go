@@ -40,7 +40,24 @@ type Digest struct {
 	Kind Kind
 
 	count, primary, replica, errors, nanos atomic.Uint64
+	// writes: a read of this digest failed on a replica with the server's read-only
+	// error, so it writes (a view or a trigger calling a writing function, a function
+	// the classifier took for a built-in): its reads go to the primary from then on.
+	writes atomic.Bool
 }
+
+// MarkWrites records that a read of d wrote (ran into a replica's read-only error) and
+// reports whether that is news. The other-statements digest is never marked: it stands
+// for statements of every shape.
+func (d *Digest) MarkWrites() bool {
+	if d == nil || d.Text == OtherDigest {
+		return false
+	}
+	return !d.writes.Swap(true)
+}
+
+// Writes reports whether a read of d ran into a replica's read-only error.
+func (d *Digest) Writes() bool { return d != nil && d.writes.Load() }
 
 // Record counts one execution on target that took took; failed when it ended in an
 // error.
@@ -67,6 +84,8 @@ type DigestStats struct {
 	Reason                          Reason
 	Count, Primary, Replica, Errors uint64
 	Total                           time.Duration
+	// Writes: its reads go to the primary since one ran into a replica's read-only error.
+	Writes bool
 }
 
 // digestSet holds the digests of a classifier and its sql_mode variants.
@@ -119,7 +138,7 @@ func (c *Classifier) Digests() []DigestStats {
 		out = append(out, DigestStats{
 			Text: d.Text, Kind: d.Kind, Reason: d.Reason,
 			Count: n, Primary: d.primary.Load(), Replica: d.replica.Load(), Errors: d.errors.Load(),
-			Total: time.Duration(d.nanos.Load()),
+			Total: time.Duration(d.nanos.Load()), Writes: d.writes.Load(),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool {

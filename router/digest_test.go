@@ -80,3 +80,36 @@ func TestDigestRecordAllocates(t *testing.T) {
 		t.Errorf("Record allocates %.1f times", n)
 	}
 }
+
+// TestLearnedWrites: once a read's digest ran into a replica's read-only error, its reads
+// go to the primary (over the replica hint too) and count as writes for read-your-writes;
+// the other-statements digest is never marked.
+func TestLearnedWrites(t *testing.T) {
+	c := NewClassifier(100)
+	st := c.Classify("SELECT sid FROM visiting")
+	hinted := c.Classify("/* tailgate:replica */ SELECT sid FROM visiting")
+	var view SessionView
+	if d := Pin(st, &view); d.Target != TargetReplica || st.MayWrite() {
+		t.Fatalf("before: %+v, MayWrite %v; want a replica read", d, st.MayWrite())
+	}
+	if !st.Digest.MarkWrites() || st.Digest.MarkWrites() {
+		t.Error("MarkWrites: want news once")
+	}
+	for _, s := range []*Statement{st, c.Classify("SELECT sid FROM visiting")} {
+		if d := Pin(s, &view); d.Target != TargetPrimary || d.Reason != ReasonWroteOnReplica || !s.MayWrite() {
+			t.Errorf("after: %+v, MayWrite %v; want the primary for %s", d, s.MayWrite(), ReasonWroteOnReplica)
+		}
+	}
+	if hinted.Digest == st.Digest {
+		t.Fatal("the hinted text shares the digest: comments are kept in shapes")
+	}
+	hinted.Digest.MarkWrites()
+	if d := Pin(hinted, &view); d.Reason != ReasonWroteOnReplica {
+		t.Errorf("hinted, learned: %+v, want %s", d, ReasonWroteOnReplica)
+	}
+	c.digests.max = len(c.digests.byKey)
+	other := c.Classify("SELECT 1 FROM t3")
+	if other.Digest.Text != OtherDigest || other.Digest.MarkWrites() || Pin(other, &view).Target != TargetReplica {
+		t.Error("the other-statements digest was marked: every statement past the bound would go to the primary")
+	}
+}

@@ -258,6 +258,10 @@ func Pin(st *Statement, s *SessionView) Decision {
 		return primary(ReasonLockHeld)
 	case s.UserVarsOnPrimary && st.Effects.Has(EffectUsesUserVars):
 		return primary(ReasonUserVarsPinned)
+	case st.Digest.Writes():
+		// Learned, not classified: it failed read-only on a replica, and would again
+		// whatever the replica hint says.
+		return primary(ReasonWroteOnReplica)
 	}
 	if st.Hint == HintReplica {
 		return Decision{Target: TargetReplica, Reason: ReasonHintReplica}

@@ -100,6 +100,9 @@ const (
 	ReasonReadYourWrites   Reason = "read_your_writes"
 	ReasonWaitForWrite     Reason = "wait_for_write" // on a replica once it shows the session's write (consistency.replica_wait)
 	ReasonKillSession      Reason = "kill_tailgate_session"
+	// ReasonWroteOnReplica: a read of the statement's digest ran into a replica's
+	// read-only error (it writes: a view or trigger calling a writing function).
+	ReasonWroteOnReplica Reason = "wrote_on_replica"
 )
 
 // Hint is a routing hint from a leading comment.
@@ -170,11 +173,15 @@ type Statement struct {
 	Digest *Digest
 }
 
-// MayWrite reports whether the statement may change data on the primary: a write, or text
+// MayWrite reports whether the statement may change data on the primary: a write, text
 // tailgate cannot see into (unparsed, a CALL, a multi-statement, EXECUTE of a SQL-level
-// prepared statement, a sequence). KindWrite statements that are reads kept on the primary
+// prepared statement, a sequence), or a read whose digest ran into a replica's read-only
+// error. KindWrite statements that are reads kept on the primary
 // for their session effects (LAST_INSERT_ID(), locking reads, ...) do not.
 func (st *Statement) MayWrite() bool {
+	if st.Kind == KindRead && st.Digest.Writes() {
+		return true // learned: it ran into a replica's read-only error
+	}
 	if st.Kind != KindWrite {
 		return false
 	}
