@@ -453,3 +453,24 @@ func TestAppendOK(t *testing.T) {
 		}
 	}
 }
+
+func TestReadOnlyError(t *testing.T) {
+	errPacket := func(code uint16, msg string) []byte {
+		return appendErr(nil, code, "HY000", msg)
+	}
+	for _, tc := range []struct {
+		p    []byte
+		want bool
+	}{
+		{errPacket(1290, "The MariaDB server is running with the --read-only option so it cannot execute this statement"), true},
+		{errPacket(1290, "The MySQL server is running with the --super-read-only option so it cannot execute this statement"), true},
+		{errPacket(1290, "The MariaDB server is running with the --secure-file-priv option so it cannot execute this statement"), false},
+		{errPacket(1836, "Running in read-only mode"), true},
+		{errPacket(1146, "Table 'x.read-only' doesn't exist"), false},
+		{[]byte{0xff, 0x0a}, false},
+	} {
+		if got := readOnlyError(tc.p); got != tc.want {
+			t.Errorf("readOnlyError(%q) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+}
