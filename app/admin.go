@@ -77,7 +77,11 @@ func (a *App) ExplainRoute(sql string) (admin.Route, error) {
 	if err != nil {
 		return admin.Route{}, err
 	}
-	return admin.Route{Target: d.Target.String(), Backend: d.Backend, Reason: string(d.Reason)}, nil
+	reason := string(d.Reason)
+	if d.Reason == router.ReasonRulePrimary || d.Reason == router.ReasonRuleReplica {
+		reason += " (" + st.Rule + ")" // which [[rules]] entry
+	}
+	return admin.Route{Target: d.Target.String(), Backend: d.Backend, Reason: reason}, nil
 }
 
 // Stats implements admin.Source.

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -106,6 +108,11 @@ func New(cfg *config.Config, log hclog.Logger) (*App, error) {
 	mon.SetFollow(cfg.Primary.FollowPromotion)
 	rt := router.New(routerOptions(cfg, mon))
 	cl := router.NewClassifier(10000)
+	rules, err := routingRules(cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	cl.SetRules(rules)
 	a := &App{cfg: cfg, log: log, router: rt, monitor: mon, classifier: cl, primary: primaryCheck{turn: make(chan struct{}, 1)}}
 	popts, err := proxyOptions(cfg, log)
 	if err != nil {
@@ -158,6 +165,26 @@ func monitorOptions(cfg *config.Config, log hclog.Logger) replication.Options {
 		opts.Replicas = append(opts.Replicas, replication.Replica{Name: r.Name, Address: r.Address})
 	}
 	return opts
+}
+
+// routingRules compiles the [[rules]] of the config (checked: the expressions compile).
+func routingRules(rules []config.Rule) ([]router.Rule, error) {
+	out := make([]router.Rule, 0, len(rules))
+	for i, r := range rules {
+		re, err := regexp.Compile(r.Match)
+		if err != nil {
+			return nil, fmt.Errorf("rules[%d].match: %w", i, err)
+		}
+		rule := router.Rule{Name: r.Name, Match: re, MaxLag: r.MaxLag.Duration}
+		switch r.Target {
+		case config.RuleTargetPrimary:
+			rule.Hint = router.HintPrimary
+		case config.RuleTargetReplica:
+			rule.Hint = router.HintReplica
+		}
+		out = append(out, rule)
+	}
+	return out, nil
 }
 
 func routerOptions(cfg *config.Config, fresh router.Freshness) router.Options {
@@ -373,6 +400,13 @@ func (a *App) apply(old, cfg *config.Config) error {
 	a.server.Tune(proxyTuning(cfg))
 	a.server.UpdateBackends(users, primary, reps)
 	a.router.Update(routerOptions(cfg, a.router.Freshness()))
+	if !slices.Equal(cfg.Rules, old.Rules) {
+		rules, err := routingRules(cfg.Rules)
+		if err != nil {
+			return err
+		}
+		a.classifier.SetRules(rules)
+	}
 	if a.admin != nil && cfg.Admin != nil {
 		_ = a.admin.SetCredentials(cfg.Admin.User, cfg.Admin.Password) // Load validated: not empty
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ func (c *Config) Check() error {
 		}
 	}
 	v.lag(&c.Lag)
+	v.rules(c.Rules)
 	v.oneOf("consistency.scope", c.Consistency.Scope, []string{ScopeSession, ScopeUser, ScopeGlobal})
 	if wait := c.Consistency.ReplicaWait; v.notNegative("consistency.replica_wait", wait) {
 		switch read := c.Proxy.BackendReadTimeout; {
@@ -149,6 +151,33 @@ func (v *checker) metrics(m *Metrics, proxyListen string, a *Admin) {
 		}
 		if a != nil && sameAddress(m.Listen, a.Listen) {
 			v.add("metrics.listen", "%q is also admin.listen", m.Listen)
+		}
+	}
+}
+
+func (v *checker) rules(rules []Rule) {
+	names := map[string]int{}
+	for i, r := range rules {
+		key := indexKey("rules", i)
+		switch j, dup := names[r.Name]; {
+		case r.Name == "":
+			v.add(key+".name", "required")
+		case dup:
+			v.add(key+".name", "duplicate rule %q (also rules[%d])", r.Name, j)
+		default:
+			names[r.Name] = i
+		}
+		if r.Match == "" {
+			v.add(key+".match", "required: a regular expression searched in the statement digest (as SHOW DIGESTS shows it)")
+		} else if _, err := regexp.Compile(r.Match); err != nil {
+			v.add(key+".match", "not a valid regular expression: %v", err)
+		}
+		if r.Target != "" {
+			v.oneOf(key+".target", r.Target, []string{RuleTargetPrimary, RuleTargetReplica})
+		}
+		v.notNegative(key+".max_lag", r.MaxLag)
+		if r.Target == "" && r.MaxLag.Duration == 0 {
+			v.add(key, "sets neither target nor max_lag: it would change nothing")
 		}
 	}
 }

@@ -24,6 +24,9 @@ type Config struct {
 	Lag Lag `toml:"lag"`
 	// Consistency holds the session consistency guarantees.
 	Consistency Consistency `toml:"consistency"`
+	// Rules route statements by their digest, as a hint in the statement would: for
+	// applications whose SQL cannot be changed. The first rule that matches applies.
+	Rules []Rule `toml:"rules"`
 	// Log configures logging.
 	Log Log `toml:"log"`
 	// Path is the file the config was loaded from; empty when parsed from memory.
@@ -209,6 +212,29 @@ type Lag struct {
 	OnAllStale string `toml:"on_all_stale"`
 }
 
+// Rule routes the statements whose digest matches, as the leading comment hints do
+// (/* tailgate:primary */, /* tailgate:replica */, /* tailgate:max_lag=... */); a hint in
+// the statement itself wins.
+type Rule struct {
+	// Name identifies the rule in EXPLAIN ROUTE's reason and the logs. Required, unique.
+	Name string `toml:"name"`
+	// Match is a regular expression (Go RE2 syntax) searched in the statement's digest:
+	// its text with literals replaced by markers, as SHOW DIGESTS shows it
+	// ("SELECT c FROM sbtest1 WHERE id=?"). Required.
+	Match string `toml:"match"`
+	// Target is "primary" or "replica"; empty leaves the target to the usual rules.
+	Target string `toml:"target"`
+	// MaxLag accepts a replica up to this lag for the statement instead of lag.max; 0
+	// (the default) leaves lag.max.
+	MaxLag Duration `toml:"max_lag"`
+}
+
+// Rule targets.
+const (
+	RuleTargetPrimary = "primary"
+	RuleTargetReplica = "replica"
+)
+
 // Consistency holds the session consistency guarantees.
 type Consistency struct {
 	// ReadYourWrites makes a session's reads see its own earlier writes. Default true.
@@ -372,6 +398,9 @@ func (c *Config) clone() *Config {
 	n.Primary.TLS = clonePtr(c.Primary.TLS)
 	if c.Users != nil {
 		n.Users = append([]User(nil), c.Users...)
+	}
+	if c.Rules != nil {
+		n.Rules = append([]Rule(nil), c.Rules...)
 	}
 	if c.Replicas != nil {
 		n.Replicas = append([]Replica(nil), c.Replicas...)

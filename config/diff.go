@@ -41,6 +41,7 @@ var liveKeys = map[string]bool{
 	"proxy.max_auth_failures":       true,
 	"proxy.shutdown_timeout":        true, // read when a shutdown starts
 	"consistency":                   true,
+	"rules":                         true, // the classifier's caches are emptied: every statement is classified anew
 
 	"lag.max":           true,
 	"lag.recover":       true,
@@ -76,7 +77,7 @@ func isLive(key string) bool {
 var wholeKeys = map[string]bool{"proxy.tls": true}
 
 // entryNoun names one element of the arrays of tables, which are matched by name.
-var entryNoun = map[string]string{"users": "user", "replicas": "replica"}
+var entryNoun = map[string]string{"users": "user", "replicas": "replica", "rules": "rule"}
 
 // secretKeys are key names whose values are never shown.
 var secretKeys = map[string]bool{"password": true, "backend_password": true}

@@ -150,6 +150,12 @@ func TestParseProblems(t *testing.T) {
 		{"follow_promotion without replication", proxyT + usersT + "[primary]\naddress = \"h:1\"\nfollow_promotion = true #<-\n[[replicas]]\nname = \"r1\"\naddress = \"h:2\"\n", "primary.follow_promotion", "needs [replication]", 0},
 		{"follow_promotion without replicas", proxyT + usersT + "[primary]\naddress = \"h:1\"\nfollow_promotion = true #<-\n[replication]\nuser = \"tg\"\nserver_id = 7\n", "primary.follow_promotion", "needs [[replicas]]", 0},
 		{"follow_promotion not a bool", validT[:len(validT)-1] + "\nfollow_promotion = \"yes\" #<-\n", "primary.follow_promotion", "must be true or false", 0},
+		{"rule without match", validT + "[[rules]] #<-\nname = \"r\"\ntarget = \"replica\"\n", "rules[0].match", "required", 0},
+		{"rule bad regexp", validT + "[[rules]]\nname = \"r\"\nmatch = \"SELECT (\" #<-\ntarget = \"replica\"\n", "rules[0].match", "not a valid regular expression", 0},
+		{"rule bad target", validT + "[[rules]]\nname = \"r\"\nmatch = \"x\"\ntarget = \"replicas\" #<-\n", "rules[0].target", "must be one of primary|replica", 0},
+		{"rule that does nothing", validT + "[[rules]] #<-\nname = \"r\"\nmatch = \"x\"\n", "rules[0]", "neither target nor max_lag", 0},
+		{"rule negative max_lag", validT + "[[rules]]\nname = \"r\"\nmatch = \"x\"\nmax_lag = \"-1s\" #<-\n", "rules[0].max_lag", "must not be negative", 0},
+		{"rule duplicate name", validT + "[[rules]]\nname = \"r\"\nmatch = \"x\"\ntarget = \"primary\"\n[[rules]]\nname = \"r\" #<-\nmatch = \"y\"\ntarget = \"primary\"\n", "rules[1].name", "duplicate rule", 0},
 		{"replica_wait too long", validT + "[consistency]\nreplica_wait = \"2m\" #<-\n", "consistency.replica_wait", "above 1m", 0},
 		{"replica_wait above the read timeout", "[proxy]\nbackend_read_timeout = \"100ms\"\n" + usersT + primaryT + "[consistency]\nreplica_wait = \"100ms\" #<-\n", "consistency.replica_wait", "not below proxy.backend_read_timeout (100ms)", 0},
 

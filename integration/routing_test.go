@@ -1005,3 +1005,67 @@ func TestReadThatWritesLearned(t *testing.T) {
 	}
 	mustExec(t, root, "DROP VIEW tailgate_test.visiting, tailgate_test.visiting2", "DROP FUNCTION tailgate_test.view_log", "DROP TABLE tailgate_test.view_visits")
 }
+
+// TestRoutingRules: [[rules]] route by digest what the application's SQL cannot be changed
+// for: a read calling a (read-only) stored function goes to the replicas, reads of a table
+// stay on the primary; EXPLAIN ROUTE names the rule; a reload that removes the rules
+// takes effect at once for texts already cached.
+func TestRoutingRules(t *testing.T) {
+	root, err := shared.Primary.RootDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	mustExec(t, root,
+		"CREATE OR REPLACE FUNCTION tailgate_test.rules_fn(x INT) RETURNS INT DETERMINISTIC NO SQL RETURN x + 1",
+		"CREATE TABLE IF NOT EXISTS tailgate_test.rules_report (id INT PRIMARY KEY)")
+	defer mustExec(t, root, "DROP FUNCTION tailgate_test.rules_fn", "DROP TABLE tailgate_test.rules_report")
+	waitReplicated(t, shared)
+	cfg := testConfig(shared)
+	cfg.Rules = []config.Rule{
+		{Name: "fn-on-replicas", Match: `^SELECT rules_fn\(\?\)`, Target: config.RuleTargetReplica},
+		{Name: "report-on-primary", Match: `FROM rules_report\b`, Target: config.RuleTargetPrimary},
+	}
+	tg, path := startTailgateFromFile(t, cfg)
+	adm := adminDB(t, startAdmin(t, tg), adminUser, adminPassword)
+	c := conn(t, tg.db(t, ""))
+	primary := int(shared.Primary.ServerID)
+	servers := func(query string) map[int]int {
+		t.Helper()
+		got := map[int]int{}
+		for i := range 20 {
+			var v, sid int
+			if err := c.QueryRowContext(context.Background(), fmt.Sprintf(query, i)).Scan(&v, &sid); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+			got[sid]++
+		}
+		return got
+	}
+	const fnRead, reportRead = "SELECT rules_fn(%d), @@server_id", "SELECT COUNT(*) + %d, @@server_id FROM rules_report"
+	if got := servers(fnRead); got[primary] != 0 || len(got) != 2 {
+		t.Errorf("with the replica rule, reads calling the function ran on %v: want both replicas, not the primary", got)
+	}
+	if got := servers(reportRead); got[primary] != 20 {
+		t.Errorf("with the primary rule, reads of the table ran on %v: want the primary only", got)
+	}
+	if r := queryRows(t, adm, "EXPLAIN ROUTE SELECT rules_fn(3), @@server_id")[0]["reason"]; r != "rule_replica (fn-on-replicas)" {
+		t.Errorf("EXPLAIN ROUTE reason %q, want the rule named", r)
+	}
+
+	cfg.Rules = nil
+	writeConfigFile(t, path, cfg)
+	changes, err := tg.app.ReloadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(changes, "rule fn-on-replicas removed") {
+		t.Errorf("reload reported %q, want the rules' removal", changes)
+	}
+	if got := servers(fnRead); got[primary] != 20 {
+		t.Errorf("without the rules, reads calling the function ran on %v: want the primary (stored_function)", got)
+	}
+	if got := servers(reportRead); got[primary] != 0 {
+		t.Errorf("without the rules, reads of the table ran on %v: want the replicas", got)
+	}
+}

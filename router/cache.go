@@ -107,3 +107,13 @@ func (c *statementCache) len() int {
 	defer c.mu.RUnlock()
 	return len(c.entries)
 }
+
+// clear drops every entry (the routing rules changed: cached classifications carry them).
+func (c *statementCache) clear() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	clear(c.entries)
+	c.mu.Unlock()
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -51,6 +52,7 @@ type Classifier struct {
 	mode     SQLMode
 	variants *[modeCount]*Classifier // by mode, shared by all of them; [0] is the default
 	digests  *digestSet              // shared by the variants
+	rules    *atomic.Pointer[[]Rule] // shared by the variants (SetRules)
 }
 
 // SQLMode holds the sql_mode flags that change how the server reads statement text.
@@ -69,7 +71,8 @@ const (
 // NewClassifier returns a classifier whose caches (exact texts and statement shapes) hold up
 // to cacheSize entries each, texts and shapes of at most 4 KiB; cacheSize <= 0 disables both.
 func NewClassifier(cacheSize int) *Classifier {
-	c := &Classifier{cache: newStatementCache(cacheSize), shapes: newStatementCache(cacheSize), digests: newDigestSet()}
+	c := &Classifier{cache: newStatementCache(cacheSize), shapes: newStatementCache(cacheSize), digests: newDigestSet(),
+		rules: &atomic.Pointer[[]Rule]{}}
 	c.parsers.New = func() any { return parser.New() }
 	c.variants = &[modeCount]*Classifier{c}
 	for m := SQLMode(1); m < modeCount; m++ {
@@ -80,7 +83,7 @@ func NewClassifier(cacheSize int) *Classifier {
 		if m&ModeANSIQuotes != 0 {
 			pm |= mysql.ModeANSIQuotes
 		}
-		v := &Classifier{cache: newStatementCache(cacheSize), mode: m, variants: c.variants, digests: c.digests}
+		v := &Classifier{cache: newStatementCache(cacheSize), mode: m, variants: c.variants, digests: c.digests, rules: c.rules}
 		v.parsers.New = func() any {
 			p := parser.New()
 			p.SetSQLMode(pm)
@@ -120,6 +123,7 @@ func classifyUncached[T string | []byte](c *Classifier, sql T) *Statement {
 		text := string(sql)
 		st := c.classify(text)
 		st.Digest = digestFor(c.digests, text, st)
+		applyRules(c, st, text)
 		return c.cache.add(text, st)
 	}
 	if len(sql) <= shapeStackLen {
@@ -145,8 +149,10 @@ func classifyWithShape[T string | []byte](c *Classifier, sql T, buf []byte) *Sta
 	st := c.classify(text)
 	if ok {
 		st.Digest = digestFor(c.digests, shape, st)
+		applyRules(c, st, shape)
 	} else {
 		st.Digest = digestFor(c.digests, text, st)
+		applyRules(c, st, text)
 	}
 	if ok && shapeIndependent(st) {
 		// An earlier entry wins, as in add: the texts of a shape share one *Statement.
@@ -203,12 +209,18 @@ func (c *Classifier) classify(sql string) *Statement {
 		st = c.classifyText(sql, 0)
 	}
 	st.Hint, st.MaxLag = leadingHints(sql)
+	st.applyReplicaHint()
+	return st
+}
+
+// applyReplicaHint makes a replica hint (a comment or a rule) count for the reads kept
+// on the primary only because they might write or ask for the primary's binlog.
+func (st *Statement) applyReplicaHint() {
 	if (st.Reason == ReasonStoredFunc || st.Reason == ReasonPrimaryStatus) && st.Hint == HintReplica && !st.Multi {
 		// The application vouches that its functions only read, or asks for a replica's
 		// binary log.
 		st.Kind, st.Reason = KindRead, ""
 	}
-	return st
 }
 
 // classifyText returns a fresh *Statement (never shared) for sql, hints not applied.

@@ -246,6 +246,8 @@ func Pin(st *Statement, s *SessionView) Decision {
 	}
 	// Reads (and read-only transactions) from here on.
 	switch {
+	case st.Hint == HintPrimary && st.Rule != "":
+		return primary(ReasonRulePrimary)
 	case st.Hint == HintPrimary:
 		return primary(ReasonHintPrimary)
 	case s.AutocommitOff:
@@ -264,6 +266,9 @@ func Pin(st *Statement, s *SessionView) Decision {
 		return primary(ReasonWroteOnReplica)
 	}
 	if st.Hint == HintReplica {
+		if st.Rule != "" {
+			return Decision{Target: TargetReplica, Reason: ReasonRuleReplica}
+		}
 		return Decision{Target: TargetReplica, Reason: ReasonHintReplica}
 	}
 	if st.Kind == KindBeginReadOnly {

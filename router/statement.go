@@ -103,6 +103,9 @@ const (
 	// ReasonWroteOnReplica: a read of the statement's digest ran into a replica's
 	// read-only error (it writes: a view or trigger calling a writing function).
 	ReasonWroteOnReplica Reason = "wrote_on_replica"
+	// ReasonRulePrimary, ReasonRuleReplica: a routing rule (config [[rules]]) said so.
+	ReasonRulePrimary Reason = "rule_primary"
+	ReasonRuleReplica Reason = "rule_replica"
 )
 
 // Hint is a routing hint from a leading comment.
@@ -171,6 +174,9 @@ type Statement struct {
 	// Digest counts the executions of the statements of its shape (digest.go); nil for a
 	// statement that did not come from a Classifier.
 	Digest *Digest
+	// Rule names the routing rule (config [[rules]]) whose target Hint is; "" when Hint
+	// is the text's own or none.
+	Rule string
 }
 
 // MayWrite reports whether the statement may change data on the primary: a write, text
