@@ -103,6 +103,8 @@ const (
 	// and ran there, and waits that ran out (the read then went to the primary).
 	StatReplicaWaits      = "replica_waits"
 	StatReplicaWaitMisses = "replica_wait_misses"
+	// StatSlowStatements counts the statements that took log.slow_statement or longer.
+	StatSlowStatements = "slow_statements"
 	// StatPrimaryFollows counts promotions followed: the primary moved to a promoted
 	// replica without a config change (primary.follow_promotion).
 	StatPrimaryFollows = "primary_follows"

@@ -109,6 +109,7 @@ func (a *App) Stats() []admin.Stat {
 		{Name: admin.StatReplicaWaits, Value: s.ReplicaWaits},
 		{Name: admin.StatReplicaWaitMisses, Value: s.ReplicaWaitMisses},
 		{Name: admin.StatPrimaryFollows, Value: a.primaryFollows.Load()},
+		{Name: admin.StatSlowStatements, Value: s.SlowStatements},
 	}
 	if connected, reconnects, seq, ok := a.monitor.TailerStats(); ok {
 		up := uint64(0)

@@ -231,6 +231,7 @@ func proxyTuning(cfg *config.Config) proxy.Options {
 		BackendReadTimeout:    cfg.Proxy.BackendReadTimeout.Duration,
 		ReadYourWrites:        cfg.Consistency.ReadYourWrites,
 		ReplicaWait:           cfg.Consistency.ReplicaWait.Duration,
+		SlowStatement:         cfg.Log.SlowStatement.Duration,
 		ConsistencyScope:      cfg.Consistency.Scope,
 		PrimaryWait:           cfg.Proxy.PrimaryWait.Duration,
 		MaxAuthFailures:       cfg.Proxy.MaxAuthFailures,

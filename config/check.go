@@ -46,6 +46,7 @@ func (c *Config) Check() error {
 		}
 	}
 	v.log(&c.Log)
+	v.notNegative("log.slow_statement", c.Log.SlowStatement)
 	if len(v.problems) == 0 {
 		return nil
 	}

@@ -256,6 +256,11 @@ type Log struct {
 	Level string `toml:"level"`
 	// Format is text (default) or json.
 	Format string `toml:"format"`
+	// SlowStatement logs each statement whose backend took at least this long to answer
+	// (from sending it to its last packet), at warn level, with its digest (no literal
+	// values), backend and duration, and counts it (SHOW STATS slow_statements). 0 (the
+	// default) is off.
+	SlowStatement Duration `toml:"slow_statement"`
 }
 
 // Accepted values of the enumerated keys.

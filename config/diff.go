@@ -41,7 +41,8 @@ var liveKeys = map[string]bool{
 	"proxy.max_auth_failures":       true,
 	"proxy.shutdown_timeout":        true, // read when a shutdown starts
 	"consistency":                   true,
-	"rules":                         true, // the classifier's caches are emptied: every statement is classified anew
+	"rules":                         true,
+	"log.slow_statement":            true, // the classifier's caches are emptied: every statement is classified anew
 
 	"lag.max":           true,
 	"lag.recover":       true,

@@ -771,3 +771,35 @@ func TestAdminDigests(t *testing.T) {
 	check("SELECT * FROM no_such_table_digest", map[string]string{"count": "1", "errors": "1"})
 	check("REPLACE INTO digest_t VALUES (?)", map[string]string{"class": "write/write", "count": "5", "primary": "5", "replica": "0"})
 }
+
+// TestSlowStatements: with log.slow_statement set, a statement that takes longer is
+// counted (SHOW STATS slow_statements) and one that does not is not; a reload turns it off.
+func TestSlowStatements(t *testing.T) {
+	cfg := testConfig(shared)
+	cfg.Log.SlowStatement = config.Duration{Duration: 80 * time.Millisecond}
+	tg, path := startTailgateFromFile(t, cfg)
+	adm := adminDB(t, startAdmin(t, tg), adminUser, adminPassword)
+	slow := func() string {
+		t.Helper()
+		for _, r := range queryRows(t, adm, "SHOW STATS") {
+			if r["name"] == admin.StatSlowStatements {
+				return r["value"]
+			}
+		}
+		return "missing"
+	}
+	c := conn(t, tg.db(t, ""))
+	mustExec(t, c, "SELECT 1", "SELECT SLEEP(0.1)", "SELECT 2", "DO SLEEP(0.12)")
+	if got := slow(); got != "2" {
+		t.Errorf("slow_statements = %s after two statements of 100 ms and more and two fast ones, want 2", got)
+	}
+	cfg.Log.SlowStatement = config.Duration{}
+	writeConfigFile(t, path, cfg)
+	if err := tg.app.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, "SELECT SLEEP(0.1)")
+	if got := slow(); got != "2" {
+		t.Errorf("slow_statements = %s after the reload turned it off, want still 2", got)
+	}
+}

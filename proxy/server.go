@@ -102,6 +102,9 @@ type Options struct {
 	// ReplicaWait is how long such a read may wait on a replica for the write (MASTER_GTID_WAIT)
 	// before it goes to the primary; 0 sends it to the primary at once (live).
 	ReplicaWait time.Duration
+	// SlowStatement logs and counts statements that took at least this long; 0 is off
+	// (live).
+	SlowStatement time.Duration
 	// Observer, when set, is told about every statement routed (metrics).
 	Observer Observer
 	// OnBackendFailure, when set, is told when a connection to a replica fails, so that
@@ -179,6 +182,7 @@ func (s *Server) Tune(t Options) {
 	o.MaxAllowedPacket, o.BackendConnectTimeout, o.BackendReadTimeout = t.MaxAllowedPacket, t.BackendConnectTimeout, t.BackendReadTimeout
 	o.MaxBackendConnections, o.PrimaryWait = t.MaxBackendConnections, t.PrimaryWait
 	o.ReadYourWrites, o.ConsistencyScope, o.ReplicaWait = t.ReadYourWrites, t.ConsistencyScope, t.ReplicaWait
+	o.SlowStatement = t.SlowStatement
 	s.tuned.Store(&o)
 	s.throttle.setMax(o.MaxAuthFailures)
 	s.primary.Load().pool.setMax(o.MaxBackendConnections)

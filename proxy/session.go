@@ -463,6 +463,14 @@ func (s *session) observe(st *router.Statement, d router.Decision, out relayOutc
 		if out.readOnly && d.Target == router.TargetReplica {
 			s.learnWrites(st, d.Backend) // a prepared read, or a retry: the client got the error
 		}
+		if slow := s.srv.live().SlowStatement; slow > 0 && took >= slow {
+			s.srv.metrics.slow.Add(1)
+			digest := "(unknown)"
+			if st.Digest != nil {
+				digest = truncate(st.Digest.Text, 500) // no literal values: they may be secrets
+			}
+			s.log.Warn("slow statement", "took", took.Round(time.Microsecond), "backend", d.Backend, "reason", d.Reason, "failed", failed, "digest", digest)
+		}
 	}
 	if obs := s.srv.opts.Observer; obs != nil {
 		obs.ObserveQuery(d, failed, took)

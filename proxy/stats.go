@@ -20,6 +20,7 @@ type Stats struct {
 	retries           atomic.Uint64
 	waitedForWrite    atomic.Uint64
 	waitTimedOut      atomic.Uint64
+	slow              atomic.Uint64
 }
 
 // StatsSnapshot is a copy of the counters at one moment.
@@ -36,6 +37,7 @@ type StatsSnapshot struct {
 	Retries           uint64 // reads retried on another backend after a failure
 	ReplicaWaits      uint64 // reads that waited on a replica for the session's write and ran there
 	ReplicaWaitMisses uint64 // waits that ran out (consistency.replica_wait): the read went to the primary
+	SlowStatements    uint64 // statements that took log.slow_statement or longer
 }
 
 // Snapshot copies the counters.
@@ -53,6 +55,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		Retries:           s.retries.Load(),
 		ReplicaWaits:      s.waitedForWrite.Load(),
 		ReplicaWaitMisses: s.waitTimedOut.Load(),
+		SlowStatements:    s.slow.Load(),
 	}
 }
 
