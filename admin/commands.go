@@ -16,6 +16,7 @@ var commandList = [...][2]string{
 	{"EXPLAIN ROUTE <sql>", "where <sql> would go now in a fresh autocommit session: target, backend, reason"},
 	{"SHOW STATS", "the proxy's counters: name, value"},
 	{"SHOW SESSIONS", "client sessions: id, user, client, state, pinned, in_transaction, since"},
+	{"RESET DIGESTS", "zero SHOW DIGESTS' counters and forget which reads were found to write on a replica (their reads go to replicas again)"},
 	{"SHOW DIGESTS", "statements run since start by digest (literals replaced), most total time first: digest, class, count, primary, replica, errors, total_ms, avg_us"},
 	{"KILL [CONNECTION] <id>", "end a client session (SHOW SESSIONS' id): its statement stops, its transaction rolls back"},
 	{"KILL QUERY <id>", "stop the statement a client session runs; the session goes on"},
@@ -43,6 +44,7 @@ const (
 	cmdShowStats
 	cmdShowSessions
 	cmdShowDigests
+	cmdResetDigests
 	cmdSetBackend
 	cmdKill
 	cmdShowConfig
@@ -179,6 +181,10 @@ func parseCommand(text string) (command, error) {
 			return command{}, errKill
 		}
 		return command{kind: cmdKill, session: uint32(n), query: query}, nil
+	case "RESET":
+		if len(words) == 2 && kw(1) == "DIGESTS" {
+			return command{kind: cmdResetDigests}, nil
+		}
 	case "RELOAD":
 		if kw(1) == "CONFIG" && len(words) == 2 {
 			return command{kind: cmdReloadConfig}, nil

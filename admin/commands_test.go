@@ -19,6 +19,7 @@ func TestParseCommand(t *testing.T) {
 		{"Show Stats;;", command{kind: cmdShowStats}, 0},
 		{"SHOW SESSIONS", command{kind: cmdShowSessions}, 0},
 		{"show digests;", command{kind: cmdShowDigests}, 0},
+		{"RESET DIGESTS", command{kind: cmdResetDigests}, 0},
 		{"SHOW CONFIG", command{kind: cmdShowConfig}, 0},
 		{"reload config", command{kind: cmdReloadConfig}, 0},
 		{"help;", command{kind: cmdHelp}, 0},

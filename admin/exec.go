@@ -74,6 +74,11 @@ func (s *Server) run(cmd command, env chatterEnv, log hclog.Logger) (*mysql.Resu
 		}
 		return resultset(digestColumns, rows)
 
+	case cmdResetDigests:
+		s.src.ResetDigests()
+		log.Info("digests reset by operator")
+		return &mysql.Result{StatusMessage: "digests reset"}, nil
+
 	case cmdSetBackend:
 		if err := s.src.SetBackendOffline(cmd.arg, cmd.offline); err != nil {
 			return nil, sourceError("SET BACKEND", err)

@@ -101,6 +101,12 @@ func (f *fakeSource) Digests() []DigestInfo {
 	return append([]DigestInfo(nil), f.digests...)
 }
 
+func (f *fakeSource) ResetDigests() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.digests = nil
+}
+
 func (f *fakeSource) KillSession(id uint32, query bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -475,4 +475,10 @@ func TestShowDigests(t *testing.T) {
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("SHOW DIGESTS = %q, want %q", rows, want)
 	}
+	if _, err := c.ExecContext(context.Background(), "RESET DIGESTS"); err != nil {
+		t.Fatal(err)
+	}
+	if _, rows := query(t, c, "SHOW DIGESTS"); len(rows) != 0 {
+		t.Errorf("SHOW DIGESTS after RESET DIGESTS = %q, want none", rows)
+	}
 }

@@ -24,6 +24,8 @@ type Source interface {
 	// Digests lists the statements that ran by digest (their text with literals
 	// replaced), the most total time first.
 	Digests() []DigestInfo
+	// ResetDigests zeroes the digests' counters and forgets the reads found to write.
+	ResetDigests()
 	// KillSession ends client session id (query: stops the statement it runs); an unknown
 	// id is a *mysql.MyError (1094), as servers report it.
 	KillSession(id uint32, query bool) error

@@ -143,6 +143,9 @@ func (a *App) Digests() []admin.DigestInfo {
 	return out
 }
 
+// ResetDigests implements admin.Source.
+func (a *App) ResetDigests() { a.classifier.ResetDigests() }
+
 // Sessions implements admin.Source.
 func (a *App) Sessions() []admin.SessionInfo {
 	ss := a.server.Sessions()

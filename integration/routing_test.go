@@ -1003,6 +1003,23 @@ func TestReadThatWritesLearned(t *testing.T) {
 			t.Errorf("%s wrote its own binlog events %v: the view's function wrote there", r.Name, own)
 		}
 	}
+	// The operator fixed the view: RESET DIGESTS sends its reads to the replicas again.
+	mustExec(t, root, "CREATE OR REPLACE VIEW tailgate_test.visiting AS SELECT 7 AS sid")
+	waitReplicated(t, shared)
+	if _, err := adm.Exec("RESET DIGESTS"); err != nil {
+		t.Fatal(err)
+	}
+	if r := route("SELECT sid FROM visiting"); r != string(router.ReasonRead) {
+		t.Errorf("after RESET DIGESTS, EXPLAIN ROUTE says %s, want %s", r, router.ReasonRead)
+	}
+	if v := serverID(t, conn(t, tg.db(t, "")), "SELECT sid FROM visiting"); v != 7 {
+		t.Fatalf("the fixed view reads %d, want 7", v)
+	}
+	for _, d := range queryRows(t, adm, "SHOW DIGESTS") {
+		if d["digest"] == "SELECT sid FROM visiting" && (d["class"] != "read" || d["replica"] != "1" || d["count"] != "1") {
+			t.Errorf("after RESET DIGESTS and one read: %v, want one read, on a replica", d)
+		}
+	}
 	mustExec(t, root, "DROP VIEW tailgate_test.visiting, tailgate_test.visiting2", "DROP FUNCTION tailgate_test.view_log", "DROP TABLE tailgate_test.view_visits")
 }
 

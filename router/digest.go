@@ -119,6 +119,26 @@ func digestFor[T string | []byte](ds *digestSet, key T, st *Statement) *Digest {
 	return d
 }
 
+// ResetDigests zeroes every digest's counters and forgets which reads were found to write
+// (RESET DIGESTS: after the view or function was fixed, or to count from now).
+func (c *Classifier) ResetDigests() {
+	ds := c.digests
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	reset := func(d *Digest) {
+		d.count.Store(0)
+		d.primary.Store(0)
+		d.replica.Store(0)
+		d.errors.Store(0)
+		d.nanos.Store(0)
+		d.writes.Store(false)
+	}
+	for _, d := range ds.byKey {
+		reset(d)
+	}
+	reset(ds.other)
+}
+
 // Digests returns the digests that ran at least once, the most total time first.
 func (c *Classifier) Digests() []DigestStats {
 	ds := c.digests

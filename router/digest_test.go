@@ -107,6 +107,10 @@ func TestLearnedWrites(t *testing.T) {
 	if d := Pin(hinted, &view); d.Reason != ReasonWroteOnReplica {
 		t.Errorf("hinted, learned: %+v, want %s", d, ReasonWroteOnReplica)
 	}
+	c.ResetDigests()
+	if d := Pin(st, &view); d.Target != TargetReplica || st.MayWrite() || len(c.Digests()) != 0 {
+		t.Errorf("after ResetDigests: %+v, MayWrite %v, %d digests shown; want a replica read, none shown", d, st.MayWrite(), len(c.Digests()))
+	}
 	c.digests.max = len(c.digests.byKey)
 	other := c.Classify("SELECT 1 FROM t3")
 	if other.Digest.Text != OtherDigest || other.Digest.MarkWrites() || Pin(other, &view).Target != TargetReplica {
