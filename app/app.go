@@ -296,21 +296,22 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	defer func() { stopAux(); aux.Wait() }()
 
-	// Promotions found by the monitor move the primary; stops before the monitor.
+	// Promotions found by the monitor move the primary, until the proxy has drained.
+	followCtx, stopFollowing := context.WithCancel(context.Background())
 	var following sync.WaitGroup
 	following.Add(1)
 	go func() {
 		defer following.Done()
 		for {
 			select {
-			case <-monCtx.Done():
+			case <-followCtx.Done():
 				return
 			case p := <-a.monitor.Promotions():
 				a.follow(p)
 			}
 		}
 	}()
-	defer func() { stopMonitor(); following.Wait() }()
+	defer func() { stopFollowing(); following.Wait() }()
 
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	defer stopServe()
