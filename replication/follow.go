@@ -52,9 +52,10 @@ func (m *Monitor) Promotions() <-chan Promotion { return m.promotions }
 //   - while t is disconnected after it first connected (a primary restart, or a stream it
 //     cannot get back: a revoked privilege, a killed binlog dump, a server_id another
 //     client took), the primary's binlog position. What each poll finds new is stamped as
-//     seen at the previous poll (the first, when t was lost): erring early, as the tailer
-//     does with delayed events, so lag keeps growing for a replica that stops applying, at
-//     poll resolution instead of per transaction.
+//     seen at the previous poll (the first poll's: when the watcher saw t lost, within a
+//     poll interval of it): erring early, as the tailer does with delayed events, so lag
+//     keeps growing for a replica that stops applying, at poll resolution instead of per
+//     transaction.
 //
 // It holds no connection while neither is needed.
 func (m *Monitor) watchPrimary(ctx context.Context, p *primaryView, t *tailer) {
