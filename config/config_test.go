@@ -178,6 +178,16 @@ ca = "ca.pem"
 [[replicas]]
 name = "replica2"
 address = "127.0.0.1:3308"
+
+[[rules]]
+name = "reports"
+match = "FROM reports"
+target = "replica"
+
+[[rules]]
+name = "audit"
+match = "audit"
+max_lag = "30s"
 `), "full.toml")
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -190,7 +191,25 @@ func (d *differ) entries(key string, a, b reflect.Value) {
 			d.add(entryKey(name), fmt.Sprintf("%s %s added", noun, name))
 		}
 	}
+	if orderedKeys[key] {
+		// The first matching rule applies: the same rules in another order route otherwise.
+		names := func(s reflect.Value) []string {
+			var out []string
+			for i := range s.Len() {
+				if n := s.Index(i).FieldByName("Name").String(); news[n].IsValid() && olds[n].IsValid() {
+					out = append(out, n)
+				}
+			}
+			return out
+		}
+		if was, now := names(a), names(b); !slices.Equal(was, now) {
+			d.add(key, fmt.Sprintf("%s order %s -> %s", key, strings.Join(was, ","), strings.Join(now, ",")))
+		}
+	}
 }
+
+// orderedKeys are arrays of tables whose order matters.
+var orderedKeys = map[string]bool{"rules": true}
 
 func formatValue(v reflect.Value) string {
 	if m, ok := v.Interface().(encoding.TextMarshaler); ok {

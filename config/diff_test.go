@@ -62,6 +62,12 @@ func TestDiff(t *testing.T) {
 		{"tables removed need a restart", func(c *Config) { c.Admin, c.Metrics, c.Replication = nil, nil, nil }, []string{
 			"admin removed: needs a restart", "metrics removed: needs a restart", "replication removed: needs a restart"}, true},
 		{"admin user is live", func(c *Config) { c.Admin.User = "root" }, []string{`admin.user "admin" -> "root"`}, false},
+		{"rules reordered", func(c *Config) { c.Rules[0], c.Rules[1] = c.Rules[1], c.Rules[0] }, []string{"rules order reports,audit -> audit,reports"}, false},
+		{"rule changed, one added", func(c *Config) {
+			c.Rules[0].Target = RuleTargetPrimary
+			c.Rules = append(c.Rules, Rule{Name: "x", Match: "x", Target: RuleTargetPrimary})
+		}, []string{`rules[reports].target "replica" -> "primary"`, "rule x added"}, false},
+		{"slow_statement is live", func(c *Config) { c.Log.SlowStatement = Duration{time.Second} }, []string{"log.slow_statement 0s -> 1s"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
