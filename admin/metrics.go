@@ -88,6 +88,7 @@ var statMetrics = []statMetric{
 	{StatReadRetries, prometheus.NewDesc("tailgate_read_retries_total", "Reads retried on another backend after theirs failed before answering.", nil, nil), prometheus.CounterValue},
 	{StatReplicaWaits, prometheus.NewDesc("tailgate_replica_waits_total", "Reads after the session's write that waited on a replica until it showed the write, and ran there (consistency.replica_wait).", nil, nil), prometheus.CounterValue},
 	{StatReplicaWaitMisses, prometheus.NewDesc("tailgate_replica_wait_misses_total", "Waits on a replica for the session's write that ran out: the read went to the primary.", nil, nil), prometheus.CounterValue},
+	{StatReadOnlyWaits, prometheus.NewDesc("tailgate_primary_read_only_waits_total", "Statements the primary refused as read-only (a switchover) that waited for it to move instead of failing.", nil, nil), prometheus.CounterValue},
 	{StatSlowStatements, prometheus.NewDesc("tailgate_slow_statements_total", "Statements whose backend took log.slow_statement or longer to answer (each is logged with its digest).", nil, nil), prometheus.CounterValue},
 	{StatPrimaryFollows, prometheus.NewDesc("tailgate_primary_follows_total", "Promotions followed: the primary moved to a promoted replica without a config change (primary.follow_promotion).", nil, nil), prometheus.CounterValue},
 	{StatTailerConnected, prometheus.NewDesc("tailgate_binlog_connected", "1 while the binlog tailer streams from the primary, else 0.", nil, nil), prometheus.GaugeValue},

@@ -107,6 +107,9 @@ const (
 	StatReplicaWaitMisses = "replica_wait_misses"
 	// StatSlowStatements counts the statements that took log.slow_statement or longer.
 	StatSlowStatements = "slow_statements"
+	// StatReadOnlyWaits counts statements the primary refused as read-only (a switchover
+	// under way) that waited for it to move (proxy.primary_wait) instead of failing.
+	StatReadOnlyWaits = "primary_read_only_waits"
 	// StatPrimaryFollows counts promotions followed: the primary moved to a promoted
 	// replica without a config change (primary.follow_promotion).
 	StatPrimaryFollows = "primary_follows"

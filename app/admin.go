@@ -110,6 +110,7 @@ func (a *App) Stats() []admin.Stat {
 		{Name: admin.StatReplicaWaitMisses, Value: s.ReplicaWaitMisses},
 		{Name: admin.StatPrimaryFollows, Value: a.primaryFollows.Load()},
 		{Name: admin.StatSlowStatements, Value: s.SlowStatements},
+		{Name: admin.StatReadOnlyWaits, Value: s.ReadOnlyWaits},
 	}
 	if connected, reconnects, seq, ok := a.monitor.TailerStats(); ok {
 		up := uint64(0)

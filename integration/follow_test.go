@@ -3,12 +3,16 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/tailgate-proxy/tailgate/config"
 	"github.com/tailgate-proxy/tailgate/integration/cluster"
 	"github.com/tailgate-proxy/tailgate/router"
 )
@@ -99,7 +103,7 @@ func startWriters(t *testing.T, db *sql.DB, table string, n int) *idWriters {
 func (w *idWriters) mark() { w.marked.Store(true) }
 
 // stopAndCheck waits up to 10 s for 100 writes acknowledged since mark, stops the
-// writers and checks that every acknowledged id is in table on node.
+// writers and checks that none failed and every acknowledged id is in table on node.
 func (w *idWriters) stopAndCheck(t *testing.T, node *cluster.Node, table string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -111,6 +115,11 @@ func (w *idWriters) stopAndCheck(t *testing.T, node *cluster.Node, table string)
 	t.Logf("writes: %d acknowledged (%d after the move), %d failed (last: %v)", len(w.acked), w.after.Load(), w.failed, w.lastFailure)
 	if w.after.Load() < 100 {
 		t.Errorf("only %d writes acknowledged within 10 s of the move, want 100", w.after.Load())
+	}
+	if w.failed > 0 {
+		// Refused by the read-only old primary before the move, they wait for it
+		// (proxy.primary_wait) and run on the new one.
+		t.Errorf("%d autocommit writes failed across the move (last: %v), want none", w.failed, w.lastFailure)
 	}
 	root, err := node.RootDB()
 	if err != nil {
@@ -287,5 +296,47 @@ func TestFollowPromotion(t *testing.T) {
 	}
 	if id := serverID(t, db, "SELECT @@server_id FROM follow WHERE id = -2 FOR UPDATE"); id != int(other.ServerID) {
 		t.Errorf("writes go to server %d after the failover, want %s (%d)", id, other.Name, other.ServerID)
+	}
+}
+
+// TestReadOnlyPrimaryWrites: a primary made read-only with nothing moving it: an
+// autocommit write waits proxy.primary_wait for a move, then gets the server's own error
+// 1290; a write inside a transaction gets it at once (the transaction stays on its server);
+// SHOW STATS counts the waits.
+func TestReadOnlyPrimaryWrites(t *testing.T) {
+	const wait = 400 * time.Millisecond
+	cfg := testConfig(shared)
+	cfg.Proxy.PrimaryWait = config.Duration{Duration: wait}
+	tg := startTailgate(t, cfg)
+	c := conn(t, tg.db(t, ""))
+	mustExec(t, c, "CREATE TABLE IF NOT EXISTS ro_primary (id INT PRIMARY KEY)")
+	txn := conn(t, tg.db(t, ""))
+	mustExec(t, txn, "BEGIN", "SELECT COUNT(*) FROM ro_primary FOR UPDATE")
+	if err := shared.Primary.Exec(context.Background(), "SET GLOBAL read_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shared.Primary.Exec(context.Background(), "SET GLOBAL read_only = OFF") })
+
+	var myErr *mysql.MySQLError
+	start := time.Now()
+	_, err := c.ExecContext(context.Background(), "INSERT INTO ro_primary VALUES (1)")
+	took := time.Since(start)
+	if !errors.As(err, &myErr) || myErr.Number != 1290 {
+		t.Fatalf("autocommit write on a read-only primary: %v, want error 1290", err)
+	}
+	if took < wait || took > wait+time.Second {
+		t.Errorf("the autocommit write failed after %s, want primary_wait (%s) first", took, wait)
+	}
+	start = time.Now()
+	_, err = txn.ExecContext(context.Background(), "INSERT INTO ro_primary VALUES (2)")
+	if !errors.As(err, &myErr) || myErr.Number != 1290 {
+		t.Fatalf("write in a transaction on a read-only primary: %v, want error 1290", err)
+	}
+	if took := time.Since(start); took > wait/2 {
+		t.Errorf("the write in a transaction failed after %s, want at once", took)
+	}
+	mustExec(t, txn, "ROLLBACK")
+	if n := tg.app.Server().Stats().Snapshot().ReadOnlyWaits; n != 1 {
+		t.Errorf("primary_read_only_waits = %d, want 1", n)
 	}
 }

@@ -156,7 +156,7 @@ func (s *session) stmtExecute(pkt []byte) error {
 		bc  *backendConn
 		res relayOutcome
 	)
-	defer func() { s.retryable = false }()
+	defer func() { s.retryable, s.holdReadOnly = false, false }()
 	for attempt := 0; ; attempt++ {
 		var err error
 		if d, bc, err = s.route(ps.st, true); err != nil || bc == nil {
@@ -178,9 +178,13 @@ func (s *session) stmtExecute(pkt []byte) error {
 			return err
 		}
 		out := s.rewriteExecute(pkt, ps, bs, boundAt)
+		s.holdReadOnly = attempt == 0 && s.mayHoldReadOnly(bc)
 		res, err = s.exec(bc, out, respResult)
-		s.retryable = false
+		s.retryable, s.holdReadOnly = false, false
 		switch {
+		case errors.Is(err, errPrimaryReadOnly):
+			s.awaitPrimaryMove(bc.b) // then on the new primary, or the old one's error
+			continue
 		case errors.Is(err, errRetry):
 			s.srv.metrics.retries.Add(1)
 			continue

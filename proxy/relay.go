@@ -210,13 +210,17 @@ func (r *relayState) result() (bool, error) {
 	case mysql.ERR_HEADER:
 		r.out.hasError = true
 		r.out.readOnly = readOnlyError(f.payload)
-		if r.out.readOnly && r.s.retryable && !r.copied {
-			// A read on a replica that writes: nothing reached the client, and nothing
-			// ran (the server refused the write), so it may run on the primary.
+		if r.out.readOnly && !r.copied && (r.s.retryable || r.s.holdReadOnly) {
+			// Nothing reached the client, and nothing ran (the server refused to write):
+			// a read on a replica that writes may run on the primary; a write refused by a
+			// primary that went read-only (a switchover) may run on the next one.
 			if err := r.bc.pio.skipFrame(f); err != nil {
 				return false, backendErr(err, false)
 			}
-			return false, errWroteOnReplica
+			if r.s.retryable {
+				return false, errWroteOnReplica
+			}
+			return false, errPrimaryReadOnly
 		}
 		return false, r.pass(f)
 	case mysql.OK_HEADER:
@@ -440,6 +444,10 @@ func (r *relayState) prepare() error {
 // errWroteOnReplica tells query that a read ran into its replica's read-only error before
 // anything reached the client: it writes, and is run on the primary instead.
 var errWroteOnReplica = errors.New("a read wrote on a replica")
+
+// errPrimaryReadOnly tells query that the primary refused a statement as read-only before
+// anything reached the client: it waits for the primary to move (session.holdReadOnly).
+var errPrimaryReadOnly = errors.New("the primary is read-only")
 
 // readOnlyError reports whether an ERR packet is a server's refusal to write because it
 // is read-only: 1290 (ER_OPTION_PREVENTS_STATEMENT) naming --read-only or

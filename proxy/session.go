@@ -64,15 +64,18 @@ type session struct {
 	writeGTID    string                  // GTID of the session's last write (read-your-writes)
 	userWrite    *atomic.Pointer[string] // latest write of the session's user (scope "user")
 
-	ctx        context.Context // ends when tailgate shuts down
-	retryable  bool            // the statement running may be retried on another backend
-	loginCheck bool            // checking the login during the handshake: no waiting for the primary
-	scratch    []byte          // reused for rewritten packets
-	execBuf    []byte          // reused for rewritten COM_STMT_EXECUTE packets
-	started    time.Time
-	status     atomic.Value // string: "idle", "query"
-	inTxn      atomic.Bool  // a transaction is open (read by shutdown without the session's lock)
-	pinned     atomic.Value // string: backend the session is pinned to, for SHOW SESSIONS
+	ctx       context.Context // ends when tailgate shuts down
+	retryable bool            // the statement running may be retried on another backend
+	// holdReadOnly: the statement running may wait for the primary to move when the primary
+	// refuses it as read-only (an autocommit statement on an unpinned connection).
+	holdReadOnly bool
+	loginCheck   bool   // checking the login during the handshake: no waiting for the primary
+	scratch      []byte // reused for rewritten packets
+	execBuf      []byte // reused for rewritten COM_STMT_EXECUTE packets
+	started      time.Time
+	status       atomic.Value // string: "idle", "query"
+	inTxn        atomic.Bool  // a transaction is open (read by shutdown without the session's lock)
+	pinned       atomic.Value // string: backend the session is pinned to, for SHOW SESSIONS
 	// pinnedName is the session goroutine's copy of pinned (stored only on change).
 	pinnedName string
 	raw        net.Conn // the client's connection as accepted (under TLS and compression)
@@ -270,8 +273,20 @@ func (s *session) query(pkt []byte) error {
 	// An autocommit read whose replica fails before answering anything is retried once
 	// on another eligible backend; writes and transactions never are.
 	s.retryable = d.Target == router.TargetReplica && s.txn == nil && st.Kind == router.KindRead
+	s.holdReadOnly = s.mayHoldReadOnly(bc)
 	out, err := s.exec(bc, pkt, respResult)
-	s.retryable = false
+	s.retryable, s.holdReadOnly = false, false
+	if errors.Is(err, errPrimaryReadOnly) {
+		s.awaitPrimaryMove(bc.b)
+		// On the new primary; or on the same one, whose error then reaches the client.
+		if d, bc, err = s.route(st, true); err != nil || bc == nil {
+			return err
+		}
+		if err := s.prepareSessionFunc(st, bc); err != nil {
+			return err
+		}
+		out, err = s.exec(bc, pkt, respResult)
+	}
 	if errors.Is(err, errRetry) {
 		s.srv.metrics.retries.Add(1)
 		if d, bc, err = s.route(st, true); err != nil || bc == nil {
@@ -477,6 +492,31 @@ func (s *session) observe(st *router.Statement, d router.Decision, out relayOutc
 	}
 }
 
+// mayHoldReadOnly reports whether a statement about to run on bc may wait for the primary
+// to move if the primary refuses it as read-only: in autocommit, outside a transaction, on
+// a connection the session is not pinned to (what the session left on the old primary
+// stays there, as after a reload).
+func (s *session) mayHoldReadOnly(bc *backendConn) bool {
+	return bc.b.Primary && s.txn == nil && s.autocommit && !s.pinnedConn(bc) && s.srv.live().PrimaryWait > 0
+}
+
+// awaitPrimaryMove waits up to primary_wait for the primary to be another than from: a
+// switchover made the primary read-only, and a followed promotion
+// (primary.follow_promotion) or a reload moves it.
+func (s *session) awaitPrimaryMove(from *Backend) {
+	s.srv.metrics.readOnlyWaits.Add(1)
+	deadline := time.Now().Add(s.srv.live().PrimaryWait)
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.srv.primary.Load() == from && time.Now().Before(deadline) {
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
 // learnWrites records that a read of st ran into replica's read-only error: the reads of
 // its digest go to the primary from now on.
 func (s *session) learnWrites(st *router.Statement, replica string) {
@@ -532,7 +572,7 @@ func (s *session) execRelay(bc *backendConn, pkt []byte, kind respKind, stmtID u
 		s.drop(bc)
 		return out, errKilled
 	}
-	if errors.Is(err, errWroteOnReplica) {
+	if errors.Is(err, errWroteOnReplica) || errors.Is(err, errPrimaryReadOnly) {
 		s.settleConn(bc) // it answered in full: the connection is as before
 		return out, err
 	}

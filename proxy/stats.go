@@ -21,6 +21,7 @@ type Stats struct {
 	waitedForWrite    atomic.Uint64
 	waitTimedOut      atomic.Uint64
 	slow              atomic.Uint64
+	readOnlyWaits     atomic.Uint64
 }
 
 // StatsSnapshot is a copy of the counters at one moment.
@@ -38,6 +39,7 @@ type StatsSnapshot struct {
 	ReplicaWaits      uint64 // reads that waited on a replica for the session's write and ran there
 	ReplicaWaitMisses uint64 // waits that ran out (consistency.replica_wait): the read went to the primary
 	SlowStatements    uint64 // statements that took log.slow_statement or longer
+	ReadOnlyWaits     uint64 // statements the primary refused as read-only that waited for it to move
 }
 
 // Snapshot copies the counters.
@@ -56,6 +58,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		ReplicaWaits:      s.waitedForWrite.Load(),
 		ReplicaWaitMisses: s.waitTimedOut.Load(),
 		SlowStatements:    s.slow.Load(),
+		ReadOnlyWaits:     s.readOnlyWaits.Load(),
 	}
 }
 
