@@ -146,57 +146,61 @@ func (s *session) stmtExecute(pkt []byte) error {
 		return s.clientError(mysql.ER_NET_PACKET_TOO_LARGE, fmt.Sprintf(
 			"Parameter of prepared statement which is set through mysql_send_long_data() is longer than max_allowed_packet (%d bytes)", s.srv.live().MaxAllowedPacket))
 	}
-	// An autocommit read may run again elsewhere, once, when its replica fails or refuses
-	// it as a write before answering: as a COM_QUERY, unless long data went with it (it
-	// is sent once).
-	retryable := s.txn == nil && ps.st.Kind == router.KindRead && len(ps.longData) == 0
+	// Once, and only before anything reached the client, an execute runs again, as a
+	// COM_QUERY does (session.query), unless long data went with it (it is sent once).
+	once := s.txn == nil && len(ps.longData) == 0
 	start := time.Now()
-	var (
-		d   router.Decision
-		bc  *backendConn
-		res relayOutcome
-	)
+	d, bc, err := s.route(ps.st, true)
+	if err != nil || bc == nil {
+		return err
+	}
 	defer func() { s.retryable, s.holdReadOnly = false, false }()
+	var res relayOutcome
+run:
 	for attempt := 0; ; attempt++ {
-		var err error
-		if d, bc, err = s.route(ps.st, true); err != nil || bc == nil {
-			return err
-		}
-		s.retryable = retryable && attempt == 0 && d.Target == router.TargetReplica
+		first := attempt == 0 && once
+		s.retryable = first && d.Target == router.TargetReplica && ps.st.Kind == router.KindRead
 		if err := s.prepareSessionFunc(ps.st, bc); err != nil {
 			return err
 		}
 		bs, err := s.ensurePrepared(bc, ps)
-		if errors.Is(err, errRetry) {
+		switch {
+		case errors.Is(err, errRetry):
 			s.srv.metrics.retries.Add(1)
+			if d, bc, err = s.route(ps.st, true); err != nil || bc == nil {
+				return err
+			}
 			continue
-		}
-		if err != nil || bs == nil {
+		case err != nil || bs == nil:
 			return err
 		}
 		if err := s.sendLongData(bc, ps, bs); err != nil {
 			return err
 		}
 		out := s.rewriteExecute(pkt, ps, bs, boundAt)
-		s.holdReadOnly = attempt == 0 && s.mayHoldReadOnly(bc)
+		s.holdReadOnly = first && s.mayHoldReadOnly(bc)
 		res, err = s.exec(bc, out, respResult)
 		s.retryable, s.holdReadOnly = false, false
 		switch {
-		case errors.Is(err, errPrimaryReadOnly):
-			s.awaitPrimaryMove(bc.b) // then on the new primary, or the old one's error
-			continue
 		case errors.Is(err, errRetry):
 			s.srv.metrics.retries.Add(1)
-			continue
+			d, bc, err = s.route(ps.st, true)
 		case errors.Is(err, errWroteOnReplica):
-			s.learnWrites(ps.st, d.Backend) // routed to the primary from now on
-			continue
+			s.learnWrites(ps.st, d.Backend)
+			d, bc, err = s.routePrimary(router.ReasonWroteOnReplica)
+		case errors.Is(err, errPrimaryReadOnly):
+			s.awaitPrimaryMove(bc.b)
+			d, bc, err = s.route(ps.st, true)
+		default:
+			s.observe(ps.st, d, res, err, start)
+			if err != nil {
+				return err
+			}
+			break run
 		}
-		s.observe(ps.st, d, res, err, start)
-		if err != nil {
+		if err != nil || bc == nil {
 			return err
 		}
-		break
 	}
 	if !res.hasError {
 		s.applyEffects(ps.st, bc, nil) // prepared SETs are never replayed: see stmtPrepare

@@ -270,39 +270,38 @@ func (s *session) query(pkt []byte) error {
 		return err
 	}
 	start := time.Now()
-	// An autocommit read whose replica fails before answering anything is retried once
-	// on another eligible backend; writes and transactions never are.
-	s.retryable = d.Target == router.TargetReplica && s.txn == nil && st.Kind == router.KindRead
-	s.holdReadOnly = s.mayHoldReadOnly(bc)
-	out, err := s.exec(bc, pkt, respResult)
-	s.retryable, s.holdReadOnly = false, false
-	if errors.Is(err, errPrimaryReadOnly) {
-		s.awaitPrimaryMove(bc.b)
-		// On the new primary; or on the same one, whose error then reaches the client.
-		if d, bc, err = s.route(st, true); err != nil || bc == nil {
+	var out relayOutcome
+run:
+	for attempt := 0; ; attempt++ {
+		// Once, and only before anything reached the client, a statement runs again: an
+		// autocommit read whose replica failed (errRetry: elsewhere) or refused it as a
+		// write (errWroteOnReplica: on the primary), an autocommit statement the primary
+		// refused as read-only (errPrimaryReadOnly: once the primary moved, or failing
+		// there again). Writes and transactions are never sent twice.
+		first := attempt == 0
+		s.retryable = first && d.Target == router.TargetReplica && s.txn == nil && st.Kind == router.KindRead
+		s.holdReadOnly = first && s.mayHoldReadOnly(bc)
+		out, err = s.exec(bc, pkt, respResult)
+		s.retryable, s.holdReadOnly = false, false
+		switch {
+		case errors.Is(err, errRetry):
+			s.srv.metrics.retries.Add(1)
+			d, bc, err = s.route(st, true)
+		case errors.Is(err, errWroteOnReplica):
+			s.learnWrites(st, d.Backend)
+			d, bc, err = s.routePrimary(router.ReasonWroteOnReplica)
+		case errors.Is(err, errPrimaryReadOnly):
+			s.awaitPrimaryMove(bc.b)
+			d, bc, err = s.route(st, true)
+		default:
+			break run
+		}
+		if err != nil || bc == nil {
 			return err
 		}
 		if err := s.prepareSessionFunc(st, bc); err != nil {
 			return err
 		}
-		out, err = s.exec(bc, pkt, respResult)
-	}
-	if errors.Is(err, errRetry) {
-		s.srv.metrics.retries.Add(1)
-		if d, bc, err = s.route(st, true); err != nil || bc == nil {
-			return err
-		}
-		out, err = s.exec(bc, pkt, respResult)
-	}
-	if errors.Is(err, errWroteOnReplica) {
-		s.learnWrites(st, d.Backend)
-		d = router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: router.ReasonWroteOnReplica}
-		if bc, err = s.conn(router.PrimaryName); err != nil {
-			s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
-			return s.flushClient()
-		}
-		s.srv.metrics.routed(d)
-		out, err = s.exec(bc, pkt, respResult)
 	}
 	s.observe(st, d, out, err, start)
 	if err != nil {
@@ -424,6 +423,18 @@ func (s *session) route(st *router.Statement, mayWait bool) (router.Decision, *b
 		d = router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: router.ReasonReadYourWrites, Fallback: true}
 		bc, err = s.conn(router.PrimaryName)
 	}
+	if err != nil {
+		s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
+		return d, nil, s.flushClient()
+	}
+	s.srv.metrics.routed(d)
+	return d, bc, nil
+}
+
+// routePrimary sends the statement to the primary for reason, as route would.
+func (s *session) routePrimary(reason router.Reason) (router.Decision, *backendConn, error) {
+	d := router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: reason}
+	bc, err := s.conn(router.PrimaryName)
 	if err != nil {
 		s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
 		return d, nil, s.flushClient()
