@@ -181,17 +181,8 @@ run:
 		s.holdReadOnly = first && s.mayHoldReadOnly(bc)
 		res, err = s.exec(bc, out, respResult)
 		s.retryable, s.holdReadOnly = false, false
-		switch {
-		case errors.Is(err, errRetry):
-			s.srv.metrics.retries.Add(1)
-			d, bc, err = s.route(ps.st, true)
-		case errors.Is(err, errWroteOnReplica):
-			s.learnWrites(ps.st, d.Backend)
-			d, bc, err = s.routePrimary(router.ReasonWroteOnReplica)
-		case errors.Is(err, errPrimaryReadOnly):
-			s.awaitPrimaryMove(bc.b)
-			d, bc, err = s.route(ps.st, true)
-		default:
+		var again bool
+		if d, bc, again, err = s.reroute(ps.st, d, bc, err); !again {
 			s.observe(ps.st, d, res, err, start)
 			if err != nil {
 				return err

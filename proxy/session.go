@@ -283,17 +283,8 @@ run:
 		s.holdReadOnly = first && s.mayHoldReadOnly(bc)
 		out, err = s.exec(bc, pkt, respResult)
 		s.retryable, s.holdReadOnly = false, false
-		switch {
-		case errors.Is(err, errRetry):
-			s.srv.metrics.retries.Add(1)
-			d, bc, err = s.route(st, true)
-		case errors.Is(err, errWroteOnReplica):
-			s.learnWrites(st, d.Backend)
-			d, bc, err = s.routePrimary(router.ReasonWroteOnReplica)
-		case errors.Is(err, errPrimaryReadOnly):
-			s.awaitPrimaryMove(bc.b)
-			d, bc, err = s.route(st, true)
-		default:
+		var again bool
+		if d, bc, again, err = s.reroute(st, d, bc, err); !again {
 			break run
 		}
 		if err != nil || bc == nil {
@@ -429,6 +420,25 @@ func (s *session) route(st *router.Statement, mayWait bool) (router.Decision, *b
 	}
 	s.srv.metrics.routed(d)
 	return d, bc, nil
+}
+
+// reroute decides where a statement runs again after err, its first attempt's error:
+// again is false when err allows no other attempt (d, bc and err are then as given).
+func (s *session) reroute(st *router.Statement, d router.Decision, bc *backendConn, err error) (router.Decision, *backendConn, bool, error) {
+	switch {
+	case errors.Is(err, errRetry): // the replica failed: another one
+		s.srv.metrics.retries.Add(1)
+		d, bc, err = s.route(st, true)
+	case errors.Is(err, errWroteOnReplica): // the read writes: the primary
+		s.learnWrites(st, d.Backend)
+		d, bc, err = s.routePrimary(router.ReasonWroteOnReplica)
+	case errors.Is(err, errPrimaryReadOnly): // a switchover: the next primary
+		s.awaitPrimaryMove(bc.b)
+		d, bc, err = s.route(st, true)
+	default:
+		return d, bc, false, err
+	}
+	return d, bc, true, err
 }
 
 // routePrimary sends the statement to the primary for reason, as route would.
