@@ -164,21 +164,20 @@ run:
 			return err
 		}
 		bs, err := s.ensurePrepared(bc, ps)
-		switch {
-		case errors.Is(err, errRetry):
-			s.srv.metrics.retries.Add(1)
-			if d, bc, err = s.route(ps.st, true); err != nil || bc == nil {
+		if errors.Is(err, errRetry) {
+			if d, bc, _, err = s.reroute(ps.st, d, bc, err); err != nil || bc == nil {
 				return err
 			}
 			continue
-		case err != nil || bs == nil:
+		}
+		if err != nil || bs == nil {
 			return err
 		}
 		if err := s.sendLongData(bc, ps, bs); err != nil {
 			return err
 		}
 		out := s.rewriteExecute(pkt, ps, bs, boundAt)
-		s.holdReadOnly = first && s.mayHoldReadOnly(bc)
+		s.holdReadOnly = first
 		res, err = s.exec(bc, out, respResult)
 		s.retryable, s.holdReadOnly = false, false
 		var again bool

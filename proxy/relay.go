@@ -210,7 +210,7 @@ func (r *relayState) result() (bool, error) {
 	case mysql.ERR_HEADER:
 		r.out.hasError = true
 		r.out.readOnly = readOnlyError(f.payload)
-		if r.out.readOnly && !r.copied && (r.s.retryable || r.s.holdReadOnly) {
+		if r.out.readOnly && !r.copied && (r.s.retryable || r.s.holdReadOnly && r.s.mayHoldReadOnly(r.bc)) {
 			// Nothing reached the client, and nothing ran (the server refused to write):
 			// a read on a replica that writes may run on the primary; a write refused by a
 			// primary that went read-only (a switchover) may run on the next one.

@@ -66,8 +66,9 @@ type session struct {
 
 	ctx       context.Context // ends when tailgate shuts down
 	retryable bool            // the statement running may be retried on another backend
-	// holdReadOnly: the statement running may wait for the primary to move when the primary
-	// refuses it as read-only (an autocommit statement on an unpinned connection).
+	// holdReadOnly: the statement running is on its first attempt, so that if the primary
+	// refuses it as read-only it may wait for the primary to move (mayHoldReadOnly decides,
+	// then).
 	holdReadOnly bool
 	loginCheck   bool   // checking the login during the handshake: no waiting for the primary
 	scratch      []byte // reused for rewritten packets
@@ -280,7 +281,7 @@ run:
 		// there again). Writes and transactions are never sent twice.
 		first := attempt == 0
 		s.retryable = first && d.Target == router.TargetReplica && s.txn == nil && st.Kind == router.KindRead
-		s.holdReadOnly = first && s.mayHoldReadOnly(bc)
+		s.holdReadOnly = first
 		out, err = s.exec(bc, pkt, respResult)
 		s.retryable, s.holdReadOnly = false, false
 		var again bool
@@ -414,6 +415,12 @@ func (s *session) route(st *router.Statement, mayWait bool) (router.Decision, *b
 		d = router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: router.ReasonReadYourWrites, Fallback: true}
 		bc, err = s.conn(router.PrimaryName)
 	}
+	return s.routed(d, bc, err)
+}
+
+// routed ends a routing: it counts the decision, or answers the client when no connection
+// could be had for it (a nil connection then).
+func (s *session) routed(d router.Decision, bc *backendConn, err error) (router.Decision, *backendConn, error) {
 	if err != nil {
 		s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
 		return d, nil, s.flushClient()
@@ -443,14 +450,8 @@ func (s *session) reroute(st *router.Statement, d router.Decision, bc *backendCo
 
 // routePrimary sends the statement to the primary for reason, as route would.
 func (s *session) routePrimary(reason router.Reason) (router.Decision, *backendConn, error) {
-	d := router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: reason}
 	bc, err := s.conn(router.PrimaryName)
-	if err != nil {
-		s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
-		return d, nil, s.flushClient()
-	}
-	s.srv.metrics.routed(d)
-	return d, bc, nil
+	return s.routed(router.Decision{Target: router.TargetPrimary, Backend: router.PrimaryName, Reason: reason}, bc, err)
 }
 
 // waitForWrite waits on bc, a replica connection, until its server shows the write position
@@ -513,10 +514,10 @@ func (s *session) observe(st *router.Statement, d router.Decision, out relayOutc
 	}
 }
 
-// mayHoldReadOnly reports whether a statement about to run on bc may wait for the primary
-// to move if the primary refuses it as read-only: in autocommit, outside a transaction, on
-// a connection the session is not pinned to (what the session left on the old primary
-// stays there, as after a reload).
+// mayHoldReadOnly reports whether a statement that the primary refused as read-only on bc
+// may wait for the primary to move: in autocommit, outside a transaction, on a connection
+// the session is not pinned to (what the session left on the old primary stays there, as
+// after a reload). Asked only when that happens, not for every statement.
 func (s *session) mayHoldReadOnly(bc *backendConn) bool {
 	return bc.b.Primary && s.txn == nil && s.autocommit && !s.pinnedConn(bc) && s.srv.live().PrimaryWait > 0
 }

@@ -39,7 +39,9 @@ type Digest struct {
 	// Kind is that statement's kind.
 	Kind Kind
 
-	count, primary, replica, errors, nanos atomic.Uint64
+	// Executions by where they ran (their sum is the count), those that failed, and the
+	// time they took.
+	primary, replica, errors, nanos atomic.Uint64
 	// writes: a read of this digest failed on a replica with the server's read-only
 	// error, so it writes (a view or a trigger calling a writing function, a function
 	// the classifier took for a built-in): its reads go to the primary from then on.
@@ -65,7 +67,6 @@ func (d *Digest) Record(target Target, failed bool, took time.Duration) {
 	if d == nil {
 		return
 	}
-	d.count.Add(1)
 	if target == TargetReplica {
 		d.replica.Add(1)
 	} else {
@@ -126,7 +127,6 @@ func (c *Classifier) ResetDigests() {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	reset := func(d *Digest) {
-		d.count.Store(0)
 		d.primary.Store(0)
 		d.replica.Store(0)
 		d.errors.Store(0)
@@ -151,13 +151,13 @@ func (c *Classifier) Digests() []DigestStats {
 	all = append(all, ds.other)
 	out := make([]DigestStats, 0, len(all))
 	for _, d := range all {
-		n := d.count.Load()
-		if n == 0 {
+		p, r := d.primary.Load(), d.replica.Load()
+		if p+r == 0 {
 			continue
 		}
 		out = append(out, DigestStats{
 			Text: d.Text, Kind: d.Kind, Reason: d.Reason,
-			Count: n, Primary: d.primary.Load(), Replica: d.replica.Load(), Errors: d.errors.Load(),
+			Count: p + r, Primary: p, Replica: r, Errors: d.errors.Load(),
 			Total: time.Duration(d.nanos.Load()), Writes: d.writes.Load(),
 		})
 	}
