@@ -141,6 +141,25 @@ func (w *idWriters) stopAndCheck(t *testing.T, node *cluster.Node, table string)
 	}
 }
 
+// startPrimaryMove starts what the tests that move the primary share: a primary and two
+// replicas with the table tailgate_test.<table> (id BIGINT PRIMARY KEY), and tailgate in
+// front from a config file (primary.follow_promotion as follow), its tailer connected.
+func startPrimaryMove(t *testing.T, table string, follow bool) (*cluster.Cluster, *config.Config, *tailgate, string, *sql.DB) {
+	t.Helper()
+	c := cluster.StartT(t, cluster.Options{Replicas: 2, Logf: t.Logf})
+	if err := c.Primary.Exec(context.Background(), "CREATE TABLE tailgate_test."+table+" (id BIGINT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicated(t, c)
+	cfg := freshConfig(c, time.Second, 500*time.Millisecond)
+	cfg.Primary.FollowPromotion = follow
+	tg, path := startTailgateFromFile(t, cfg)
+	waitTailer(t, tg, c)
+	db := tg.db(t, "")
+	db.SetMaxIdleConns(8)
+	return c, cfg, tg, path, db
+}
+
 // TestFollowPromotion: with primary.follow_promotion, tailgate moves the primary to a
 // replica that was promoted outside it, with no config change:
 //   - a writable replica next to a writable primary (a misconfigured replica) takes no
@@ -154,20 +173,9 @@ func (w *idWriters) stopAndCheck(t *testing.T, node *cluster.Node, table string)
 //   - a failover: the new primary killed and replica2 promoted; a write sent while the
 //     primary is down waits (primary_wait) and lands on replica2.
 func TestFollowPromotion(t *testing.T) {
-	c := cluster.StartT(t, cluster.Options{Replicas: 2, Logf: t.Logf})
+	c, cfg, tg, path, db := startPrimaryMove(t, "follow", true)
 	oldPrimary, newPrimary, other := c.Primary, c.Replicas[0], c.Replicas[1]
 	ctx := context.Background()
-	if err := oldPrimary.Exec(ctx, "CREATE TABLE tailgate_test.follow (id BIGINT PRIMARY KEY)"); err != nil {
-		t.Fatal(err)
-	}
-	waitReplicated(t, c)
-
-	cfg := freshConfig(c, time.Second, 500*time.Millisecond)
-	cfg.Primary.FollowPromotion = true
-	tg, path := startTailgateFromFile(t, cfg)
-	waitTailer(t, tg, c)
-	db := tg.db(t, "")
-	db.SetMaxIdleConns(8)
 
 	// A writable replica that still replicates, and one that stopped replicating while
 	// the primary takes writes: neither is followed.

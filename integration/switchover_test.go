@@ -24,19 +24,9 @@ import (
 //     lagging when its SQL thread stops;
 //   - tailgate's connections to the old primary close once the sessions let go of them.
 func TestSwitchover(t *testing.T) {
-	c := cluster.StartT(t, cluster.Options{Replicas: 2, Logf: t.Logf})
+	c, cfg, tg, path, db := startPrimaryMove(t, "switch", false)
 	oldPrimary, newPrimary, other := c.Primary, c.Replicas[0], c.Replicas[1]
 	ctx := context.Background()
-	if err := oldPrimary.Exec(ctx, "CREATE TABLE tailgate_test.switch (id BIGINT PRIMARY KEY)"); err != nil {
-		t.Fatal(err)
-	}
-	waitReplicated(t, c)
-
-	cfg := freshConfig(c, time.Second, 500*time.Millisecond)
-	tg, path := startTailgateFromFile(t, cfg)
-	waitTailer(t, tg, c)
-	db := tg.db(t, "")
-	db.SetMaxIdleConns(8)
 
 	// A transaction open on the old primary when the switchover starts.
 	txn := conn(t, db)
