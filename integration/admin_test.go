@@ -750,17 +750,9 @@ func TestAdminDigests(t *testing.T) {
 		mustExec(t, writer, fmt.Sprintf("REPLACE INTO digest_t VALUES (%d)", 1000+i))
 	}
 
-	rows := map[string]map[string]string{}
-	for _, r := range queryRows(t, adm, "SHOW DIGESTS") {
-		rows[r["digest"]] = r
-	}
 	check := func(digest string, want map[string]string) {
 		t.Helper()
-		r := rows[digest]
-		if r == nil {
-			t.Errorf("SHOW DIGESTS has no %q; it has %v", digest, rows)
-			return
-		}
+		r := digestRow(t, adm, digest)
 		for k, v := range want {
 			if r[k] != v {
 				t.Errorf("%q: %s = %s, want %s (row %v)", digest, k, r[k], v, r)
@@ -802,4 +794,17 @@ func TestSlowStatements(t *testing.T) {
 	if got := slow(); got != "2" {
 		t.Errorf("slow_statements = %s after the reload turned it off, want still 2", got)
 	}
+}
+
+// digestRow is SHOW DIGESTS' row for digest; the test fails without one.
+func digestRow(t *testing.T, adm *sql.DB, digest string) map[string]string {
+	t.Helper()
+	rows := queryRows(t, adm, "SHOW DIGESTS")
+	for _, r := range rows {
+		if r["digest"] == digest {
+			return r
+		}
+	}
+	t.Fatalf("SHOW DIGESTS has no %q; it has %v", digest, rows)
+	return nil
 }

@@ -966,10 +966,8 @@ func TestReadThatWritesLearned(t *testing.T) {
 	if r := route("SELECT sid FROM visiting"); r != string(router.ReasonWroteOnReplica) {
 		t.Errorf("after the first run, EXPLAIN ROUTE says %s, want %s", r, router.ReasonWroteOnReplica)
 	}
-	for _, d := range queryRows(t, adm, "SHOW DIGESTS") {
-		if d["digest"] == "SELECT sid FROM visiting" && (d["class"] != "read/wrote_on_replica" || d["count"] != "5" || d["primary"] != "5" || d["errors"] != "0") {
-			t.Errorf("SHOW DIGESTS row %v, want class read/wrote_on_replica, 5 on the primary, no error", d)
-		}
+	if d := digestRow(t, adm, "SELECT sid FROM visiting"); d["class"] != "read/wrote_on_replica" || d["count"] != "5" || d["primary"] != "5" || d["errors"] != "0" {
+		t.Errorf("SHOW DIGESTS row %v, want class read/wrote_on_replica, 5 on the primary, no error", d)
 	}
 
 	// Prepared: the first execution runs into the error on a replica and runs again on
@@ -1015,10 +1013,8 @@ func TestReadThatWritesLearned(t *testing.T) {
 	if v := serverID(t, conn(t, tg.db(t, "")), "SELECT sid FROM visiting"); v != 7 {
 		t.Fatalf("the fixed view reads %d, want 7", v)
 	}
-	for _, d := range queryRows(t, adm, "SHOW DIGESTS") {
-		if d["digest"] == "SELECT sid FROM visiting" && (d["class"] != "read" || d["replica"] != "1" || d["count"] != "1") {
-			t.Errorf("after RESET DIGESTS and one read: %v, want one read, on a replica", d)
-		}
+	if d := digestRow(t, adm, "SELECT sid FROM visiting"); d["class"] != "read" || d["replica"] != "1" || d["count"] != "1" {
+		t.Errorf("after RESET DIGESTS and one read: %v, want one read, on a replica", d)
 	}
 	mustExec(t, root, "DROP VIEW tailgate_test.visiting, tailgate_test.visiting2", "DROP FUNCTION tailgate_test.view_log", "DROP TABLE tailgate_test.view_visits")
 }
