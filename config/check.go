@@ -156,18 +156,25 @@ func (v *checker) metrics(m *Metrics, proxyListen string, a *Admin) {
 	}
 }
 
+// entryName checks the name of entry i of the array of tables array: required, and unique
+// among names (the names seen so far, with their index; the name is added).
+func (v *checker) entryName(array, noun string, i int, name string, names map[string]int) {
+	key := indexKey(array, i) + ".name"
+	switch j, dup := names[name]; {
+	case name == "":
+		v.add(key, "required")
+	case dup:
+		v.add(key, "duplicate %s %q (also %s[%d])", noun, name, array, j)
+	default:
+		names[name] = i
+	}
+}
+
 func (v *checker) rules(rules []Rule) {
 	names := map[string]int{}
 	for i, r := range rules {
 		key := indexKey("rules", i)
-		switch j, dup := names[r.Name]; {
-		case r.Name == "":
-			v.add(key+".name", "required")
-		case dup:
-			v.add(key+".name", "duplicate rule %q (also rules[%d])", r.Name, j)
-		default:
-			names[r.Name] = i
-		}
+		v.entryName("rules", "rule", i, r.Name, names)
 		if r.Match == "" {
 			v.add(key+".match", "required: a regular expression searched in the statement digest (as SHOW DIGESTS shows it)")
 		} else if _, err := regexp.Compile(r.Match); err != nil {
@@ -187,16 +194,10 @@ func (v *checker) users(users []User) {
 	if len(users) == 0 {
 		v.add("users", "at least one [[users]] entry is required")
 	}
-	first := map[string]int{}
+	names := map[string]int{}
 	for i, u := range users {
 		key := indexKey("users", i)
-		if u.Name == "" {
-			v.add(key+".name", "required")
-		} else if j, dup := first[u.Name]; dup {
-			v.add(key+".name", "duplicate user %q (also users[%d])", u.Name, j)
-		} else {
-			first[u.Name] = i
-		}
+		v.entryName("users", "user", i, u.Name, names)
 		if u.Password == "" {
 			v.add(key+".password", "required: set password or password_file")
 		}
@@ -216,15 +217,10 @@ func (v *checker) backends(primary *Primary, replicas []Replica) {
 	names := map[string]int{}
 	for i, r := range replicas {
 		key := indexKey("replicas", i)
-		switch j, dup := names[r.Name]; {
-		case r.Name == "":
-			v.add(key+".name", "required")
-		case r.Name == PrimaryName:
+		if r.Name == PrimaryName {
 			v.add(key+".name", "%q is reserved for the primary", r.Name)
-		case dup:
-			v.add(key+".name", "duplicate replica %q (also replicas[%d])", r.Name, j)
-		default:
-			names[r.Name] = i
+		} else {
+			v.entryName("replicas", "replica", i, r.Name, names)
 		}
 		if v.backendAddress(key+".address", r.Address) {
 			n := normalizeAddress(r.Address)
