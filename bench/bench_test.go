@@ -237,7 +237,8 @@ func TestPrintSummary(t *testing.T) {
 		t.Errorf("row %q, want the fields %q", row, want)
 	}
 	for _, s := range []string{
-		"l4 = HAProxy in TCP mode in front of the primary: the same extra hop without any parsing; tailgate's ratio cannot be expected above it on this machine",
+		"l4 = HAProxy in TCP mode in front of the servers tailgate uses (read-only workloads: the replicas, round robin per connection; " +
+			"oltp_read_write: the primary): the same extra hop without any parsing; tailgate's ratio cannot be expected above it on this machine",
 		"(HAProxy 2.6.12-1+deb12u4, maxconn 10000, nbthread at its default, 2)",
 	} {
 		if !strings.Contains(out, s) {
@@ -249,6 +250,16 @@ func TestPrintSummary(t *testing.T) {
 	out = summary(&results{Runs: runs[:2], Settings: settings{Reps: 1}})
 	if strings.Contains(out, "l4") || !strings.Contains(out, "errors direct/tailgate") {
 		t.Errorf("summary without l4 runs:\n%s", out)
+	}
+}
+
+func TestFreePorts(t *testing.T) {
+	ports, err := freePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 3 || ports[0] == ports[1] || ports[1] == ports[2] || ports[0] == ports[2] {
+		t.Errorf("freePorts(3) = %v, want 3 distinct ports", ports)
 	}
 }
 
@@ -266,9 +277,13 @@ func TestMaxConnFor(t *testing.T) {
 }
 
 func TestHAProxyConfig(t *testing.T) {
-	cfg := haproxyConfig("127.0.0.1:4000", "127.0.0.1:3306", 10000)
-	for _, s := range []string{"maxconn 10000", "mode tcp", "timeout connect 5s", "timeout client 1h", "timeout server 1h",
-		"bind 127.0.0.1:4000", "server primary 127.0.0.1:3306"} {
+	cfg := haproxyConfig("127.0.0.1:1000", "127.0.0.1:1001", "127.0.0.1:3306", []string{"127.0.0.1:3307", "127.0.0.1:3308"}, 10000)
+	for _, s := range []string{"maxconn 10000\n", "mode tcp", "timeout connect 5s", "timeout client 1h", "timeout server 1h",
+		"frontend mysql\n    bind 127.0.0.1:1000\n    default_backend primary\n",
+		"frontend mysql_reads\n    bind 127.0.0.1:1001\n    default_backend replicas\n",
+		"backend primary\n    server primary 127.0.0.1:3306\n",
+		"backend replicas\n    balance roundrobin\n    server replica1 127.0.0.1:3307\n    server replica2 127.0.0.1:3308\n",
+	} {
 		if !strings.Contains(cfg, s) {
 			t.Errorf("config lacks %q:\n%s", s, cfg)
 		}
@@ -276,6 +291,12 @@ func TestHAProxyConfig(t *testing.T) {
 	for _, s := range []string{"daemon", "nbthread"} {
 		if strings.Contains(cfg, "\n    "+s) {
 			t.Errorf("config sets %s:\n%s", s, cfg)
+		}
+	}
+	// Read-only workloads go to the replicas, oltp_read_write to the primary.
+	for _, w := range allWorkloads {
+		if w.reads != (w.name != "oltp_read_write") {
+			t.Errorf("workload %s: reads = %v", w.name, w.reads)
 		}
 	}
 }
@@ -299,35 +320,49 @@ func TestStartL4Fails(t *testing.T) {
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err := startL4(context.Background(), bin, "127.0.0.1:1", dir)
+	_, err := startL4(context.Background(), bin, "127.0.0.1:1", []string{"127.0.0.1:2"}, dir)
 	if err == nil || !strings.Contains(err.Error(), "haproxy exited") || !strings.Contains(err.Error(), "[ALERT] (1) : config : parsing failed") {
 		t.Errorf("startL4 = %v; want haproxy's exit and its stderr", err)
 	}
 }
 
-// The real haproxy relays bytes both ways to its backend and stops on SIGTERM.
-func TestStartL4Relays(t *testing.T) {
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Skip("haproxy not installed (make deps installs it)")
-	}
-	backend, err := net.Listen("tcp", "127.0.0.1:0")
+// echoServer answers every connection by echoing what it reads after the bytes of hello.
+func echoServer(t *testing.T, hello string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer backend.Close()
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
-			c, err := backend.Accept()
+			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			go func() { _, _ = io.Copy(c, c); c.Close() }()
+			go func() {
+				if _, err := c.Write([]byte(hello)); err == nil {
+					_, _ = io.Copy(c, c)
+				}
+				c.Close()
+			}()
 		}
 	}()
+	return l.Addr().String()
+}
+
+// The real haproxy relays bytes both ways, from its first port to the primary and from its
+// read port to the replicas, and stops on SIGTERM.
+func TestStartL4Relays(t *testing.T) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatalf("this test needs HAProxy: apt-get install -y haproxy, or make deps (%v)", err)
+	}
+	primary := echoServer(t, "p:")
+	replicas := []string{echoServer(t, "1:"), echoServer(t, "2:")}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := startL4(ctx, bin, backend.Addr().String(), t.TempDir())
+	p, err := startL4(ctx, bin, primary, replicas, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,18 +371,33 @@ func TestStartL4Relays(t *testing.T) {
 			t.Errorf("stop: %v, exited %v", err, p.exited())
 		}
 	}()
-	c, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	echo := func(addr string) string {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 6)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Errorf("echo through haproxy at %s: %q, %v", addr, buf, err)
+		}
+		return string(buf)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
+	if got := echo(p.addr); got != "p:ping" {
+		t.Errorf("haproxy's primary port answered %q, want the primary's p:ping", got)
 	}
-	buf := make([]byte, 4)
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
-		t.Errorf("echo through haproxy: %q, %v", buf, err)
+	// Round robin per connection over the replicas.
+	var got []string
+	for range 4 {
+		got = append(got, echo(p.readAddr()))
+	}
+	slices.Sort(got)
+	if want := []string{"1:ping", "1:ping", "2:ping", "2:ping"}; !slices.Equal(got, want) {
+		t.Errorf("haproxy's read port answered %q, want each replica twice", got)
 	}
 	if ticks, err := p.cpuTicks(); err != nil || ticks < 0 {
 		t.Errorf("cpuTicks = %d, %v", ticks, err)

@@ -14,14 +14,16 @@ import (
 	"time"
 )
 
-// l4Proc is HAProxy in TCP mode (layer 4) in front of the primary, running as a child process:
-// the same extra hop as tailgate without any parsing, so it shows what any proxy costs on this
-// machine.
+// l4Proc is HAProxy in TCP mode (layer 4) running as a child process: the same extra hop as
+// tailgate without any parsing, so it shows what any proxy costs on this machine. It listens
+// twice, as an L4 read/write split does: port leads to the primary, readPort to the replicas,
+// balanced round robin per connection (tailgate spreads reads over the same servers, per query).
 type l4Proc struct {
 	child
-	addr    string
-	port    int
-	maxConn int
+	addr     string
+	port     int
+	readPort int
+	maxConn  int
 }
 
 // errNoHAProxy is returned when the l4 target is on and haproxy is not installed.
@@ -45,9 +47,9 @@ func maxConnFor(hardLimit uint64) int {
 	return int((hardLimit - reserve) / 2)
 }
 
-// haproxyConfig is the generated configuration: one TCP frontend, one backend with the primary as
-// its only server, no health checks (nothing to choose between).
-func haproxyConfig(listen, primary string, maxConn int) string {
+// haproxyConfig is the generated configuration: a TCP frontend for the primary and one for the
+// replicas (round robin per connection), no health checks (nothing fails during a bench).
+func haproxyConfig(listen, readListen, primary string, replicas []string, maxConn int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by tailgate's bench (make bench): the l4 target.\n")
 	// No daemon and no nbthread: the process runs in the foreground (-db) with HAProxy's default
@@ -55,29 +57,35 @@ func haproxyConfig(listen, primary string, maxConn int) string {
 	fmt.Fprintf(&b, "global\n    maxconn %d\n\n", maxConn)
 	fmt.Fprintf(&b, "defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 1h\n    timeout server 1h\n\n")
 	fmt.Fprintf(&b, "frontend mysql\n    bind %s\n    default_backend primary\n\n", listen)
-	fmt.Fprintf(&b, "backend primary\n    server primary %s\n", primary)
+	fmt.Fprintf(&b, "frontend mysql_reads\n    bind %s\n    default_backend replicas\n\n", readListen)
+	fmt.Fprintf(&b, "backend primary\n    server primary %s\n\n", primary)
+	fmt.Fprintf(&b, "backend replicas\n    balance roundrobin\n")
+	for i, r := range replicas {
+		fmt.Fprintf(&b, "    server replica%d %s\n", i+1, r)
+	}
 	return b.String()
 }
 
-// startL4 writes a config into dir, starts haproxy in the foreground and waits until its port
-// accepts TCP connections.
-func startL4(ctx context.Context, bin, primary, dir string) (*l4Proc, error) {
-	port, err := freePort()
+// startL4 writes a config into dir, starts haproxy in the foreground and waits until its ports
+// accept TCP connections.
+func startL4(ctx context.Context, bin, primary string, replicas []string, dir string) (*l4Proc, error) {
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
 	p := &l4Proc{
-		child:   child{name: "haproxy", logPath: filepath.Join(dir, "haproxy.log")},
-		addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		port:    port,
-		maxConn: l4MaxConn,
+		child:    child{name: "haproxy", logPath: filepath.Join(dir, "haproxy.log")},
+		addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		port:     ports[0],
+		readPort: ports[1],
+		maxConn:  l4MaxConn,
 	}
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
 		p.maxConn = maxConnFor(lim.Max)
 	}
 	cfgPath := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfgPath, []byte(haproxyConfig(p.addr, primary, p.maxConn)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(haproxyConfig(p.addr, p.readAddr(), primary, replicas, p.maxConn)), 0o600); err != nil {
 		return nil, err
 	}
 	// -db: foreground, no master-worker, so the pid is the process that relays (and whose CPU
@@ -93,19 +101,28 @@ func startL4(ctx context.Context, bin, primary, dir string) (*l4Proc, error) {
 	return p, nil
 }
 
-// waitReady dials the frontend until it accepts a TCP connection, haproxy exits, or timeout.
+func (p *l4Proc) readAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.readPort)) }
+
+// waitReady dials the frontends until they accept a TCP connection, haproxy exits, or timeout.
 func (p *l4Proc) waitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var d net.Dialer
+	pending := []string{p.addr, p.readAddr()}
 	for {
 		dctx, dcancel := context.WithTimeout(ctx, time.Second)
-		conn, err := d.DialContext(dctx, "tcp", p.addr)
+		conn, err := d.DialContext(dctx, "tcp", pending[0])
 		dcancel()
 		if err == nil {
-			return conn.Close()
+			if err := conn.Close(); err != nil {
+				return err
+			}
+			if pending = pending[1:]; len(pending) == 0 {
+				return nil
+			}
+			continue
 		}
 		select {
 		case <-p.done:

@@ -1,11 +1,12 @@
 // Command bench is `make bench`: it measures what tailgate costs next to talking to the primary
 // directly. It starts its own MariaDB primary and two replicas (integration/cluster), prepares
 // sysbench tables on the primary, starts bin/tailgate in front of the cluster and HAProxy in TCP
-// mode in front of the primary, and then runs every workload and statement mode against the
+// mode in front of the servers, and then runs every workload and statement mode against the
 // primary directly, through tailgate and through HAProxy ("l4"), interleaved (direct, tailgate,
 // l4, direct, tailgate, l4, ...) so that all targets see the same machine, the same data and the
-// same background load. The l4 target is the same extra hop without any parsing: the floor of
-// what any proxy costs on this machine.
+// same background load. The l4 target is the same extra hop without any parsing, to the servers
+// tailgate uses (the replicas for read-only workloads, balanced per connection; the primary for
+// oltp_read_write): the floor of what any proxy costs on this machine.
 //
 //	go run ./bench [-reps 3] [-duration 15s] [-workloads oltp_point_select,oltp_read_only,oltp_read_write]
 //	               [-modes text,ps] [-quick] [-l4=true] [-tailgate bin/tailgate] [-out bench/results]
@@ -37,12 +38,15 @@ type workload struct {
 	name    string
 	threads int
 	extra   []string // extra sysbench options
+	// reads is set when every statement is an autocommit read: the l4 target then balances the
+	// connections over the replicas, the servers tailgate reads from, instead of the primary.
+	reads bool
 }
 
 var allWorkloads = []workload{
-	{name: "oltp_point_select", threads: 8},
+	{name: "oltp_point_select", threads: 8, reads: true},
 	// skip_trx: autocommit reads, which tailgate may send to the replicas.
-	{name: "oltp_read_only", threads: 8, extra: []string{"--skip_trx=on"}},
+	{name: "oltp_read_only", threads: 8, extra: []string{"--skip_trx=on"}, reads: true},
 	{name: "oltp_read_write", threads: 4},
 }
 
@@ -139,7 +143,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opts.outDir, "out", "bench/results", "`directory` for the JSON results")
 	fs.StringVar(&opts.sockets, "sockets", socketsNone, "`hops` over unix sockets instead of TCP: none; backends (tailgate to the servers, as on the database host); "+
 		"all (also sysbench to the primary and to tailgate's proxy.socket; needs -l4=false)")
-	fs.BoolVar(&opts.l4, "l4", true, "also measure HAProxy in TCP mode in front of the primary (the cost of the extra hop alone; needs haproxy)")
+	fs.BoolVar(&opts.l4, "l4", true, "also measure HAProxy in TCP mode in front of the servers tailgate uses (the cost of the extra hop alone; needs haproxy)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]   (or: make bench BENCH_ARGS='...')\n\n"+
 			"Starts a MariaDB primary + 2 replicas, tailgate and HAProxy (TCP mode), and compares sysbench\n"+

@@ -166,7 +166,7 @@ type Summary struct {
 	Ratio float64 `json:"qps_ratio"`
 	// PairRatios are tailgate/direct for each repetition (direct and tailgate run back to back).
 	PairRatios []float64 `json:"pair_ratios"`
-	// L4 is HAProxy in TCP mode in front of the primary; absent with -l4=false.
+	// L4 is HAProxy in TCP mode in front of the servers tailgate uses; absent with -l4=false.
 	L4 targetSummary `json:"l4,omitzero"`
 	// L4Ratio is median l4 QPS / median direct QPS; 0 when either has no good run. Tailgate's
 	// Ratio cannot be expected above it on the same machine.
@@ -348,7 +348,8 @@ func printSummary(w io.Writer, res *results) {
 	}
 	tw.Flush()
 	if hasL4 {
-		fmt.Fprintf(w, "l4 = HAProxy in TCP mode in front of the primary: the same extra hop without any parsing; "+
+		fmt.Fprintf(w, "l4 = HAProxy in TCP mode in front of the servers tailgate uses (read-only workloads: the replicas, "+
+			"round robin per connection; oltp_read_write: the primary): the same extra hop without any parsing; "+
 			"tailgate's ratio cannot be expected above it on this machine%s.\n", l4Note(res))
 	}
 

@@ -151,7 +151,11 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 		fmt.Fprintf(stdout, "warning:  tailgate does not send reads to the replicas yet (%v); measuring anyway\n", rerr)
 	}
 	if opts.l4 {
-		b.l4, err = startL4(ctx, haproxyBin, b.cluster.Primary.Addr(), workDir)
+		var replicas []string
+		for _, r := range b.cluster.Replicas {
+			replicas = append(replicas, r.Addr())
+		}
+		b.l4, err = startL4(ctx, haproxyBin, b.cluster.Primary.Addr(), replicas, workDir)
 		if err != nil {
 			keepWork = true
 			return err
@@ -167,8 +171,9 @@ func run(ctx context.Context, opts options, stdout, stderr io.Writer) (err error
 		if n := res.Settings.L4.DefaultThreads; n > 0 {
 			threads = fmt.Sprint(n)
 		}
-		fmt.Fprintf(stdout, "l4:       haproxy pid %d on %s (%s), mode tcp -> primary %s; maxconn %d, nbthread left at its default (%s)\n",
-			b.l4.pid(), b.l4.addr, res.Versions.HAProxy, b.cluster.Primary.Addr(), b.l4.maxConn, threads)
+		fmt.Fprintf(stdout, "l4:       haproxy pid %d (%s), mode tcp: %s -> primary %s, %s -> replicas %s (round robin, for read-only workloads); "+
+			"maxconn %d, nbthread left at its default (%s)\n",
+			b.l4.pid(), res.Versions.HAProxy, b.l4.addr, b.cluster.Primary.Addr(), b.l4.readAddr(), strings.Join(replicas, ", "), b.l4.maxConn, threads)
 	}
 	fmt.Fprintf(stdout, "nodes:    ")
 	for _, n := range b.cluster.Nodes() {
@@ -254,7 +259,7 @@ func (b *bench) settle(ctx context.Context) {
 const (
 	targetDirect   = "direct"
 	targetTailgate = "tailgate"
-	targetL4       = "l4" // HAProxy in TCP mode in front of the primary
+	targetL4       = "l4" // HAProxy in TCP mode: to the replicas for read-only workloads, else to the primary
 )
 
 // measure runs one sysbench run against one target, with the server counters and tailgate's (and
@@ -266,6 +271,8 @@ func (b *bench) measure(ctx context.Context, w workload, m mode, rep int, target
 		conn = connArgs(0, b.tailgate.socket)
 	case target == targetTailgate:
 		conn = connArgs(b.tailgate.port, "")
+	case target == targetL4 && w.reads:
+		conn = connArgs(b.l4.readPort, "")
 	case target == targetL4:
 		conn = connArgs(b.l4.port, "")
 	case b.opts.sockets == socketsAll:
