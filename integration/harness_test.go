@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -61,13 +62,19 @@ func testConfig(c *cluster.Cluster) *config.Config {
 	return cfg
 }
 
-// startTailgate runs tailgate for cfg until the test ends.
+// startTailgate runs tailgate for cfg until the test ends, logging warnings to the test's log.
 func startTailgate(t testing.TB, cfg *config.Config) *tailgate {
+	t.Helper()
+	return startTailgateLog(t, cfg, testWriter{t})
+}
+
+// startTailgateLog is startTailgate with its warnings and errors written to logTo.
+func startTailgateLog(t testing.TB, cfg *config.Config, logTo io.Writer) *tailgate {
 	t.Helper()
 	if err := cfg.Check(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "tailgate", Level: hclog.Warn, Output: testWriter{t}})
+	log := hclog.New(&hclog.LoggerOptions{Name: "tailgate", Level: hclog.Warn, Output: logTo})
 	a, err := app.New(cfg, log)
 	if err != nil {
 		t.Fatalf("tailgate: %v", err)

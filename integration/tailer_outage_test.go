@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,4 +85,48 @@ func TestLagWhileTailerIsDown(t *testing.T) {
 	sqlThread(t, victim, true)
 	waitTailer(t, tg, c)
 	waitState(t, tg, victim.Name, router.StateOnline, 10*time.Second)
+}
+
+// lockedLog keeps what a tailgate logs, for a test to search, and passes it on to the test's log.
+type lockedLog struct {
+	t  testing.TB
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.b.Write(p)
+	l.mu.Unlock()
+	return testWriter{l.t}.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestTailerServerIDInUse: two tailgates configured with the same replication.server_id (a
+// copied config) fight over one binlog dump on the primary. MariaDB refuses or drops one of
+// them; the tailer's warning must say what is wrong and what to change, not only relay the
+// server's error.
+func TestTailerServerIDInUse(t *testing.T) {
+	first := freshConfig(shared, time.Second, 500*time.Millisecond)
+	tg1 := startTailgate(t, first)
+	waitTailer(t, tg1, shared)
+
+	second := freshConfig(shared, time.Second, 500*time.Millisecond)
+	second.Replication.ServerID = first.Replication.ServerID
+	logs := &lockedLog{t: t}
+	startTailgateLog(t, second, logs)
+	hint := fmt.Sprintf("replication.server_id %d is in use by another connection to the primary", first.Replication.ServerID)
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(logs.String(), hint) {
+		if time.Now().After(deadline) {
+			t.Fatalf("15 s after a second tailgate with server_id %d started, its log has no %q:\n%s",
+				first.Replication.ServerID, hint, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -154,10 +154,15 @@ func (t *tailer) run(ctx context.Context) {
 			backoff = t.opts.RetryMin // it ran a while: this is a new failure
 		}
 		t.reconnects.Add(1)
+		args := []any{"error", err, "retry_in", backoff}
+		if serverIDInUse(err) {
+			args = append(args, "hint", fmt.Sprintf("replication.server_id %d is in use by another connection to the primary "+
+				"(another tailgate, or a server of the cluster): give each its own", t.opts.ServerID))
+		}
 		if t.opts.Quiet {
-			t.log.Debug("binlog stream lost; reconnecting", "error", err, "retry_in", backoff)
+			t.log.Debug("binlog stream lost; reconnecting", args...)
 		} else {
-			t.log.Warn("binlog stream lost; reconnecting", "error", err, "retry_in", backoff)
+			t.log.Warn("binlog stream lost; reconnecting", args...)
 		}
 		timer := time.NewTimer(backoff)
 		select {
@@ -168,6 +173,19 @@ func (t *tailer) run(ctx context.Context) {
 		}
 		backoff = min(2*backoff, t.opts.RetryMax)
 	}
+}
+
+// serverIDInUse tells whether the primary refused or dropped the binlog stream because
+// another connection registered the same server id: MariaDB's ER_SLAVE_SAME_ID (4052,
+// "A slave with the same server_uuid/server_id is already connected"), MySQL's 1236
+// ("A replica with the same server_uuid/server_id as this replica has connected to the
+// source").
+func serverIDInUse(err error) bool {
+	var myErr *mysql.MyError
+	if errors.As(err, &myErr) && myErr.Code == 4052 {
+		return true
+	}
+	return err != nil && strings.Contains(err.Error(), "same server_uuid/server_id")
 }
 
 // session runs one binlog connection from its start position until it fails.
