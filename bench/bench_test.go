@@ -253,16 +253,6 @@ func TestPrintSummary(t *testing.T) {
 	}
 }
 
-func TestFreePorts(t *testing.T) {
-	ports, err := freePorts(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ports) != 3 || ports[0] == ports[1] || ports[1] == ports[2] || ports[0] == ports[2] {
-		t.Errorf("freePorts(3) = %v, want 3 distinct ports", ports)
-	}
-}
-
 func TestMaxConnFor(t *testing.T) {
 	for _, tt := range []struct {
 		hard uint64

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tailgate-proxy/tailgate/integration/cluster"
 )
 
 // l4Proc is HAProxy in TCP mode (layer 4) running as a child process: the same extra hop as
@@ -69,7 +71,7 @@ func haproxyConfig(listen, readListen, primary string, replicas []string, maxCon
 // startL4 writes a config into dir, starts haproxy in the foreground and waits until its ports
 // accept TCP connections.
 func startL4(ctx context.Context, bin, primary string, replicas []string, dir string) (*l4Proc, error) {
-	ports, err := freePorts(2)
+	ports, err := cluster.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}

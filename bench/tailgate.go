@@ -59,14 +59,14 @@ func tailgateConfig(listen, socket string, c *cluster.Cluster, sockets string) s
 // startTailgate writes a config into dir (with unix sockets as -sockets says), starts bin and
 // waits until it answers a MySQL ping.
 func startTailgate(ctx context.Context, bin string, c *cluster.Cluster, dir, sockets string) (*tailgateProc, error) {
-	port, err := freePort()
+	ports, err := cluster.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
 	t := &tailgateProc{
 		child: child{name: "tailgate", logPath: filepath.Join(dir, "tailgate.log")},
-		addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		port:  port,
+		addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		port:  ports[0],
 		dir:   dir,
 	}
 	if sockets == socketsAll {
@@ -223,28 +223,6 @@ func clockTicks() (hz int64, source string) {
 		}
 	}
 	return 100, "assumed 100 (AT_CLKTCK not readable)"
-}
-
-func freePort() (int, error) {
-	ports, err := freePorts(1)
-	if err != nil {
-		return 0, err
-	}
-	return ports[0], nil
-}
-
-// freePorts returns n distinct TCP ports on 127.0.0.1 that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a free port: %w", err)
-		}
-		defer l.Close() // held until all are picked, so that none is picked twice
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 type quietLogger struct{}

@@ -160,7 +160,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	case restart && len(prev.Ports) == opts.Replicas+1:
 		ports = prev.Ports
 	default:
-		if ports, err = freePorts(opts.Replicas + 1); err != nil {
+		if ports, err = FreePorts(opts.Replicas + 1); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
 	}
@@ -449,7 +449,7 @@ func (c *Cluster) startNode(ctx context.Context, n *Node, fixedPort bool) error 
 			}
 			return nil
 		}
-		ports, perr := freePorts(1)
+		ports, perr := FreePorts(1)
 		if perr != nil {
 			return fmt.Errorf("cluster: %w", perr)
 		}

@@ -264,7 +264,7 @@ func TestRestartExistingDir(t *testing.T) {
 	errorContains(t, err, "holds a cluster with 1 replicas")
 
 	// New fixed ports: the replica must be pointed at the primary's new port.
-	ports, err := freePorts(2)
+	ports, err := FreePorts(2)
 	must(t, err)
 	began := time.Now()
 	c2 := StartT(t, Options{Replicas: 1, Dir: dir, Ports: ports, Logf: t.Logf})

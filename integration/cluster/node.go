@@ -465,10 +465,10 @@ func findBinary(name string) (string, error) {
 	return "", fmt.Errorf("%w (%s not found)", ErrNotInstalled, name)
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago. All listeners stay open
-// until every port is picked, so the ports differ; someone may still take one before mariadbd
-// binds it, which Start handles by picking again.
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n distinct loopback ports that were free a moment ago. All listeners stay open
+// until every port is picked, so the ports differ; someone may still take one before it is bound
+// (Start handles that for mariadbd by picking again).
+func FreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
