@@ -179,7 +179,7 @@ func (t *tailer) run(ctx context.Context) {
 // another connection registered the same server id: MariaDB's ER_SLAVE_SAME_ID (4052,
 // "A slave with the same server_uuid/server_id is already connected"), MySQL's 1236
 // ("A replica with the same server_uuid/server_id as this replica has connected to the
-// source").
+// source", "A slave ... to the master" before 8.0.26).
 func serverIDInUse(err error) bool {
 	var myErr *mysql.MyError
 	if errors.As(err, &myErr) && myErr.Code == 4052 {

@@ -42,6 +42,8 @@ func TestServerIDInUse(t *testing.T) {
 		{fmt.Errorf("dump: %w", mysql.NewError(4052, "")), true},
 		{mysql.NewError(1236, "A replica with the same server_uuid/server_id as this replica has connected to the source; "+
 			"the first event 'binlog.000002' at 4, the last event read from './binlog.000002' at 126"), true},
+		{mysql.NewError(1236, "A slave with the same server_uuid/server_id as this slave has connected to the master; "+
+			"the first event 'binlog.000002' at 119263798"), true}, // MySQL before 8.0.26
 		{mysql.NewError(1236, "Could not find first log file name in binary log index file"), false},
 		{mysql.NewError(1045, "Access denied for user 'tailgate'@'localhost'"), false},
 		{io.EOF, false},
