@@ -211,6 +211,10 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 		RawModeEnabled:   true,
 		DisableRetrySync: true,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Events are handled on the syncer's reading goroutine, not handed over a channel to
+		// this one: a goroutine switch less per event (every rows event of every
+		// transaction, on each of the primary's and the replicas' streams).
+		SynchronousEventHandler: eventHandler{t},
 	})
 	defer syncer.Close()
 	var gset mysql.GTIDSet
@@ -237,34 +241,40 @@ func (t *tailer) session(ctx context.Context, first bool) error {
 	} else {
 		t.log.Info("tailing the binlog", "from", start.String(), "first", first)
 	}
-	for {
-		ev, err := streamer.GetEvent(ctx)
-		if err != nil {
-			return err
-		}
-		t.events.Add(1)
-		var g gtid
-		var ok bool
-		switch ev.Header.EventType {
-		case gmreplication.MARIADB_GTID_EVENT:
-			g, ok = decodeMariaGTIDEvent(ev.RawData, ev.Header.ServerID)
-		case gmreplication.GTID_EVENT:
-			g, ok = decodeMySQLGTIDEvent(ev.RawData)
-		case gmreplication.GTID_TAGGED_LOG_EVENT:
-			g, ok = decodeMySQLTaggedGTIDEvent(ev.RawData)
-		default:
-			// ANONYMOUS_GTID_EVENT too: a transaction without a GTID (gtid_mode not ON)
-			// cannot be matched against replica positions.
-			continue
-		}
-		seen := stamp(time.Now(), ev.Header.Timestamp)
-		if !ok {
-			t.log.Warn("undecodable GTID event skipped", "size", len(ev.RawData))
-			continue
-		}
-		t.sink.seen(g, seen)
-		t.lastSeq.Store(g.seq)
+	// The handler gets the events; the streamer only reports how the stream ended.
+	_, err = streamer.GetEvent(ctx)
+	return err
+}
+
+// eventHandler takes a tailer's binlog events on go-mysql's reading goroutine. Its sessions
+// do not overlap: a session's syncer.Close waits for that goroutine to end.
+type eventHandler struct{ t *tailer }
+
+func (h eventHandler) HandleEvent(ev *gmreplication.BinlogEvent) error {
+	t := h.t
+	t.events.Add(1)
+	var g gtid
+	var ok bool
+	switch ev.Header.EventType {
+	case gmreplication.MARIADB_GTID_EVENT:
+		g, ok = decodeMariaGTIDEvent(ev.RawData, ev.Header.ServerID)
+	case gmreplication.GTID_EVENT:
+		g, ok = decodeMySQLGTIDEvent(ev.RawData)
+	case gmreplication.GTID_TAGGED_LOG_EVENT:
+		g, ok = decodeMySQLTaggedGTIDEvent(ev.RawData)
+	default:
+		// ANONYMOUS_GTID_EVENT too: a transaction without a GTID (gtid_mode not ON)
+		// cannot be matched against replica positions.
+		return nil
 	}
+	seen := stamp(time.Now(), ev.Header.Timestamp)
+	if !ok {
+		t.log.Warn("undecodable GTID event skipped", "size", len(ev.RawData))
+		return nil
+	}
+	t.sink.seen(g, seen)
+	t.lastSeq.Store(g.seq)
+	return nil
 }
 
 // stamp is when a transaction appeared on the primary, as far as tailgate can tell. A live

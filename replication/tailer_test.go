@@ -1,12 +1,17 @@
 package replication
 
 import (
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	gmreplication "github.com/go-mysql-org/go-mysql/replication"
+	"github.com/hashicorp/go-hclog"
 )
 
 // TestSyncerAddress: go-mysql's binlog syncer takes a host and port, or a unix socket's path
@@ -53,5 +58,62 @@ func TestServerIDInUse(t *testing.T) {
 		if got := serverIDInUse(c.err); got != c.want {
 			t.Errorf("serverIDInUse(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// recordingSink keeps what a tailer's handler passes on.
+type recordingSink struct {
+	gtids []gtid
+	at    []time.Time
+}
+
+func (r *recordingSink) startPosition(context.Context, *tailer) (position, error) { return nil, nil }
+func (r *recordingSink) seen(g gtid, at time.Time) {
+	r.gtids = append(r.gtids, g)
+	r.at = append(r.at, at)
+}
+
+// TestEventHandler: the handler go-mysql calls for every event of the stream counts each one,
+// passes GTIDs on with their stamp and skips everything else, including a GTID event too short
+// to decode.
+func TestEventHandler(t *testing.T) {
+	sink := &recordingSink{}
+	tl := newTailer(TailerOptions{Logger: hclog.NewNullLogger()}, sink)
+	h := eventHandler{tl}
+	mariaGTID := func(seq uint64, domain uint32) []byte {
+		raw := make([]byte, eventHeaderSize+13)
+		binary.LittleEndian.PutUint64(raw[eventHeaderSize:], seq)
+		binary.LittleEndian.PutUint32(raw[eventHeaderSize+8:], domain)
+		return raw
+	}
+	now := uint32(time.Now().Unix())
+	for _, ev := range []*gmreplication.BinlogEvent{
+		{Header: &gmreplication.EventHeader{EventType: gmreplication.MARIADB_GTID_EVENT, ServerID: 7, Timestamp: now}, RawData: mariaGTID(41, 0)},
+		{Header: &gmreplication.EventHeader{EventType: gmreplication.TABLE_MAP_EVENT, ServerID: 7}, RawData: make([]byte, 40)},
+		{Header: &gmreplication.EventHeader{EventType: gmreplication.WRITE_ROWS_EVENTv1, ServerID: 7}, RawData: make([]byte, 60)},
+		{Header: &gmreplication.EventHeader{EventType: gmreplication.XID_EVENT, ServerID: 7}, RawData: make([]byte, 27)},
+		{Header: &gmreplication.EventHeader{EventType: gmreplication.MARIADB_GTID_EVENT, ServerID: 7}, RawData: make([]byte, eventHeaderSize+3)},
+		// Replayed after a reconnect: its second is long past, so it is stamped at that second.
+		{Header: &gmreplication.EventHeader{EventType: gmreplication.MARIADB_GTID_EVENT, ServerID: 9, Timestamp: now - 60}, RawData: mariaGTID(42, 3)},
+	} {
+		if err := h.HandleEvent(ev); err != nil {
+			t.Fatalf("HandleEvent(%v) = %v", ev.Header.EventType, err)
+		}
+	}
+	if n := tl.events.Load(); n != 6 {
+		t.Errorf("events counted %d, want 6", n)
+	}
+	want := []gtid{{server: 7, seq: 41}, {stream: streamID{domain: 3}, server: 9, seq: 42}}
+	if len(sink.gtids) != len(want) || sink.gtids[0] != want[0] || sink.gtids[1] != want[1] {
+		t.Fatalf("GTIDs passed on %+v, want %+v", sink.gtids, want)
+	}
+	if d := time.Since(sink.at[0]); d < 0 || d > time.Minute {
+		t.Errorf("a live GTID was stamped %v ago, want its arrival", d)
+	}
+	if got := sink.at[1]; !got.Equal(time.Unix(int64(now-60), 0)) {
+		t.Errorf("a replayed GTID was stamped %v, want its header's second %v", got, time.Unix(int64(now-60), 0))
+	}
+	if seq := tl.lastSeq.Load(); seq != 42 {
+		t.Errorf("lastSeq %d, want 42", seq)
 	}
 }
