@@ -202,6 +202,37 @@ func TestSummarizeL4(t *testing.T) {
 	}
 }
 
+// TestTailingCPU: for a workload that writes, the summary reports tailgate's CPU per transaction
+// in the direct runs (its binlog tailing), the median of the good runs; not for read-only ones.
+func TestTailingCPU(t *testing.T) {
+	opts := options{reps: 3, workloads: []workload{allWorkloads[0], allWorkloads[2]}, modes: allModes[:1]}
+	var runs []Run
+	for i, us := range []float64{260e3, 200e3, 0} { // the third run failed: not counted
+		for _, w := range opts.workloads {
+			r := Run{Workload: w.name, Mode: "text", Rep: i + 1, Target: targetDirect, QPS: 1000, Queries: 10000,
+				Transactions: 2000, TailgateCPUTicks: int64(us / 1e4), TailgateCPUMicros: us}
+			if us == 0 {
+				r.Error, r.Queries = "sysbench failed", 0
+			}
+			runs = append(runs, r,
+				Run{Workload: w.name, Mode: "text", Rep: i + 1, Target: targetTailgate, QPS: 500, Queries: 5000,
+					Transactions: 1000, TailgateCPUTicks: 900, TailgateCPUMicros: 9e6})
+		}
+	}
+	sums := summarize(runs, opts)
+	if got := sums[0].TailingCPUPerTxn; got != 0 {
+		t.Errorf("oltp_point_select: tailing CPU %v, want none for a read-only workload", got)
+	}
+	if got := sums[1].TailingCPUPerTxn; got != 115 { // median of 130 and 100 us per transaction
+		t.Errorf("oltp_read_write: tailing CPU %v us per transaction, want 115", got)
+	}
+	var b strings.Builder
+	printSummary(&b, &results{Runs: runs, Summary: sums, Settings: settings{Reps: 3}})
+	if want := "(the primary's binlog and each replica's; median): oltp_read_write text 115.0 us."; !strings.Contains(b.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, b.String())
+	}
+}
+
 func TestPrintSummary(t *testing.T) {
 	opts := options{reps: 1, workloads: allWorkloads[:1], modes: allModes[:1]}
 	runs := []Run{

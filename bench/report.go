@@ -179,6 +179,10 @@ type Summary struct {
 	TailgateSplit map[string]int64 `json:"tailgate_split"`
 	DirectSplit   map[string]int64 `json:"direct_split"`
 	L4Split       map[string]int64 `json:"l4_split,omitempty"`
+	// TailingCPUPerTxn is, for a workload that writes, the median over the direct runs of
+	// tailgate's CPU microseconds per transaction: with no client of its own, that is what
+	// tailing the binlogs (the primary's and each replica's) costs per write transaction.
+	TailingCPUPerTxn float64 `json:"direct_tailgate_cpu_us_per_txn,omitempty"`
 }
 
 type targetSummary struct {
@@ -235,6 +239,9 @@ func summarize(runs []Run, opts options) []Summary {
 			s.Direct = summarizeTarget(mine, targetDirect)
 			s.Tailgate = summarizeTarget(mine, targetTailgate)
 			s.L4 = summarizeTarget(mine, targetL4)
+			if !w.reads {
+				s.TailingCPUPerTxn = tailingCPUPerTxn(mine)
+			}
 			s.Ratio = ratio(s.Tailgate.MedianQPS, s.Direct.MedianQPS)
 			s.L4Ratio = ratio(s.L4.MedianQPS, s.Direct.MedianQPS)
 			for rep := 1; rep <= opts.reps; rep++ {
@@ -274,6 +281,18 @@ func summarizeTarget(runs []Run, target string) targetSummary {
 	}
 	ts.MedianQPS, ts.MedianP95, ts.MedianCPUPerQuery = median(qps), median(p95), median(cpu)
 	return ts
+}
+
+// tailingCPUPerTxn is the median of tailgate's CPU microseconds per transaction over the good
+// direct runs; 0 when none measured it.
+func tailingCPUPerTxn(runs []Run) float64 {
+	var per []float64
+	for _, r := range runs {
+		if r.Target == targetDirect && r.ok() && r.Transactions > 0 && r.TailgateCPUTicks > 0 {
+			per = append(per, r.TailgateCPUMicros/float64(r.Transactions))
+		}
+	}
+	return median(per)
 }
 
 // ratio is x/direct, or 0 when either is 0 (no good run).
@@ -351,6 +370,16 @@ func printSummary(w io.Writer, res *results) {
 		fmt.Fprintf(w, "l4 = HAProxy in TCP mode in front of the servers tailgate uses (read-only workloads: the replicas, "+
 			"round robin per connection; oltp_read_write: the primary): the same extra hop without any parsing; "+
 			"tailgate's ratio cannot be expected above it on this machine%s.\n", l4Note(res))
+	}
+	var tailing []string
+	for _, s := range res.Summary {
+		if s.TailingCPUPerTxn > 0 {
+			tailing = append(tailing, fmt.Sprintf("%s %s %.1f us", s.Workload, s.Mode, s.TailingCPUPerTxn))
+		}
+	}
+	if len(tailing) > 0 {
+		fmt.Fprintf(w, "Binlog tailing: tailgate's CPU per transaction during the direct runs, when it has no client "+
+			"(the primary's binlog and each replica's; median): %s.\n", strings.Join(tailing, ", "))
 	}
 
 	fmt.Fprintf(w, "\nWhere the tailgate runs' statements ran (counter delta per server, summed over the runs):\n\n")
