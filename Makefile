@@ -14,7 +14,7 @@ build:
 # time (-p 1): the lag tests measure milliseconds and must not share the two cores with
 # another package's clusters. Then fuzz-short: every fuzz target for a bounded time (below).
 test: deps lint compose-check
-	$(GO) test -race -count=1 -p 1 -timeout 14m ./...
+	$(GO) test -race -count=1 -p 1 -timeout 14m -bench . -benchtime 1x ./...
 	@$(MAKE) --no-print-directory fuzz-short
 
 lint:
