@@ -75,17 +75,13 @@ type relayOutcome struct {
 	numParams uint16
 }
 
-// relay copies one response from bc to the client, packet by packet without decoding rows,
-// and flushes the client once at the end. It reads only the OK/ERR/EOF packets.
+// relay copies one response from bc into the client's buffer, packet by packet without
+// decoding rows. It reads only the OK/ERR/EOF packets. The session loop flushes the client
+// once the command is done.
 func (s *session) relay(bc *backendConn, kind respKind, stmtID uint32) (relayOutcome, error) {
 	r := relayState{s: s, bc: bc, stmtID: stmtID}
-	if err := r.run(kind); err != nil {
-		return r.out, err
-	}
-	if err := s.client.flush(); err != nil {
-		return r.out, clientErr(err)
-	}
-	return r.out, nil
+	err := r.run(kind)
+	return r.out, err
 }
 
 type relayState struct {

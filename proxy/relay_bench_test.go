@@ -135,7 +135,14 @@ func (fb *fakeBackend) serve(srv *server.Server, c net.Conn) {
 // benchProxy starts a Server in front of a fake backend and returns a raw client
 // connection that has logged in.
 func benchProxy(b *testing.B, rows int) (net.Conn, *bufio.Reader) {
-	fb := newFakeBackend(b, rows)
+	conn := fakeProxy(b, rows, nil).Conn.Conn
+	return conn, bufio.NewReaderSize(conn, 64<<10)
+}
+
+// fakeProxy starts a Server (with obs, when not nil) in front of a fake backend that answers
+// rows rows, and returns a client logged in through it.
+func fakeProxy(tb testing.TB, rows int, obs Observer) *client.Conn {
+	fb := newFakeBackend(tb, rows)
 	srv := New(Options{
 		Listen:                "127.0.0.1:0",
 		MaxAllowedPacket:      64 << 20,
@@ -144,24 +151,24 @@ func benchProxy(b *testing.B, rows int) (net.Conn, *bufio.Reader) {
 		Users:                 []User{{Name: "app", Password: "secret"}},
 		Primary:               BackendConfig{Name: router.PrimaryName, Address: fb.ln.Addr().String()},
 		ServerVersion:         "8.0.11-fake",
+		Observer:              obs,
 	}, router.New(router.Options{}), router.NewClassifier(1000))
 	if err := srv.Listen(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ctx) }()
 	c, err := client.Connect(srv.Addr().String(), "app", "secret", "")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		_ = c.Close()
 		cancel()
 		<-done
 	})
-	conn := c.Conn.Conn
-	return conn, bufio.NewReaderSize(conn, 64<<10)
+	return c
 }
 
 // benchClient is the client side of a relay benchmark: raw packets, nothing allocated per

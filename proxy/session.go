@@ -193,7 +193,13 @@ func (s *session) run(ctx context.Context) {
 			return
 		}
 		s.status.Store("query")
-		if err := s.dispatch(pkt); err != nil {
+		err = s.dispatch(pkt)
+		if err == nil {
+			// One flush per command, after it is accounted for: SHOW DIGESTS, SHOW STATS
+			// and the metrics already count a statement whose answer a client has.
+			err = s.flushClient()
+		}
+		if err != nil {
 			if errors.Is(err, errKilled) {
 				s.log.Debug("session killed")
 				return
