@@ -230,6 +230,18 @@ func (c *benchClient) readRows(want int) {
 	}
 }
 
+// measure times b.N round trips of pkt, each answered with rows rows.
+func (c *benchClient) measure(pkt []byte, rows int) {
+	c.b.ReportAllocs()
+	c.b.ResetTimer()
+	for range c.b.N {
+		c.send(pkt)
+		c.readRows(rows)
+	}
+	c.b.StopTimer()
+	c.b.ReportMetric(float64(rows), "rows/query")
+}
+
 // BenchmarkRelay sends COM_QUERY through the proxy and reads the whole result set as raw
 // bytes: the allocations reported are the proxy's (the fake backend and this client
 // allocate nothing per query).
@@ -237,15 +249,7 @@ func BenchmarkRelay(b *testing.B) {
 	for _, rows := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
 			c := newBenchClient(b, rows)
-			pkt := command(append([]byte{mysql.COM_QUERY}, "SELECT c FROM sbtest1 WHERE id=1"...)...)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				c.send(pkt)
-				c.readRows(rows)
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(rows), "rows/query")
+			c.measure(command(append([]byte{mysql.COM_QUERY}, "SELECT c FROM sbtest1 WHERE id=1"...)...), rows)
 		})
 	}
 }
@@ -265,18 +269,10 @@ func BenchmarkRelayPrepared(b *testing.B) {
 			for range 4 { // parameter, EOF, column, EOF
 				c.read()
 			}
-			exec := command(mysql.COM_STMT_EXECUTE, byte(id), byte(id>>8), byte(id>>16), byte(id>>24),
+			c.measure(command(mysql.COM_STMT_EXECUTE, byte(id), byte(id>>8), byte(id>>16), byte(id>>24),
 				0, 1, 0, 0, 0, // no cursor, one iteration
 				0, 1, mysql.MYSQL_TYPE_LONGLONG, 0, // no NULL, types bound: BIGINT
-				42, 0, 0, 0, 0, 0, 0, 0)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				c.send(exec)
-				c.readRows(rows)
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(rows), "rows/query")
+				42, 0, 0, 0, 0, 0, 0, 0), rows)
 		})
 	}
 }
