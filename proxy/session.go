@@ -325,6 +325,9 @@ func (s *session) learnResultSetWrite(st *router.Statement, bc *backendConn, out
 	if !out.resultSet || out.hasError || !bc.b.Primary || s.txn != nil || !st.MayWrite() || !s.srv.live().ReadYourWrites {
 		return
 	}
+	// The answer is complete and counted: the client need not wait for this round trip. (A
+	// failed flush stays in the writer; the session loop's flush reports it.)
+	_ = s.client.flush()
 	q := "SELECT @@GLOBAL.gtid_executed"
 	if bc.mariadb {
 		q = "SELECT @@GLOBAL.gtid_binlog_pos"
