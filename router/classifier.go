@@ -122,8 +122,7 @@ func classifyUncached[T string | []byte](c *Classifier, sql T) *Statement {
 	if c.shapes == nil {
 		text := string(sql)
 		st := c.classify(text)
-		st.Digest = digestFor(c.digests, text, st)
-		applyRules(c, st, text)
+		annotate(c, st, text)
 		return c.cache.add(text, st)
 	}
 	if len(sql) <= shapeStackLen {
@@ -134,6 +133,13 @@ func classifyUncached[T string | []byte](c *Classifier, sql T) *Statement {
 	st := classifyWithShape(c, sql, buf[:])
 	shapeBufs.Put(buf)
 	return st
+}
+
+// annotate gives st, freshly classified, what is known by its digest key (its shape, or its
+// text): the digest it counts in and the routing rules that match.
+func annotate[T string | []byte](c *Classifier, st *Statement, key T) {
+	st.Digest = digestFor(c.digests, key, st)
+	applyRules(c, st, key)
 }
 
 // classifyWithShape looks sql's shape up, built in buf, and parses on a miss.
@@ -148,11 +154,9 @@ func classifyWithShape[T string | []byte](c *Classifier, sql T, buf []byte) *Sta
 	text := string(sql)
 	st := c.classify(text)
 	if ok {
-		st.Digest = digestFor(c.digests, shape, st)
-		applyRules(c, st, shape)
+		annotate(c, st, shape)
 	} else {
-		st.Digest = digestFor(c.digests, text, st)
-		applyRules(c, st, text)
+		annotate(c, st, text)
 	}
 	if ok && shapeIndependent(st) {
 		// An earlier entry wins, as in add: the texts of a shape share one *Statement.

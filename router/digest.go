@@ -101,7 +101,7 @@ func newDigestSet() *digestSet {
 	return &digestSet{max: maxDigests, byKey: map[string]*Digest{}, other: &Digest{Text: OtherDigest}}
 }
 
-// get returns the digest for key (created for st's class), or the other digest once
+// digestFor returns the digest for key (created for st's class), or the other digest once
 // maxDigests are kept. Called on classifier cache misses only.
 func digestFor[T string | []byte](ds *digestSet, key T, st *Statement) *Digest {
 	if len(key) > maxDigestText {
