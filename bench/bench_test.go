@@ -111,6 +111,10 @@ func TestSummarize(t *testing.T) {
 		run(2, targetDirect, 1200, 1.2, 0, ""), run(2, targetTailgate, 0, 0, 0, "sysbench: exit status 1"),
 		run(3, targetDirect, 1100, 0.9, 0, ""), run(3, targetTailgate, 900, 1.3, 30, ""),
 	}
+	// CPU use in us per run (queries = 10 x QPS): the medians are taken per field, per query.
+	runs[1].CPU = &cpuUse{Machine: 8000 * 50, Idle: 8000 * 4, Servers: 8000 * 20, Proxy: 8000 * 25, Other: 8000}
+	runs[3].CPU = &cpuUse{Machine: 99} // a failed run's does not count
+	runs[5].CPU = &cpuUse{Machine: 9000 * 60, Idle: 9000 * 2, Servers: 9000 * 30, Proxy: 9000 * 27, Other: 9000 * 3}
 	got := summarize(runs, opts)
 	if len(got) != 1 {
 		t.Fatalf("got %d summaries, want 1", len(got))
@@ -124,6 +128,12 @@ func TestSummarize(t *testing.T) {
 	}
 	if want := []float64{0.8, 900.0 / 1100}; !reflect.DeepEqual(s.PairRatios, want) {
 		t.Errorf("pair ratios %v, want %v", s.PairRatios, want)
+	}
+	if want := (cpuUse{Machine: 55, Idle: 3, Servers: 25, Proxy: 26, Other: 2}); s.Tailgate.CPUPerQuery == nil || *s.Tailgate.CPUPerQuery != want {
+		t.Errorf("tailgate CPU per query %+v, want %+v", s.Tailgate.CPUPerQuery, want)
+	}
+	if s.Direct.CPUPerQuery != nil {
+		t.Errorf("direct CPU per query %+v without a measured run", s.Direct.CPUPerQuery)
 	}
 	if s.TailgateSplit["replica1"] != 135 || s.DirectSplit["primary"] != 30 {
 		t.Errorf("splits %v / %v", s.TailgateSplit, s.DirectSplit)
@@ -267,6 +277,9 @@ func TestPrintSummary(t *testing.T) {
 	if want := strings.Fields("oltp_point_select text 8 1000 400 700 0.400 0.700 0.40 0.25 0.60 0/0/0 26.0 9.5"); !reflect.DeepEqual(strings.Fields(row), want) {
 		t.Errorf("row %q, want the fields %q", row, want)
 	}
+	if strings.Contains(out, "Where a query's CPU time went") {
+		t.Errorf("CPU use table without any measured run:\n%s", out)
+	}
 	for _, s := range []string{
 		"l4 = HAProxy in TCP mode in front of the servers tailgate uses (read-only workloads: the replicas, round robin per connection; " +
 			"oltp_read_write: the primary): the same extra hop without any parsing; tailgate's ratio cannot be expected above it on this machine",
@@ -277,10 +290,30 @@ func TestPrintSummary(t *testing.T) {
 		}
 	}
 
+	// With CPU use measured (none for l4): one row per workload and mode, a cell per target.
+	runs[0].CPU = &cpuUse{Machine: 10000 * 20, Idle: 100, Servers: 10000 * 12, Sysbench: 10000 * 7.5, Other: 10000*0.5 - 100}
+	runs[1].CPU = &cpuUse{Machine: 4000 * 50, Idle: 4000 * 3, Servers: 4000 * 16, Sysbench: 4000 * 8, Proxy: 4000 * 21, Other: 4000 * 2}
+	out = summary(&results{Runs: runs, Settings: settings{Reps: 1, L4: &l4Settings{}}})
+	_, table, found := strings.Cut(out, "Where a query's CPU time went, in us per query (direct / tailgate / l4; each the median of the runs):")
+	if !found {
+		t.Fatalf("no CPU use table:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if want := strings.Fields("workload mode all CPUs servers sysbench proxy idle other"); !reflect.DeepEqual(strings.Fields(lines[0]), want) {
+		t.Errorf("CPU use header %q", lines[0])
+	}
+	want := strings.Fields("oltp_point_select text 20.0 / 50.0 / - 12.0 / 16.0 / - 7.5 / 8.0 / - 0.0 / 21.0 / - 0.0 / 3.0 / - 0.5 / 2.0 / -")
+	if len(lines) < 2 || !reflect.DeepEqual(strings.Fields(lines[1]), want) {
+		t.Errorf("CPU use row %q, want the fields %q", lines[1:], want)
+	}
+
 	// -l4=false: the table as before, without l4 columns or sentence.
 	out = summary(&results{Runs: runs[:2], Settings: settings{Reps: 1}})
 	if strings.Contains(out, "l4") || !strings.Contains(out, "errors direct/tailgate") {
 		t.Errorf("summary without l4 runs:\n%s", out)
+	}
+	if !strings.Contains(out, "in us per query (direct / tailgate; each") || !strings.Contains(out, "20.0 / 50.0 ") {
+		t.Errorf("CPU use table without l4:\n%s", out)
 	}
 }
 

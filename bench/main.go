@@ -12,9 +12,11 @@
 //	               [-modes text,ps] [-quick] [-l4=true] [-tailgate bin/tailgate] [-out bench/results]
 //
 // It prints, per workload and mode, the median QPS of each target and their ratios to direct, p95
-// latencies, errors, tailgate's and HAProxy's CPU time per query (from /proc/<pid>/stat) and on
-// which server tailgate's statements ran (Com_select / Com_stmt_execute deltas), and writes every
-// run as JSON to bench/results/<UTC time>.json.
+// latencies, errors, tailgate's and HAProxy's CPU time per query (from /proc/<pid>/stat), where
+// each target's CPU time per query went (the servers, sysbench, the proxy, idle CPUs: from
+// /proc/<pid>/stat, sysbench's rusage and /proc/stat) and on which server tailgate's statements
+// ran (Com_select / Com_stmt_execute deltas), and writes every run as JSON to
+// bench/results/<UTC time>.json.
 //
 // Absolute numbers describe this machine at that moment; only ratios measured side by side in one
 // run mean something, which is why nothing here belongs in a test's assertions.

@@ -108,6 +108,10 @@ type Run struct {
 	// HAProxyCPUMicrosPerQuery is HAProxyCPUMicros / Queries, for l4 runs only.
 	HAProxyCPUMicrosPerQuery float64 `json:"haproxy_cpu_us_per_query,omitempty"`
 
+	// CPU is where the machine's CPU time went during the run; nil when a reading failed
+	// (Notes says which).
+	CPU *cpuUse `json:"cpu,omitempty"`
+
 	// Servers are the status counter deltas per server during the run.
 	Servers map[string]map[string]int64 `json:"servers,omitempty"`
 }
@@ -195,6 +199,9 @@ type targetSummary struct {
 	// MedianCPUPerQuery is the proxy's CPU microseconds per query: tailgate's for tailgate,
 	// HAProxy's for l4, none for direct.
 	MedianCPUPerQuery float64 `json:"median_cpu_us_per_query,omitempty"`
+	// CPUPerQuery is where a query's CPU time went: each field's median over the good runs
+	// that measured it, in microseconds per query.
+	CPUPerQuery *cpuUse `json:"median_cpu_use_us_per_query,omitempty"`
 }
 
 // nodeOrder is how servers are listed.
@@ -262,6 +269,7 @@ func summarize(runs []Run, opts options) []Summary {
 func summarizeTarget(runs []Run, target string) targetSummary {
 	var ts targetSummary
 	var qps, p95, cpu []float64
+	var uses []cpuUse
 	for _, r := range runs {
 		if r.Target != target {
 			continue
@@ -278,9 +286,35 @@ func summarizeTarget(runs []Run, target string) targetSummary {
 		if c := r.proxyCPUPerQuery(); c > 0 {
 			cpu = append(cpu, c)
 		}
+		if r.CPU != nil {
+			uses = append(uses, r.CPU.perQuery(r.Queries))
+		}
 	}
 	ts.MedianQPS, ts.MedianP95, ts.MedianCPUPerQuery = median(qps), median(p95), median(cpu)
+	if len(uses) > 0 {
+		ts.CPUPerQuery = medianUse(uses)
+	}
 	return ts
+}
+
+// medianUse is the median of each field of uses, taken separately.
+func medianUse(uses []cpuUse) *cpuUse {
+	field := func(get func(cpuUse) float64) float64 {
+		xs := make([]float64, len(uses))
+		for i, u := range uses {
+			xs[i] = get(u)
+		}
+		return median(xs)
+	}
+	return &cpuUse{
+		Machine:  field(func(u cpuUse) float64 { return u.Machine }),
+		Idle:     field(func(u cpuUse) float64 { return u.Idle }),
+		Steal:    field(func(u cpuUse) float64 { return u.Steal }),
+		Servers:  field(func(u cpuUse) float64 { return u.Servers }),
+		Sysbench: field(func(u cpuUse) float64 { return u.Sysbench }),
+		Proxy:    field(func(u cpuUse) float64 { return u.Proxy }),
+		Other:    field(func(u cpuUse) float64 { return u.Other }),
+	}
 }
 
 // tailingCPUPerTxn is the median of tailgate's CPU microseconds per transaction over the good
@@ -382,6 +416,8 @@ func printSummary(w io.Writer, res *results) {
 			"(the primary's binlog and each replica's; median): %s.\n", strings.Join(tailing, ", "))
 	}
 
+	printCPUUse(w, res.Summary, hasL4)
+
 	fmt.Fprintf(w, "\nWhere the tailgate runs' statements ran (counter delta per server, summed over the runs):\n\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "workload\tmode\tcounter\t%s\t(direct runs: primary)\t\n", strings.Join(nodeOrder, "\t"))
@@ -421,6 +457,51 @@ func printSummary(w io.Writer, res *results) {
 	}
 	fmt.Fprintf(w, "\nload average: %s at start, %s at end (%d CPUs); only ratios measured side by side mean something.\n",
 		res.Host.LoadAvgStart, res.Host.LoadAvgEnd, res.Host.CPUs)
+}
+
+// printCPUUse prints where a query's CPU time went, per target. Nothing when no run measured it.
+func printCPUUse(w io.Writer, sums []Summary, hasL4 bool) {
+	measured := false
+	for _, s := range sums {
+		measured = measured || s.Direct.CPUPerQuery != nil || s.Tailgate.CPUPerQuery != nil
+	}
+	if !measured {
+		return
+	}
+	targets := "direct / tailgate"
+	if hasL4 {
+		targets += " / l4"
+	}
+	fmt.Fprintf(w, "\nWhere a query's CPU time went, in us per query (%s; each the median of the runs):\n\n", targets)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
+	row("workload", "mode", "all CPUs", "servers", "sysbench", "proxy", "idle", "other")
+	for _, s := range sums {
+		cell := func(get func(cpuUse) float64) string {
+			ts := []targetSummary{s.Direct, s.Tailgate}
+			if hasL4 {
+				ts = append(ts, s.L4)
+			}
+			parts := make([]string, len(ts))
+			for i, t := range ts {
+				parts[i] = "-"
+				if t.CPUPerQuery != nil {
+					parts[i] = strconv.FormatFloat(get(*t.CPUPerQuery), 'f', 1, 64)
+				}
+			}
+			return strings.Join(parts, " / ")
+		}
+		row(s.Workload, s.Mode,
+			cell(func(u cpuUse) float64 { return u.Machine }),
+			cell(func(u cpuUse) float64 { return u.Servers }),
+			cell(func(u cpuUse) float64 { return u.Sysbench }),
+			cell(func(u cpuUse) float64 { return u.Proxy }),
+			cell(func(u cpuUse) float64 { return u.Idle }),
+			cell(func(u cpuUse) float64 { return u.Other }))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "all CPUs = CPUs x wall time / queries; servers = the three mariadbd; idle = idle and iowait; "+
+		"other = the rest (kernel threads, stolen time, tailgate's background work in the other targets' runs).\n")
 }
 
 // l4Note is what the report says about the HAProxy that ran: version, maxconn, nbthread.

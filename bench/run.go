@@ -232,7 +232,7 @@ func (b *bench) prepare(ctx context.Context) error {
 		return err
 	}
 	args := append([]string{"oltp_read_write", "--threads=" + fmt.Sprint(tables)}, sysbenchArgs(connArgs(b.cluster.Primary.Port, ""))...)
-	out, err := sysbench(ctx, b.sysbench, append(args, "prepare"), 5*time.Minute)
+	out, _, err := sysbench(ctx, b.sysbench, append(args, "prepare"), 5*time.Minute)
 	if err != nil {
 		return fmt.Errorf("sysbench prepare: %w\n%s", err, tailOf(out, 20))
 	}
@@ -294,45 +294,19 @@ func (b *bench) measure(ctx context.Context, w workload, m mode, rep int, target
 		r.Errors = 1
 		return r
 	}
-	// Read for direct runs too: what tailgate's tailer and monitor cost in the background.
-	ticks0, err := b.tailgate.cpuTicks()
-	if err != nil {
-		r.Notes = append(r.Notes, "tailgate CPU before: "+err.Error())
-	}
-	cpuOK := err == nil
-	var l4Ticks0 int64
-	l4CPUOK := false
-	if b.l4 != nil {
-		if l4Ticks0, err = b.l4.cpuTicks(); err != nil {
-			r.Notes = append(r.Notes, "haproxy CPU before: "+err.Error())
-		}
-		l4CPUOK = err == nil
-	}
+	// Tailgate's CPU is read for direct runs too: what its tailer and monitor cost in the background.
+	servers := b.serverPids()
+	cpu0 := b.sampleCPU(servers)
 	before, cerr := b.snapshot(ctx)
 	if cerr != nil {
 		r.Notes = append(r.Notes, "counters before: "+cerr.Error())
 	}
 
 	began := time.Now()
-	out, runErr := sysbench(ctx, b.sysbench, args, b.opts.duration+time.Minute)
+	out, sysbenchCPU, runErr := sysbench(ctx, b.sysbench, args, b.opts.duration+time.Minute)
 	r.WallSeconds = time.Since(began).Seconds()
-
-	if cpuOK {
-		if ticks1, err := b.tailgate.cpuTicks(); err != nil {
-			cpuOK = false
-			r.Notes = append(r.Notes, "tailgate CPU after: "+err.Error())
-		} else {
-			r.TailgateCPUTicks = ticks1 - ticks0
-		}
-	}
-	if l4CPUOK {
-		if ticks1, err := b.l4.cpuTicks(); err != nil {
-			l4CPUOK = false
-			r.Notes = append(r.Notes, "haproxy CPU after: "+err.Error())
-		} else {
-			r.HAProxyCPUTicks = ticks1 - l4Ticks0
-		}
-	}
+	cpu1 := b.sampleCPU(servers)
+	r.Notes = append(r.Notes, cpuNotes(cpu0, cpu1)...)
 	if after, err := b.snapshot(ctx); err != nil {
 		r.Notes = append(r.Notes, "counters after: "+err.Error())
 	} else if cerr == nil {
@@ -368,19 +342,43 @@ func (b *bench) measure(ctx context.Context, w workload, m mode, rep int, target
 			r.Error += fmt.Sprintf("; haproxy exited (%v): %s", b.l4.waitErr, b.l4.logTail(3))
 		}
 	}
-	if cpuOK {
-		r.TailgateCPUMicros = float64(r.TailgateCPUTicks) * 1e6 / float64(b.hz)
+	if ticks, ok := ticksDelta(cpu0.tailgate, cpu1.tailgate); ok {
+		r.TailgateCPUTicks = ticks
+		r.TailgateCPUMicros = float64(ticks) * 1e6 / float64(b.hz)
 		if target == targetTailgate && r.Queries > 0 {
 			r.CPUMicrosPerQuery = r.TailgateCPUMicros / float64(r.Queries)
 		}
 	}
-	if l4CPUOK {
-		r.HAProxyCPUMicros = float64(r.HAProxyCPUTicks) * 1e6 / float64(b.hz)
+	if ticks, ok := ticksDelta(cpu0.haproxy, cpu1.haproxy); ok {
+		r.HAProxyCPUTicks = ticks
+		r.HAProxyCPUMicros = float64(ticks) * 1e6 / float64(b.hz)
 		if target == targetL4 && r.Queries > 0 {
 			r.HAProxyCPUMicrosPerQuery = r.HAProxyCPUMicros / float64(r.Queries)
 		}
 	}
+	if use, ok := cpuUseOf(cpu0, cpu1, sysbenchCPU, target, b.hz); ok {
+		r.CPU = &use
+	}
 	return r
+}
+
+// sampleCPU is the CPU time so far of the machine, tailgate, HAProxy (when it runs) and the
+// servers.
+func (b *bench) sampleCPU(servers []int) cpuSample {
+	var l4 *child
+	if b.l4 != nil {
+		l4 = &b.l4.child
+	}
+	return sampleCPU(&b.tailgate.child, l4, servers)
+}
+
+// serverPids are the cluster's mariadbd process ids (0 for one that is not running).
+func (b *bench) serverPids() []int {
+	var pids []int
+	for _, n := range b.cluster.Nodes() {
+		pids = append(pids, n.Pid())
+	}
+	return pids
 }
 
 // snapshot reads the counters on every server, as root over its socket.

@@ -63,9 +63,10 @@ func redactArgs(args []string) []string {
 	return out
 }
 
-// sysbench runs the sysbench binary with args and returns its combined output. It is killed when
-// ctx ends or after timeout, whichever is first.
-func sysbench(ctx context.Context, bin string, args []string, timeout time.Duration) (string, error) {
+// sysbench runs the sysbench binary with args and returns its combined output and its CPU time
+// (user+system, 0 when it did not run). It is killed when ctx ends or after timeout, whichever is
+// first.
+func sysbench(ctx context.Context, bin string, args []string, timeout time.Duration) (string, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -80,7 +81,11 @@ func sysbench(ctx context.Context, bin string, args []string, timeout time.Durat
 	if err != nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
 		err = fmt.Errorf("killed after %s: %w", timeout, err)
 	}
-	return out.String(), err
+	var cpu time.Duration
+	if ps := cmd.ProcessState; ps != nil {
+		cpu = ps.UserTime() + ps.SystemTime()
+	}
+	return out.String(), cpu, err
 }
 
 // sysbenchResult is what a `sysbench ... run` printed.

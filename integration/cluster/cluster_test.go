@@ -162,9 +162,15 @@ func TestCluster(t *testing.T) {
 	t.Run("KillAndStartReplica", func(t *testing.T) {
 		r := c.Replicas[0]
 		pid := r.pid
+		if got := r.Pid(); got != pid || pid == 0 {
+			t.Errorf("Pid() = %d while running as %d", got, pid)
+		}
 		must(t, r.Kill(), "Kill")
 		if r.Running() {
 			t.Error("Running after Kill")
+		}
+		if got := r.Pid(); got != 0 {
+			t.Errorf("Pid() = %d after Kill, want 0", got)
 		}
 		gone(t, pid, "killed mariadbd")
 
@@ -172,6 +178,9 @@ func TestCluster(t *testing.T) {
 		must(t, err)
 		began := time.Now()
 		must(t, r.Start(ctx), "Start after Kill")
+		if got := r.Pid(); got == 0 || got == pid {
+			t.Errorf("Pid() = %d after Start, want the new process's (old %d)", got, pid)
+		}
 		t.Logf("replica restart after SIGKILL: %s", time.Since(began).Round(time.Millisecond))
 		must(t, c.WaitReplicated(ctx), "WaitReplicated")
 		var v string

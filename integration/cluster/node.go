@@ -337,6 +337,16 @@ func (n *Node) Running() bool {
 
 func (n *Node) runningLocked() bool { return n.cmd != nil && !isClosed(n.done) }
 
+// Pid is the node's mariadbd process id while this process runs it, else 0.
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.runningLocked() {
+		return 0
+	}
+	return n.pid
+}
+
 func (n *Node) cnfPath() string  { return filepath.Join(n.Dir, "my.cnf") }
 func (n *Node) dataDir() string  { return filepath.Join(n.Dir, "data") }
 func (n *Node) errorLog() string { return filepath.Join(n.Dir, "error.log") }
