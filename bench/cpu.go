@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// cpuUse is where the machine's CPU time went during one run, in microseconds. A proxy costs
-// more than its own CPU time: behind any proxy the servers spend more per query (each query
-// wakes one more process on each side), and CPUs left idle while every request waits on a
-// wake-up are throughput lost too. Per query, these fields show how the extra cost splits.
+// cpuUse is where the machine's CPU time went during one run, in microseconds. A proxy can cost
+// more than its own CPU time: the servers may spend more per query behind it, and CPUs left
+// idle while every request waits are throughput lost too. Per query, these fields show how the
+// extra cost splits.
 type cpuUse struct {
 	// Machine is every CPU's time during the run (busy, idle or stolen): CPUs x wall time.
 	Machine float64 `json:"machine_us"`
@@ -30,7 +30,8 @@ type cpuUse struct {
 	Proxy float64 `json:"proxy_us"`
 	// Other is the time that was neither idle nor used by a measured process: kernel threads,
 	// tailgate's or HAProxy's background work in runs that do not go through it, time the
-	// hypervisor stole, anything else on the machine.
+	// hypervisor stole, anything else on the machine; and the difference between the kernel's
+	// tick-based machine counts and its per-process ones, which can make it slightly negative.
 	Other float64 `json:"other_us"`
 }
 
