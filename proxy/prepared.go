@@ -195,7 +195,7 @@ run:
 	if !res.hasError {
 		s.applyEffects(ps.st, bc, nil) // prepared SETs are never replayed: see stmtPrepare
 		if flags&cursorReadOnly != 0 && res.status&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
-			ps.cursor = bc
+			s.setCursor(ps, bc)
 		}
 	}
 	s.learnResultSetWrite(ps.st, bc, res)
@@ -309,7 +309,7 @@ func (s *session) stmtFetch(pkt []byte) error {
 		return err
 	}
 	if out.hasError || out.status&lastRowSent != 0 {
-		ps.cursor = nil
+		s.clearCursor(ps)
 		s.settle(bc, out, nil)
 	}
 	return nil
@@ -332,10 +332,26 @@ func (s *session) stmtReset(pkt []byte) error {
 	return s.flushClient()
 }
 
+// setCursor records that bc holds an open cursor of ps.
+func (s *session) setCursor(ps *prepared, bc *backendConn) {
+	if ps.cursor == nil {
+		s.cursors++
+	}
+	ps.cursor = bc
+}
+
+// clearCursor forgets ps's open cursor, if it has one.
+func (s *session) clearCursor(ps *prepared) {
+	if ps.cursor != nil {
+		s.cursors--
+		ps.cursor = nil
+	}
+}
+
 // closeCursor resets the statement on the connection holding its cursor.
 func (s *session) closeCursor(ps *prepared) {
 	bc := ps.cursor
-	ps.cursor = nil
+	s.clearCursor(ps)
 	if bs := bc.stmts[ps.sql]; bs != nil {
 		var arg [4]byte
 		binary.LittleEndian.PutUint32(arg[:], bs.id)

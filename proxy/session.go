@@ -60,6 +60,7 @@ type session struct {
 	lastInsertID uint64       // from OK packets: replayed before LAST_INSERT_ID() elsewhere
 	insertConn   *backendConn // connection whose LAST_INSERT_ID() is lastInsertID
 	stmts        map[uint32]*prepared
+	cursors      int // statements in stmts with an open cursor (setCursor, clearCursor)
 	lastStmtID   uint32
 	writeGTID    string                  // GTID of the session's last write (read-your-writes)
 	userWrite    *atomic.Pointer[string] // latest write of the session's user (scope "user")
@@ -850,7 +851,7 @@ func (s *session) resetState() {
 	s.autocommit, s.lastInsertID, s.insertConn, s.lastConn = true, 0, nil, nil
 	s.sqlMode = s.srv.defaultSQLMode()
 	s.owner = &stateOwner{}
-	s.stmts = nil
+	s.stmts, s.cursors = nil, 0
 }
 
 // serverStatus is the status the proxy reports in packets it makes itself.
@@ -1053,6 +1054,9 @@ func (s *session) pinnedConn(bc *backendConn) bool {
 	if bc.b.Primary && s.primaryPinned() {
 		return true
 	}
+	if s.cursors == 0 {
+		return false // the common case: no map to scan per statement
+	}
 	for _, ps := range s.stmts {
 		if ps.cursor == bc {
 			return true
@@ -1122,7 +1126,7 @@ func (s *session) forget(bc *backendConn) {
 	}
 	for _, ps := range s.stmts {
 		if ps.cursor == bc {
-			ps.cursor = nil
+			s.clearCursor(ps)
 		}
 	}
 }
