@@ -35,7 +35,8 @@ type pool struct {
 	retired bool // the backend left the configuration: close connections as they come back
 	idle    map[poolKey][]*backendConn
 	open    int           // connections of this backend, idle or borrowed
-	freed   chan struct{} // signalled (non-blocking) when a connection is returned or closed
+	waiting int           // sessions in get waiting for a connection at the limit
+	freed   chan struct{} // signalled (non-blocking) when a connection is returned or closed while one waits
 }
 
 func newPool(b *Backend, max int) *pool {
@@ -61,10 +62,7 @@ func (p *pool) get(ctx context.Context, key poolKey, owner *stateOwner, dial fun
 			p.mu.Unlock()
 			bc, err := dial()
 			if err != nil {
-				p.mu.Lock()
-				p.open--
-				p.mu.Unlock()
-				p.signal()
+				p.dropped()
 				return nil, err
 			}
 			bc.pool, bc.key = p, key
@@ -76,22 +74,31 @@ func (p *pool) get(ctx context.Context, key poolKey, owner *stateOwner, dial fun
 			p.discard(victim)
 			continue
 		}
-		p.mu.Unlock()
 		if deadline.IsZero() {
 			deadline = time.Now().Add(wait)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, fmt.Errorf("%w: %s has %d connections in use (limit %d)", ErrPoolExhausted, p.b.Name, p.max, p.max)
+			limit := p.max
+			p.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s has %d connections in use (limit %d)", ErrPoolExhausted, p.b.Name, limit, limit)
 		}
+		p.waiting++ // from here on every put and close signals freed
+		p.mu.Unlock()
 		t := time.NewTimer(left)
+		var err error
 		select {
 		case <-p.freed:
-			t.Stop()
 		case <-t.C:
 		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
+			err = ctx.Err()
+		}
+		t.Stop()
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
+		if err != nil {
+			return nil, err
 		}
 	}
 }
@@ -152,8 +159,11 @@ func (p *pool) put(bc *backendConn) {
 		return
 	}
 	p.idle[bc.key] = append(p.idle[bc.key], bc)
+	wake := p.waiting > 0 // no channel operation per statement when nobody waits
 	p.mu.Unlock()
-	p.signal()
+	if wake {
+		p.signal()
+	}
 }
 
 // retire closes the idle connections and every borrowed one when it comes back.
@@ -174,8 +184,11 @@ func (p *pool) discard(bc *backendConn) {
 func (p *pool) dropped() {
 	p.mu.Lock()
 	p.open--
+	wake := p.waiting > 0
 	p.mu.Unlock()
-	p.signal()
+	if wake {
+		p.signal()
+	}
 }
 
 func (p *pool) signal() {
