@@ -35,15 +35,24 @@ type cpuUse struct {
 	Other float64 `json:"other_us"`
 }
 
+// fields are c's fields, for code that treats them all alike.
+func (c *cpuUse) fields() []*float64 {
+	return []*float64{&c.Machine, &c.Idle, &c.Steal, &c.Servers, &c.Sysbench, &c.Proxy, &c.Other}
+}
+
 // perQuery divides every field by queries; zero for no queries.
 func (c cpuUse) perQuery(queries int64) cpuUse {
 	if queries <= 0 {
 		return cpuUse{}
 	}
-	q := float64(queries)
-	return cpuUse{Machine: c.Machine / q, Idle: c.Idle / q, Steal: c.Steal / q,
-		Servers: c.Servers / q, Sysbench: c.Sysbench / q, Proxy: c.Proxy / q, Other: c.Other / q}
+	for _, f := range c.fields() {
+		*f /= float64(queries)
+	}
+	return c
 }
+
+// ticksMicros converts clock ticks (CLK_TCK hz) to microseconds.
+func ticksMicros(ticks, hz int64) float64 { return float64(ticks) * 1e6 / float64(hz) }
 
 // machineTicks is the "cpu" line of /proc/stat: the time of all CPUs, in clock ticks.
 type machineTicks struct {
@@ -96,27 +105,24 @@ type cpuSample struct {
 // then -1 without an error) and the servers whose pids are given, summed.
 func sampleCPU(tailgate, l4 *child, servers []int) cpuSample {
 	s := cpuSample{machine: machineTicks{total: -1}, tailgate: -1, haproxy: -1, servers: -1}
-	var err error
 	if m, err := readMachineTicks(); err != nil {
 		s.errs = append(s.errs, "machine CPU: "+err.Error())
 	} else {
 		s.machine = m
 	}
-	if s.tailgate, err = tailgate.cpuTicks(); err != nil {
-		s.tailgate = -1
-		s.errs = append(s.errs, "tailgate CPU: "+err.Error())
-	}
-	if l4 != nil {
-		if s.haproxy, err = l4.cpuTicks(); err != nil {
-			s.haproxy = -1
-			s.errs = append(s.errs, "haproxy CPU: "+err.Error())
+	read := func(what string, ticks func() (int64, error)) int64 {
+		t, err := ticks()
+		if err != nil {
+			s.errs = append(s.errs, what+" CPU: "+err.Error())
+			return -1
 		}
+		return t
 	}
-	if t, err := serversTicks(servers); err != nil {
-		s.errs = append(s.errs, "servers CPU: "+err.Error())
-	} else {
-		s.servers = t
+	s.tailgate = read("tailgate", tailgate.cpuTicks)
+	if l4 != nil {
+		s.haproxy = read("haproxy", l4.cpuTicks)
 	}
+	s.servers = read("servers", func() (int64, error) { return serversTicks(servers) })
 	return s
 }
 
@@ -151,7 +157,7 @@ func ticksDelta(before, after int64) (int64, bool) {
 // cpuUseOf is where the CPU went between two samples, with sysbench's own time and the proxy
 // the run went through (none for direct runs); false when a reading it needs failed.
 func cpuUseOf(before, after cpuSample, sysbench time.Duration, target string, hz int64) (cpuUse, bool) {
-	us := func(ticks int64) float64 { return float64(ticks) * 1e6 / float64(hz) }
+	us := func(ticks int64) float64 { return ticksMicros(ticks, hz) }
 	total, ok1 := ticksDelta(before.machine.total, after.machine.total)
 	servers, ok2 := ticksDelta(before.servers, after.servers)
 	if !ok1 || !ok2 || sysbench <= 0 {

@@ -299,22 +299,15 @@ func summarizeTarget(runs []Run, target string) targetSummary {
 
 // medianUse is the median of each field of uses, taken separately.
 func medianUse(uses []cpuUse) *cpuUse {
-	field := func(get func(cpuUse) float64) float64 {
-		xs := make([]float64, len(uses))
-		for i, u := range uses {
-			xs[i] = get(u)
+	var m cpuUse
+	xs := make([]float64, len(uses))
+	for i, f := range m.fields() {
+		for j := range uses {
+			xs[j] = *uses[j].fields()[i]
 		}
-		return median(xs)
+		*f = median(xs)
 	}
-	return &cpuUse{
-		Machine:  field(func(u cpuUse) float64 { return u.Machine }),
-		Idle:     field(func(u cpuUse) float64 { return u.Idle }),
-		Steal:    field(func(u cpuUse) float64 { return u.Steal }),
-		Servers:  field(func(u cpuUse) float64 { return u.Servers }),
-		Sysbench: field(func(u cpuUse) float64 { return u.Sysbench }),
-		Proxy:    field(func(u cpuUse) float64 { return u.Proxy }),
-		Other:    field(func(u cpuUse) float64 { return u.Other }),
-	}
+	return &m
 }
 
 // tailingCPUPerTxn is the median of tailgate's CPU microseconds per transaction over the good

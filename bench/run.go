@@ -344,14 +344,14 @@ func (b *bench) measure(ctx context.Context, w workload, m mode, rep int, target
 	}
 	if ticks, ok := ticksDelta(cpu0.tailgate, cpu1.tailgate); ok {
 		r.TailgateCPUTicks = ticks
-		r.TailgateCPUMicros = float64(ticks) * 1e6 / float64(b.hz)
+		r.TailgateCPUMicros = ticksMicros(ticks, b.hz)
 		if target == targetTailgate && r.Queries > 0 {
 			r.CPUMicrosPerQuery = r.TailgateCPUMicros / float64(r.Queries)
 		}
 	}
 	if ticks, ok := ticksDelta(cpu0.haproxy, cpu1.haproxy); ok {
 		r.HAProxyCPUTicks = ticks
-		r.HAProxyCPUMicros = float64(ticks) * 1e6 / float64(b.hz)
+		r.HAProxyCPUMicros = ticksMicros(ticks, b.hz)
 		if target == targetL4 && r.Queries > 0 {
 			r.HAProxyCPUMicrosPerQuery = r.HAProxyCPUMicros / float64(r.Queries)
 		}
