@@ -3,11 +3,9 @@ package app
 import (
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
-	"os"
 
 	"github.com/tailgate-proxy/tailgate/config"
 )
@@ -17,9 +15,9 @@ func serverTLS(c *config.ServerTLS) (*tls.Config, error) {
 	if c == nil {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+	cert, err := c.LoadKeyPair()
 	if err != nil {
-		return nil, fmt.Errorf("proxy.tls: load cert %s and key %s: %w", c.Cert, c.Key, err)
+		return nil, fmt.Errorf("proxy.tls: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tlsVersion(c.MinVersion)}, nil
 }
@@ -35,15 +33,11 @@ func backendTLS(c *config.BackendTLS, address string) (*tls.Config, string, erro
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !c.Verify} //nolint:gosec // verify = false is the operator's explicit choice
 	id := sha256.New()
 	fmt.Fprintf(id, "%q %q %t %t\n", c.CA, c.ServerName, c.Verify, c.Required)
-	if c.CA != "" {
-		pem, err := os.ReadFile(c.CA)
-		if err != nil {
-			return nil, "", fmt.Errorf("tls.ca %s: %w", c.CA, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, "", fmt.Errorf("tls.ca %s: no PEM certificate in it", c.CA)
-		}
+	pool, pem, err := c.LoadCA()
+	if err != nil {
+		return nil, "", fmt.Errorf("tls.ca: %w", err)
+	}
+	if pool != nil {
 		cfg.RootCAs = pool
 		id.Write(pem)
 	}

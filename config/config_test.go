@@ -81,7 +81,7 @@ required = true
 cert = "c"
 key = "k"
 `
-	c, err := Parse([]byte(doc), "")
+	c, err := Parse([]byte(doc), inTLSDir("tailgate.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ key = "k"
 		{"replicas[0].weight", c.Replicas[0].Weight, 5},
 		{"replicas[0].tls", c.Replicas[0].TLS, (*BackendTLS)(nil)},
 		{"replicas[1].weight", c.Replicas[1].Weight, 1},
-		{"replicas[1].tls", *c.Replicas[1].TLS, BackendTLS{CA: "ca.pem", Verify: true}},
+		{"replicas[1].tls", *c.Replicas[1].TLS, BackendTLS{CA: inTLSDir("ca.pem"), Verify: true}},
 		{"replicas[2].weight", c.Replicas[2].Weight, 1},
 		{"replicas[2].tls", *c.Replicas[2].TLS, BackendTLS{Verify: false}},
 		{"primary.tls", *c.Primary.TLS, BackendTLS{Verify: true, Required: true}},
@@ -188,7 +188,7 @@ target = "replica"
 name = "audit"
 match = "audit"
 max_lag = "30s"
-`), "full.toml")
+`), inTLSDir("full.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
 		t.Fatal(err)
 	}
-	back, err := Parse(buf.Bytes(), "full.toml")
+	back, err := Parse(buf.Bytes(), inTLSDir("full.toml"))
 	if err != nil {
 		t.Fatalf("re-parse of\n%s\n: %v", buf.String(), err)
 	}

@@ -14,7 +14,7 @@ name = "r2"
 address = "10.0.0.3:3306"
 [replicas.tls]
 ca = "r2-ca.pem"
-`), "")
+`), inTLSDir("tailgate.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,16 +22,16 @@ ca = "r2-ca.pem"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Primary.Address != "10.0.0.3:3306" || p.Primary.TLS == nil || p.Primary.TLS.CA != "r2-ca.pem" {
+	if p.Primary.Address != "10.0.0.3:3306" || p.Primary.TLS == nil || p.Primary.TLS.CA != inTLSDir("r2-ca.pem") {
 		t.Errorf("primary after promoting r2: %s %+v, want 10.0.0.3:3306 with r2's TLS", p.Primary.Address, p.Primary.TLS)
 	}
-	if r := p.Replicas[1]; r.Name != "r2" || r.Address != "127.0.0.1:3306" || r.TLS == nil || r.TLS.CA != "primary-ca.pem" {
+	if r := p.Replicas[1]; r.Name != "r2" || r.Address != "127.0.0.1:3306" || r.TLS == nil || r.TLS.CA != inTLSDir("primary-ca.pem") {
 		t.Errorf("slot r2 after the promotion: %+v, want the old primary with its TLS", r)
 	}
 	if r := p.Replicas[0]; r != cfg.Replicas[0] {
 		t.Errorf("r1 changed: %+v", r)
 	}
-	if cfg.Primary.Address != "127.0.0.1:3306" || cfg.Replicas[1].Address != "10.0.0.3:3306" || cfg.Replicas[1].TLS.CA != "r2-ca.pem" {
+	if cfg.Primary.Address != "127.0.0.1:3306" || cfg.Replicas[1].Address != "10.0.0.3:3306" || cfg.Replicas[1].TLS.CA != inTLSDir("r2-ca.pem") {
 		t.Error("Promoted changed the config it copied")
 	}
 	if SameServers(cfg, p) {
@@ -41,7 +41,7 @@ ca = "r2-ca.pem"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !SameServers(cfg, back) || back.Primary.TLS.CA != "primary-ca.pem" {
+	if !SameServers(cfg, back) || back.Primary.TLS.CA != inTLSDir("primary-ca.pem") {
 		t.Errorf("promoting r2 twice does not swap back: %s", back.Primary.Address)
 	}
 	if _, err := cfg.Promoted("r9"); err == nil {

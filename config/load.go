@@ -26,9 +26,9 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse builds a configuration from TOML text: defaults, then the text laid over
-// them, then password files read, then Check. path is recorded in Config.Path and in
-// the errors, and relative password_file paths are resolved against its directory
-// (the working directory when path is empty). On failure it returns nil and an
+// them, then password files read and TLS files loaded, then Check. path is recorded in
+// Config.Path and in the errors, and relative password_file and TLS file paths are
+// resolved against its directory (the working directory when path is empty). On failure it returns nil and an
 // *Errors holding every problem found: a TOML syntax error stops the parse and is
 // the only problem; anything else (type mismatches, unknown keys, bad values) is
 // collected key by key.
@@ -47,6 +47,7 @@ func Parse(data []byte, path string) (*Config, error) {
 		d.add("proxy", "required table [proxy] is missing")
 	}
 	d.readPasswordFiles(c, filepath.Dir(path))
+	d.readTLSFiles(c, filepath.Dir(path))
 
 	problems := d.problems
 	if err := c.Check(); err != nil {
@@ -168,7 +169,7 @@ func (d *decoder) value(raw any, v reflect.Value, key string) {
 		case int64:
 			text = strconv.FormatInt(x, 10)
 		default:
-			d.add(key, "must be a string, not %s", describe(raw))
+			d.add(key, "must be a string, not %s", describe(key, raw))
 			return
 		}
 		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
@@ -181,7 +182,7 @@ func (d *decoder) value(raw any, v reflect.Value, key string) {
 	case reflect.Pointer: // an optional table
 		m, ok := raw.(map[string]any)
 		if !ok {
-			d.add(key, "must be a table, not %s", describe(raw))
+			d.add(key, "must be a table, not %s", describe(key, raw))
 			return
 		}
 		p := newTable(v.Type().Elem())
@@ -190,7 +191,7 @@ func (d *decoder) value(raw any, v reflect.Value, key string) {
 	case reflect.Struct:
 		m, ok := raw.(map[string]any)
 		if !ok {
-			d.add(key, "must be a table, not %s", describe(raw))
+			d.add(key, "must be a table, not %s", describe(key, raw))
 			return
 		}
 		d.table(m, v, key)
@@ -198,23 +199,26 @@ func (d *decoder) value(raw any, v reflect.Value, key string) {
 		if v.Type().Elem().Kind() != reflect.Struct { // an array of values
 			items, ok := raw.([]any)
 			if !ok {
-				d.add(key, "must be an array ([...]), not %s", describe(raw))
+				d.add(key, "must be an array ([...]), not %s", describe(key, raw))
 				return
 			}
-			s := reflect.MakeSlice(v.Type(), len(items), len(items))
-			before := len(d.problems)
+			// The items that decode are kept, so that Check still reports what is wrong
+			// with them next to the items of the wrong type.
+			s := reflect.MakeSlice(v.Type(), 0, len(items))
 			for i, item := range items {
-				d.value(item, s.Index(i), fmt.Sprintf("%s[%d]", key, i))
+				el := reflect.New(v.Type().Elem()).Elem()
+				before := len(d.problems)
+				if d.value(item, el, indexKey(key, i)); len(d.problems) == before {
+					s = reflect.Append(s, el)
+				}
 			}
-			if len(d.problems) == before { // else the default stays: no second report of a bad item
-				v.Set(s)
-			}
+			v.Set(s)
 			return
 		}
 		// An array of tables.
 		tables, ok := asTables(raw)
 		if !ok {
-			d.add(key, "must be an array of tables ([[%s]]), not %s", key, describe(raw))
+			d.add(key, "must be an array of tables ([[%s]]), not %s", key, describe(key, raw))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(tables), len(tables))
@@ -227,21 +231,21 @@ func (d *decoder) value(raw any, v reflect.Value, key string) {
 	case reflect.String:
 		s, ok := raw.(string)
 		if !ok {
-			d.add(key, "must be a string, not %s", describe(raw))
+			d.add(key, "must be a string, not %s", describe(key, raw))
 			return
 		}
 		v.SetString(s)
 	case reflect.Bool:
 		b, ok := raw.(bool)
 		if !ok {
-			d.add(key, "must be true or false, not %s", describe(raw))
+			d.add(key, "must be true or false, not %s", describe(key, raw))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64:
 		n, ok := raw.(int64)
 		if !ok {
-			d.add(key, "must be an integer, not %s", describe(raw))
+			d.add(key, "must be an integer, not %s", describe(key, raw))
 			return
 		}
 		if v.OverflowInt(n) {
@@ -252,7 +256,7 @@ func (d *decoder) value(raw any, v reflect.Value, key string) {
 	case reflect.Uint32:
 		n, ok := raw.(int64)
 		if !ok {
-			d.add(key, "must be an integer, not %s", describe(raw))
+			d.add(key, "must be an integer, not %s", describe(key, raw))
 			return
 		}
 		if n < 0 || v.OverflowUint(uint64(n)) {
@@ -293,25 +297,32 @@ func asTables(raw any) ([]map[string]any, bool) {
 	return nil, false
 }
 
-// describe names the TOML type of a decoded value, with the value when short.
-func describe(raw any) string {
+// describe names the TOML type of a decoded value, with the value when short, unless key
+// holds a secret.
+func describe(key string, raw any) string {
+	var kind, value string
 	switch x := raw.(type) {
 	case string:
-		return fmt.Sprintf("a string (%q)", x)
+		kind, value = "a string", strconv.Quote(x)
 	case int64:
-		return fmt.Sprintf("an integer (%d)", x)
+		kind, value = "an integer", strconv.FormatInt(x, 10)
 	case float64:
-		return fmt.Sprintf("a float (%v)", x)
+		kind, value = "a float", fmt.Sprint(x)
 	case bool:
-		return fmt.Sprintf("a boolean (%v)", x)
+		kind, value = "a boolean", fmt.Sprint(x)
 	case time.Time:
 		return "a datetime"
 	case map[string]any:
 		return "a table"
 	case []any, []map[string]any:
 		return "an array"
+	default:
+		return fmt.Sprintf("%T", raw)
 	}
-	return fmt.Sprintf("%T", raw)
+	if secretKeys[key[strings.LastIndexByte(key, '.')+1:]] {
+		return kind
+	}
+	return kind + " (" + value + ")"
 }
 
 // readPasswordFiles loads every password_file into its Password, relative paths
@@ -337,14 +348,15 @@ func (d *decoder) readPasswordFile(table string, password *string, file, dir str
 		d.add(key, "password and password_file are both set: keep one")
 		return
 	}
-	if !filepath.IsAbs(file) {
-		file = filepath.Join(dir, file)
-	}
-	data, err := os.ReadFile(file)
+	data, err := os.ReadFile(inDir(dir, file))
 	if err != nil {
 		d.add(key, "cannot read the password: %v", err)
 		d.reported[joinKey(table, "password")] = true // not "password is required" as well
 		return
 	}
 	*password = strings.TrimRight(string(data), "\r\n")
+	if *password == "" {
+		d.add(key, "%s is empty: it must hold the password", file)
+		d.reported[joinKey(table, "password")] = true
+	}
 }

@@ -30,7 +30,7 @@ func markedLine(doc string) int {
 // is accepted.
 func parseProblems(t *testing.T, doc string) []Problem {
 	t.Helper()
-	c, err := Parse([]byte(doc), "test.toml")
+	c, err := Parse([]byte(doc), inTLSDir("test.toml"))
 	if err == nil {
 		t.Fatalf("Parse accepted:\n%s", doc)
 	}
@@ -231,7 +231,7 @@ func TestParseAccepts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(tc.doc), "test.toml")
+			c, err := Parse([]byte(tc.doc), inTLSDir("test.toml"))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -357,10 +357,10 @@ password_file = "`+abs+`"
 		}
 	}
 
-	// An empty file leaves the password empty, which is reported as missing.
+	// An empty file is reported as such, on password_file.
 	write("empty.pw", "\n")
 	problems := parseProblems(t, proxyT+primaryT+"[[users]]\nname = \"app\"\npassword_file = \""+filepath.Join(dir, "empty.pw")+"\"\n")
-	if len(problems) != 1 || problems[0].Key != "users[0].password" {
+	if len(problems) != 1 || problems[0].Key != "users[0].password_file" || !strings.HasSuffix(problems[0].Msg, "empty.pw is empty: it must hold the password") {
 		t.Errorf("empty password file: %v", problems)
 	}
 }
