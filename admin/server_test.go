@@ -198,18 +198,19 @@ func TestShowConfigMasksSecrets(t *testing.T) {
 		}
 	}
 	for k, want := range map[string]string{
-		"proxy.listen":                 "127.0.0.1:6033",
-		"proxy.max_allowed_packet":     "64MiB",
-		"admin.user":                   "admin",
-		"admin.password":               "*****",
-		"users[0].name":                "app",
-		"users[0].password":            "*****",
-		"users[0].backend_password":    "",
-		"replicas[0].name":             "replica1",
-		"replicas[0].weight":           "2",
-		"lag.max":                      "1s",
-		"lag.on_all_stale":             "primary",
-		"consistency.read_your_writes": "true",
+		"proxy.listen":                  "127.0.0.1:6033",
+		"proxy.max_allowed_packet":      "64MiB",
+		"admin.user":                    "admin",
+		"admin.password":                "*****",
+		"users[0].name":                 "app",
+		"users[0].password":             "*****",
+		"users[0].backend_password":     "",
+		"replicas[0].name":              "replica1",
+		"replicas[0].weight":            "2",
+		"lag.max":                       "1s",
+		"lag.on_all_stale":              "primary",
+		"consistency.read_your_writes":  "true",
+		"proxy.proxy_protocol_networks": "[]", // an empty list is still listed
 	} {
 		if v, ok := got[k]; !ok || v != want {
 			t.Errorf("SHOW CONFIG %s = %q (present %v), want %q", k, v, ok, want)

@@ -59,6 +59,12 @@ func flattenValue(rows *[][2]string, key, name string, v reflect.Value) {
 	case reflect.Struct:
 		flattenStruct(rows, key, v)
 	case reflect.Slice:
+		if v.Len() == 0 && v.Type().Elem().Kind() != reflect.Struct {
+			// An empty list of values is still a key (proxy_protocol_networks = []). An
+			// empty array of tables is not: no [[replicas]] means no replicas keys.
+			*rows = append(*rows, [2]string{key, "[]"})
+			return
+		}
 		for i := range v.Len() {
 			flattenValue(rows, indexKey(key, i), name, v.Index(i))
 		}
