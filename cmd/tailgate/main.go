@@ -31,6 +31,12 @@ func run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if fs.NArg() > 0 {
+		// "tailgate -check other.toml" would otherwise check tailgate.toml and say it is fine.
+		fmt.Fprintf(os.Stderr, "tailgate: unexpected argument %q: name the configuration file with -config\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
 	if *showVersion {
 		fmt.Println("tailgate", version)
 		return 0
