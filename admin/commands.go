@@ -109,10 +109,13 @@ func afterWords(text string, n int) string {
 	return rest
 }
 
-// parseCommand parses one admin statement. Keywords are case-insensitive; trailing
-// semicolons and whitespace are ignored. The error is a *mysql.MyError for the client.
+// parseCommand parses one admin statement. Keywords are case-insensitive; comments,
+// trailing semicolons and whitespace are ignored (EXPLAIN ROUTE passes its statement on
+// as written, comments and all: they may be routing hints). The error is a
+// *mysql.MyError for the client.
 func parseCommand(text string) (command, error) {
-	text = trimStatement(text)
+	written := trimStatement(text)
+	text = trimStatement(uncomment(written))
 	if text == "" {
 		return command{}, errEmptyQuery
 	}
@@ -143,11 +146,10 @@ func parseCommand(text string) (command, error) {
 		}
 	case "EXPLAIN":
 		if kw(1) == "ROUTE" {
-			sql := afterWords(text, 2)
-			if sql == "" {
+			if len(words) == 2 { // nothing but comments after ROUTE
 				return command{}, errExplain
 			}
-			return command{kind: cmdExplainRoute, arg: sql}, nil
+			return command{kind: cmdExplainRoute, arg: explained(written)}, nil
 		}
 	case "SET":
 		if kw(1) == "BACKEND" {
@@ -165,7 +167,7 @@ func parseCommand(text string) (command, error) {
 			}
 			return command{}, errSetBackend
 		}
-		if len(words) > 1 {
+		if sessionSet(words[1:]) {
 			return command{kind: cmdSetSession}, nil
 		}
 	case "KILL":
@@ -199,6 +201,131 @@ func parseCommand(text string) (command, error) {
 		}
 	}
 	return command{}, unknownCommand(text)
+}
+
+// sessionSet reports whether the words after SET are one of the session settings clients
+// send when they connect (SET NAMES, SET CHARACTER SET, SET autocommit=1, SET @@x = y):
+// harmless chatter, answered OK. Anything else, such as a mistyped SET BACKEND, is an
+// unknown command rather than a silent no-op.
+func sessionSet(words []string) bool {
+	if len(words) == 0 {
+		return false
+	}
+	switch strings.ToUpper(words[0]) {
+	case "NAMES", "CHARSET":
+		return true
+	case "CHARACTER":
+		return len(words) > 1 && strings.EqualFold(words[1], "SET")
+	}
+	return strings.Contains(strings.Join(words, " "), "=")
+}
+
+// uncomment returns text with each comment outside quotes replaced by a space: /* ... */,
+// "# ..." and "-- ..." to the end of the line. The content of an executable comment
+// (/*! ... */, /*M! ... */) is kept, as the server would run it.
+func uncomment(text string) string {
+	var b strings.Builder
+	for i := 0; i < len(text); {
+		switch c := text[i]; {
+		case c == '\'' || c == '"' || c == '`':
+			end := closingQuote(text, i)
+			b.WriteString(text[i:end])
+			i = end
+		case strings.HasPrefix(text[i:], "/*!") || strings.HasPrefix(text[i:], "/*M!"):
+			i += strings.IndexByte(text[i:], '!') + 1
+			for i < len(text) && '0' <= text[i] && text[i] <= '9' { // the version
+				i++
+			}
+			end := strings.Index(text[i:], "*/")
+			if end < 0 {
+				end = len(text) - i
+			}
+			b.WriteString(uncomment(text[i : i+end]))
+			i = min(len(text), i+end+2)
+		case strings.HasPrefix(text[i:], "/*"):
+			end := strings.Index(text[i+2:], "*/")
+			if end < 0 {
+				return b.String() // unterminated: the rest is comment
+			}
+			b.WriteByte(' ')
+			i += 2 + end + 2
+		case isLineComment(text[i:]):
+			end := strings.IndexByte(text[i:], '\n')
+			if end < 0 {
+				return b.String()
+			}
+			b.WriteByte(' ')
+			i += end
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
+}
+
+// closingQuote returns the index after the quoted string or name that starts at text[i]:
+// a doubled quote stands for itself, and so does a backslash-escaped one in strings.
+func closingQuote(text string, i int) int {
+	q := text[i]
+	for j := i + 1; j < len(text); j++ {
+		switch {
+		case text[j] == '\\' && q != '`':
+			j++
+		case text[j] == q && j+1 < len(text) && text[j+1] == q:
+			j++
+		case text[j] == q:
+			return j + 1
+		}
+	}
+	return len(text)
+}
+
+// explained returns the statement of an EXPLAIN ROUTE as written: what follows the words
+// EXPLAIN and ROUTE and the comments before each of them. Comments after ROUTE are the
+// statement's own (routing hints among them).
+func explained(written string) string {
+	i := 0
+	for range 2 { // EXPLAIN, ROUTE
+		i = skipComments(written, i)
+		for i < len(written) && !unicode.IsSpace(rune(written[i])) && !strings.HasPrefix(written[i:], "/*") && !isLineComment(written[i:]) {
+			i++
+		}
+	}
+	return strings.TrimLeftFunc(written[i:], unicode.IsSpace)
+}
+
+// skipComments returns the index of the first byte at or after i that is neither
+// whitespace nor in a comment (executable comments are not comments: they are run).
+func skipComments(text string, i int) int {
+	for i < len(text) {
+		rest := text[i:]
+		switch {
+		case unicode.IsSpace(rune(rest[0])):
+			i++
+		case strings.HasPrefix(rest, "/*") && !strings.HasPrefix(rest, "/*!") && !strings.HasPrefix(rest, "/*M!"):
+			end := strings.Index(rest[2:], "*/")
+			if end < 0 {
+				return len(text)
+			}
+			i += 2 + end + 2
+		case isLineComment(rest):
+			end := strings.IndexByte(rest, '\n')
+			if end < 0 {
+				return len(text)
+			}
+			i += end + 1
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// isLineComment reports whether s starts a "# ..." or "-- ..." comment (the dashes must be
+// followed by whitespace, a control character or the end: "--1" is minus minus one).
+func isLineComment(s string) bool {
+	return strings.HasPrefix(s, "#") || strings.HasPrefix(s, "--") && (len(s) == 2 || s[2] <= ' ')
 }
 
 // unquote strips one pair of backticks or quotes around a name.

@@ -57,6 +57,34 @@ func TestParseCommand(t *testing.T) {
 		{"SELECT @@hostname", command{}, mysql.ER_PARSE_ERROR},
 		{"SELECT 1 LIMIT x", command{}, mysql.ER_PARSE_ERROR},
 		{"RELOAD", command{}, mysql.ER_PARSE_ERROR},
+
+		// Comments, as drivers and tools send them.
+		{"/* app=ops */ SHOW BACKENDS", command{kind: cmdShowBackends}, 0},
+		{"SHOW STATS -- why", command{kind: cmdShowStats}, 0},
+		{"SHOW STATS; # why", command{kind: cmdShowStats}, 0},
+		{"SHOW/**/SESSIONS", command{kind: cmdShowSessions}, 0},
+		{"SET BACKEND 'a--b' OFFLINE -- drain", command{kind: cmdSetBackend, arg: "a--b", offline: true}, 0},
+		{"SET BACKEND `r#1` ONLINE", command{kind: cmdSetBackend, arg: "r#1"}, 0},
+		{"KILL /* the stuck one */ 7", command{kind: cmdKill, session: 7}, 0},
+		{"/* a */ EXPLAIN /* b */ ROUTE /* tailgate:primary */ SELECT 1 -- c", command{kind: cmdExplainRoute, arg: "/* tailgate:primary */ SELECT 1 -- c"}, 0},
+		{"# a\nEXPLAIN ROUTE\n-- tailgate:replica\nSELECT 1", command{kind: cmdExplainRoute, arg: "-- tailgate:replica\nSELECT 1"}, 0},
+		{"EXPLAIN ROUTE SELECT '/*' FROM t", command{kind: cmdExplainRoute, arg: "SELECT '/*' FROM t"}, 0},
+		{"/*!40101 SET NAMES utf8mb4 */", command{kind: cmdSetSession}, 0},
+		{"SELECT 1 /* x */ LIMIT 1", command{kind: cmdSelect, selects: []string{"1"}}, 0},
+		{"SELECT --1", command{}, mysql.ER_PARSE_ERROR}, // minus minus one, not a comment
+		{"/* only a comment */", command{}, mysql.ER_EMPTY_QUERY},
+		{"EXPLAIN ROUTE /* x */", command{}, mysql.ER_PARSE_ERROR},
+		{"EXPLAIN ROUTE -- x", command{}, mysql.ER_PARSE_ERROR},
+		{"SHOW /* unterminated", command{}, mysql.ER_PARSE_ERROR},
+
+		// SET: session settings are chatter; anything else is not a silent no-op.
+		{"SET autocommit=1", command{kind: cmdSetSession}, 0},
+		{"SET @@session.sql_mode = 'ANSI'", command{kind: cmdSetSession}, 0},
+		{"set character set utf8mb4", command{kind: cmdSetSession}, 0},
+		{"SET CHARSET latin1", command{kind: cmdSetSession}, 0},
+		{"SET BACKENDS replica1 OFFLINE", command{}, mysql.ER_PARSE_ERROR},
+		{"SET BAKCEND replica1 OFFLINE", command{}, mysql.ER_PARSE_ERROR},
+		{"SET CHARACTER utf8", command{}, mysql.ER_PARSE_ERROR},
 	}
 	for _, tt := range tests {
 		got, err := parseCommand(tt.in)
