@@ -160,6 +160,87 @@ func TestReadOnlyTransactionOnReplica(t *testing.T) {
 	mustExec(t, c, "COMMIT")
 }
 
+// TestSessionFunctionsLeaveReadOnlyTransaction: inside START TRANSACTION READ ONLY, held on
+// a replica, a read of what belongs to the session's primary connection (LAST_INSERT_ID(),
+// user locks) or to the primary (its binlog position) runs on the primary as it would
+// outside the transaction, which stays on its replica: the lock excludes other sessions,
+// and the session still holds it after COMMIT.
+func TestSessionFunctionsLeaveReadOnlyTransaction(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	db := tg.db(t, "")
+	c, other := conn(t, db), conn(t, db)
+	ctx := context.Background()
+	primary := int(shared.Primary.ServerID)
+	const lock = "tailgate_rotx_lock"
+	mustExec(t, c, "DROP TABLE IF EXISTS rotx", "CREATE TABLE rotx (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	res, err := c.ExecContext(ctx, "INSERT INTO rotx (v) VALUES (42)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	insertID, _ := res.LastInsertId()
+	waitSeenReplicated(t, tg, shared) // read-your-writes would start the transaction on the primary
+
+	mustExec(t, c, "START TRANSACTION READ ONLY")
+	txn := serverID(t, c, "SELECT @@server_id")
+	if txn == primary {
+		t.Fatalf("READ ONLY transaction ran on the primary")
+	}
+	var lid int64
+	if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&lid); err != nil || lid != insertID {
+		t.Errorf("LAST_INSERT_ID() in the read-only transaction = %d, %v; want %d", lid, err, insertID)
+	}
+	if got := serverID(t, c, "SELECT GET_LOCK('"+lock+"', 0)"); got != 1 {
+		t.Fatalf("GET_LOCK in the read-only transaction = %d, want 1", got)
+	}
+	var pos string
+	if err := c.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	if want := gtidBinlogPos(t, shared.Primary); pos != want {
+		t.Errorf("@@gtid_binlog_pos in the read-only transaction = %q, want the primary's %q", pos, want)
+	}
+	if id := serverID(t, c, "SELECT @@server_id"); id != txn {
+		t.Errorf("the read-only transaction moved from server %d to %d", txn, id)
+	}
+	if got := serverID(t, other, "SELECT GET_LOCK('"+lock+"', 0)"); got != 0 {
+		t.Errorf("another session took the lock held by the read-only transaction's session: GET_LOCK = %d", got)
+	}
+	mustExec(t, c, "COMMIT")
+
+	var holder sql.NullInt64
+	if err := c.QueryRowContext(ctx, "SELECT IS_USED_LOCK('"+lock+"')").Scan(&holder); err != nil || !holder.Valid {
+		t.Errorf("IS_USED_LOCK after COMMIT = %v, %v; want the session's primary thread", holder, err)
+	}
+	if id := serverID(t, c, "SELECT @@server_id"); id != primary {
+		t.Errorf("read while holding the lock ran on %d, want the primary", id)
+	}
+	if got := serverID(t, c, "SELECT RELEASE_LOCK('"+lock+"')"); got != 1 {
+		t.Errorf("RELEASE_LOCK after COMMIT = %d, want 1 (the session's own lock)", got)
+	}
+}
+
+// TestMariaDBTemporaryTablesOnPrimary: temporary tables and sequences created with MariaDB
+// syntax the parser rejects live on the session's primary connection like any other: the
+// session's reads of them find them there, and once dropped the session's reads go back to
+// the replicas.
+func TestMariaDBTemporaryTablesOnPrimary(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	c := conn(t, tg.db(t, ""))
+	ctx := context.Background()
+	mustExec(t, c, "CREATE OR REPLACE TEMPORARY TABLE tmp_cr (a INT)", "INSERT INTO tmp_cr VALUES (1)")
+	var n int
+	if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM tmp_cr").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("read of a CREATE OR REPLACE TEMPORARY TABLE: %d, %v", n, err)
+	}
+	mustExec(t, c, "DROP TEMPORARY TABLE tmp_cr", "CREATE TEMPORARY SEQUENCE tmp_sq")
+	var next int
+	if err := c.QueryRowContext(ctx, "SELECT next_not_cached_value FROM tmp_sq").Scan(&next); err != nil || next != 1 {
+		t.Fatalf("read of a CREATE TEMPORARY SEQUENCE: %d, %v", next, err)
+	}
+	mustExec(t, c, "DROP TEMPORARY SEQUENCE tmp_sq")
+	eventuallyOnReplica(t, c, "after DROP TEMPORARY SEQUENCE")
+}
+
 func TestSessionStateFollowsTheSession(t *testing.T) {
 	tg := startTailgate(t, testConfig(shared))
 	c := conn(t, tg.db(t, ""))

@@ -305,6 +305,7 @@ func classifyStatements(stmts []ast.StmtNode) *Statement {
 			onlyState = false
 		}
 		multi.Effects |= part.Effects
+		multi.PrimarySession = multi.PrimarySession || part.PrimarySession
 		multi.Tables = append(multi.Tables, part.Tables...)
 		if part.Kind == KindUse {
 			multi.Schema = part.Schema
@@ -392,6 +393,13 @@ func classifyNode(n ast.StmtNode) *Statement {
 			}
 		}
 		return st
+	case *ast.DropSequenceStmt:
+		// DROP SEQUENCE drops a temporary sequence of the name first, as DROP TABLE does.
+		st := &Statement{Kind: KindWrite, Reason: ReasonDDL, Effects: EffectDropTable}
+		for _, t := range n.Sequences {
+			st.Tables = append(st.Tables, tableName(t))
+		}
+		return st
 	case *ast.ProcedureInfo, *ast.DropProcedureStmt, ast.DDLNode:
 		return &Statement{Kind: KindWrite, Reason: ReasonDDL}
 
@@ -427,7 +435,7 @@ func classifyRead(n ast.Node) *Statement {
 func classifyWrite(n ast.Node, reason Reason) *Statement {
 	var s exprScan
 	n.Accept(&s)
-	return &Statement{Kind: KindWrite, Reason: reason, Effects: s.effects}
+	return &Statement{Kind: KindWrite, Reason: reason, Effects: s.effects, PrimarySession: s.primarySession}
 }
 
 // classifyExplain: EXPLAIN and DESCRIBE only plan, whatever they explain; EXPLAIN ANALYZE runs
@@ -497,11 +505,12 @@ func classifySet(n *ast.SetStmt) *Statement {
 		names = append(names, name)
 	}
 	st.Effects |= s.effects
-	if s.subquery || s.assign || s.sessionFunc || s.sequence || s.unstable || s.storedFunc {
+	if s.subquery || s.assign || s.sessionFunc || s.sequence || s.unstable || s.storedFunc || s.primaryStatus {
 		// Replaying the text elsewhere would not give the same values (and would run a
 		// stored function again, on replicas too): the variables now live on the primary.
 		st.Kind, st.Reason = KindWrite, ReasonUserVarAssign
 		st.Effects |= EffectUserVarAssign
+		st.PrimarySession = s.primarySession
 		return st
 	}
 	slices.Sort(names)
@@ -568,11 +577,15 @@ type exprScan struct {
 	into          bool // SELECT ... INTO
 	calcFoundRows bool
 	assign        bool // @v := expr
-	sessionFunc   bool // GET_LOCK, LAST_INSERT_ID, ...
-	sequence      bool // NEXTVAL, NEXT VALUE FOR, ...
-	storedFunc    bool // a function that is not built in: a stored function or a UDF
-	subquery      bool
-	unstable      bool // RAND, UUID, NOW, ...: differs between backends or over time
+	sessionFunc   bool // GET_LOCK, LAST_INSERT_ID, FOUND_ROWS, ...
+	// primarySession: among them, one whose answer is the primary connection's or server's
+	// (Statement.PrimarySession).
+	primarySession bool
+	primaryStatus  bool // @@gtid_binlog_pos, ...: the primary's binlog position
+	sequence       bool // NEXTVAL, NEXT VALUE FOR, ...
+	storedFunc     bool // a function that is not built in: a stored function or a UDF
+	subquery       bool
+	unstable       bool // RAND, UUID, NOW, ...: differs between backends or over time
 }
 
 func (s *exprScan) Enter(n ast.Node) (ast.Node, bool) {
@@ -619,26 +632,29 @@ func (s *exprScan) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 func (s *exprScan) call(name string, args int) {
 	switch name {
 	case ast.GetLock:
-		s.sessionFunc = true
+		s.sessionFunc, s.primarySession = true, true
 		s.effects |= EffectGetLock
 	case ast.ReleaseLock:
-		s.sessionFunc = true
+		s.sessionFunc, s.primarySession = true, true
 		s.effects |= EffectReleaseLock
 	case ast.ReleaseAllLocks:
-		s.sessionFunc = true
+		s.sessionFunc, s.primarySession = true, true
 		s.effects |= EffectReleaseAllLocks
 	case ast.LastInsertId:
-		s.sessionFunc = true
+		s.sessionFunc, s.primarySession = true, true
 		s.effects |= EffectLastInsertID
 		if args > 0 {
 			s.effects |= EffectSetsLastInsertID
 		}
-	case ast.IsUsedLock, ast.IsFreeLock, ast.FoundRows, ast.RowCount:
+	case ast.IsUsedLock, ast.IsFreeLock:
+		// User locks are the primary server's: the session takes them there.
+		s.sessionFunc, s.primarySession = true, true
+	case ast.FoundRows, ast.RowCount:
 		s.sessionFunc = true
 	case ast.ConnectionID:
 		// A replica's thread id means nothing to the application, and the primary's must
 		// be the session's own: read on the primary, which the session then keeps.
-		s.sessionFunc = true
+		s.sessionFunc, s.primarySession = true, true
 		s.effects |= EffectConnectionID
 	case ast.NextVal, ast.LastVal, ast.SetVal:
 		s.sequence = true
@@ -651,21 +667,27 @@ func (s *exprScan) call(name string, args int) {
 }
 
 // systemVar notes a read of a system variable that holds a result of the session's own
-// earlier statements (so a replica's value, or another session's, would be wrong).
+// earlier statements (so a replica's value, or another session's, would be wrong), or the
+// primary's binlog position.
 func (s *exprScan) systemVar(name string) {
 	switch strings.ToLower(name) {
 	case "last_insert_id", "identity": // LAST_INSERT_ID() by another name
-		s.sessionFunc = true
+		s.sessionFunc, s.primarySession = true, true
 		s.effects |= EffectLastInsertID
 	case "last_gtid": // MariaDB: the GTID of the session's last transaction
-		s.sessionFunc = true
+		s.sessionFunc, s.primarySession = true, true
+	case "gtid_binlog_pos", "gtid_current_pos", "gtid_binlog_state", "gtid_executed":
+		// An application doing its own causal reads asks these for the position its
+		// writes reached, to wait for on a replica: as SHOW MASTER STATUS, the primary's
+		// (a replica's own is behind). gtid_current_pos is the binlog's on a primary.
+		s.primaryStatus = true
 	}
 }
 
 // readStatement turns the scan of a read-shaped statement into its classification. When
 // several things force the primary, the most specific reason is reported.
 func (s *exprScan) readStatement() *Statement {
-	st := &Statement{Kind: KindWrite, Effects: s.effects}
+	st := &Statement{Kind: KindWrite, Effects: s.effects, PrimarySession: s.primarySession}
 	switch {
 	case s.into:
 		st.Reason = ReasonSelectInto
@@ -683,6 +705,8 @@ func (s *exprScan) readStatement() *Statement {
 		// It may write (MariaDB and MySQL run it wherever it is called; on a replica the
 		// write fails read-only or, worse, lands there), as MaxScale judges such calls.
 		st.Reason = ReasonStoredFunc
+	case s.primaryStatus:
+		st.Reason = ReasonPrimaryStatus
 	default:
 		st.Kind = KindRead
 	}
@@ -745,8 +769,114 @@ func (c *Classifier) fallback(sql string, depth int) *Statement {
 		return c.setFallback(sql, toks, depth)
 	case first.is("XA"), first.is("HANDLER"):
 		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand}
+	case first.is("CREATE"):
+		return createTempFallback(toks)
+	case first.is("DROP"):
+		return dropTableFallback(toks)
 	}
 	return nil
+}
+
+// createTempFallback reads CREATE [OR REPLACE] TEMPORARY {TABLE | SEQUENCE} [IF NOT EXISTS]
+// name ...: MariaDB forms the parser rejects (OR REPLACE, a temporary sequence, MariaDB's
+// table options), whose temporary table lives on the session's primary connection all the
+// same, so the session must learn of it as of a parsed CREATE TEMPORARY TABLE, or its next
+// read of the table goes to a replica that has none. Any other CREATE it rejects stays
+// unparsed: on the primary, creating nothing the session must follow.
+func createTempFallback(toks []token) *Statement {
+	rest := toks[1:]
+	if len(rest) >= 2 && rest[0].is("OR") && rest[1].is("REPLACE") {
+		rest = rest[2:]
+	}
+	if len(rest) < 2 || !rest[0].is("TEMPORARY") || !(rest[1].is("TABLE") || rest[1].is("SEQUENCE")) {
+		return nil
+	}
+	rest = rest[2:]
+	if len(rest) >= 3 && rest[0].is("IF") && rest[1].is("NOT") && rest[2].is("EXISTS") {
+		rest = rest[3:]
+	}
+	name, rest, ok := objectName(rest)
+	if !ok || len(rest) > 0 && rest[0].is(",") {
+		return nil
+	}
+	return &Statement{Kind: KindWrite, Reason: ReasonDDL, Effects: EffectCreateTempTable, Tables: []string{name}}
+}
+
+// dropTableFallback reads DROP [TEMPORARY] {TABLE | TABLES | SEQUENCE} [IF EXISTS] name[,
+// name...] [WAIT n | NOWAIT] [RESTRICT | CASCADE], which the parser rejects for MariaDB's
+// temporary sequences and lock waits: a temporary table or sequence of a name it drops is
+// gone from the session's primary connection, so the session need not stay there for it.
+// Text that does not end there stays unparsed, and the session keeps its temporary tables
+// (the safe side: only their reads stay on the primary). So does a list of names longer
+// than the fallback's tokens: the names cut off stay the session's.
+func dropTableFallback(toks []token) *Statement {
+	rest := toks[1:]
+	if len(rest) > 0 && rest[0].is("TEMPORARY") {
+		rest = rest[1:]
+	}
+	if len(rest) == 0 || !(rest[0].is("TABLE") || rest[0].is("TABLES") || rest[0].is("SEQUENCE")) {
+		return nil
+	}
+	rest = rest[1:]
+	if len(rest) >= 2 && rest[0].is("IF") && rest[1].is("EXISTS") {
+		rest = rest[2:]
+	}
+	var names []string
+	for {
+		name, after, ok := objectName(rest)
+		if !ok {
+			return nil
+		}
+		names, rest = append(names, name), after
+		if len(rest) == 0 || !rest[0].is(",") {
+			break
+		}
+		rest = rest[1:]
+	}
+	switch {
+	case len(rest) >= 2 && rest[0].is("WAIT") && rest[1].kind == tokWord:
+		rest = rest[2:]
+	case len(rest) >= 1 && rest[0].is("NOWAIT"):
+		rest = rest[1:]
+	}
+	if len(rest) > 0 && (rest[0].is("RESTRICT") || rest[0].is("CASCADE")) {
+		rest = rest[1:]
+	}
+	if len(rest) > 0 {
+		return nil
+	}
+	return &Statement{Kind: KindWrite, Reason: ReasonDDL, Effects: EffectDropTable, Tables: names}
+}
+
+// objectName reads a table name, [db.]name, each part a word or a `quoted` identifier, and
+// returns it as Statement.Tables holds names (lower case, unqualified) with the tokens after
+// it.
+func objectName(toks []token) (name string, rest []token, ok bool) {
+	part := func(t token) (string, bool) {
+		switch t.kind {
+		case tokWord:
+			return t.text, true
+		case tokQuotedIdent:
+			if len(t.text) < 3 { // `` is no name
+				return "", false
+			}
+			return strings.ReplaceAll(t.text[1:len(t.text)-1], "``", "`"), true
+		}
+		return "", false
+	}
+	if len(toks) == 0 {
+		return "", nil, false
+	}
+	name, ok = part(toks[0])
+	rest = toks[1:]
+	if ok && len(rest) >= 2 && rest[0].is(".") {
+		name, ok = part(rest[1])
+		rest = rest[2:]
+	}
+	if !ok {
+		return "", nil, false
+	}
+	return strings.ToLower(name), rest, true
 }
 
 // classifyKill: KILL [CONNECTION | QUERY] n names a connection id that a client got from
@@ -820,13 +950,13 @@ func killFallback(sql string) *Statement {
 	return &Statement{Kind: KindKill, Kill: Kill{ID: id, Query: query}}
 }
 
-// showFallback: every SHOW reads server state, harmless on a replica (SHOW SLAVE HOSTS, SHOW
-// ALL SLAVES STATUS, SHOW BINLOG EVENTS, SHOW ENGINE ... STATUS, SHOW WARNINGS LIMIT n...),
-// except the diagnostics of the previous statement.
+// showFallback: every SHOW the parser rejects reads server state, harmless on a replica (SHOW
+// ALL SLAVES STATUS, SHOW ENGINE ... STATUS...), except the primary's binary log and
+// replicas, and the diagnostics of the previous statement (SHOW WARNINGS LIMIT n...).
 func showFallback(toks []token) *Statement {
 	if len(toks) >= 3 && (toks[1].is("BINARY") || toks[1].is("MASTER")) && toks[2].is("LOGS") ||
 		len(toks) >= 3 && toks[1].is("BINLOG") && (toks[2].is("EVENTS") || toks[2].is("STATUS")) ||
-		len(toks) >= 3 && toks[1].is("SLAVE") && toks[2].is("HOSTS") ||
+		len(toks) >= 3 && (toks[1].is("SLAVE") || toks[1].is("REPLICA")) && toks[2].is("HOSTS") ||
 		len(toks) == 2 && toks[1].is("REPLICAS") {
 		return primaryStatus()
 	}

@@ -166,8 +166,22 @@ var classifyCases = []struct {
 	{"show master logs", write(ReasonPrimaryStatus)},
 	{"SHOW BINLOG EVENTS IN 'mariadb-bin.000001' LIMIT 5", write(ReasonPrimaryStatus)},
 	{"SHOW SLAVE HOSTS", write(ReasonPrimaryStatus)},
+	{"SHOW REPLICA HOSTS", write(ReasonPrimaryStatus)}, // MariaDB's synonym; fallback
+	{"show replica hosts;", write(ReasonPrimaryStatus)},
+	{"/* tailgate:replica */ SHOW REPLICA HOSTS", read()},
 	{"SHOW REPLICAS", write(ReasonPrimaryStatus)},
 	{"SHOW SLAVE STATUS", read()}, // asked of a replica
+	// The primary's binlog position, which an application doing its own causal reads waits
+	// for on a replica.
+	{"SELECT @@gtid_binlog_pos", write(ReasonPrimaryStatus)},
+	{"SELECT @@GLOBAL.gtid_current_pos, @@gtid_binlog_state", write(ReasonPrimaryStatus)},
+	{"SELECT @@gtid_executed", write(ReasonPrimaryStatus)},             // MySQL
+	{"select @@global.GTID_EXECUTED AS g", write(ReasonPrimaryStatus)}, // MySQL
+	{"SELECT * FROM t WHERE g = @@gtid_binlog_pos", write(ReasonPrimaryStatus)},
+	{"SELECT LAST_INSERT_ID(), @@gtid_binlog_pos", writeWith(ReasonSessionFunc, EffectLastInsertID)},
+	{"/* tailgate:replica */ SELECT @@gtid_binlog_pos", read()}, // the replica's own, asked for
+	{"SELECT @@gtid_slave_pos, @@gtid_domain_id", read()},       // a replica's replication state
+	{"SET @p = @@gtid_binlog_pos", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
 	// Active roles are session state: replayed wherever the session's next statement runs.
 	{"SET ROLE reader", want{kind: KindSessionSet, setKey: "role"}},
 	{"SET ROLE NONE", want{kind: KindSessionSet, setKey: "role"}},
@@ -311,10 +325,33 @@ var classifyCases = []struct {
 	{"DROP DATABASE d", write(ReasonDDL)},
 	{"CREATE VIEW v AS SELECT 1", write(ReasonDDL)},
 	{"CREATE SEQUENCE s", write(ReasonDDL)},
-	{"DROP SEQUENCE s", write(ReasonDDL)},
+	{"DROP SEQUENCE s", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"s"}}}, // a temporary one first
+	{"DROP SEQUENCE IF EXISTS a, db.B", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"a", "b"}}},
 	{"CREATE PROCEDURE p() BEGIN SELECT 1; END", write(ReasonDDL)},
 	{"DROP PROCEDURE p", write(ReasonDDL)},
 	{"CREATE OR REPLACE TABLE t (id int)", write(ReasonUnparsed)}, // MariaDB: parser rejects it
+	// MariaDB's temporary tables and sequences the parser rejects: the fallback reads their
+	// names, which the session's reads must find on the primary (or no longer need to).
+	{"CREATE OR REPLACE TEMPORARY TABLE tmp_cr (a INT)", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp_cr"}}},
+	{"create or replace temporary table Tmp_Cr(a int) engine=Aria", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp_cr"}}},
+	{"/* tailgate:primary */ CREATE OR REPLACE TEMPORARY TABLE db.`t``1` SELECT 1 AS a", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"t`1"}}},
+	{"CREATE TEMPORARY TABLE IF NOT EXISTS `db`.`Tmp 2` (a INT) WITH SYSTEM VERSIONING", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp 2"}}},
+	{"CREATE TEMPORARY SEQUENCE tmp_sq", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp_sq"}}},
+	{"CREATE OR REPLACE TEMPORARY SEQUENCE IF NOT EXISTS db.Sq START WITH 10 INCREMENT BY 2;", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"sq"}}},
+	{"CREATE OR REPLACE TEMPORARY TABLE a, b (x int)", write(ReasonUnparsed)},
+	{"CREATE OR REPLACE TEMPORARY TABLE (x int)", write(ReasonUnparsed)},
+	{"CREATE OR REPLACE TEMPORARY TABLE `` (x int)", write(ReasonUnparsed)},
+	{"CREATE OR REPLACE TEMPORARY VIEW v AS SELECT 1", write(ReasonUnparsed)},
+	{"CREATE OR REPLACE SEQUENCE s", write(ReasonUnparsed)},                 // not temporary: nothing to follow
+	{"CREATE TEMPORARY SEQUENCE a; SELECT * FROM a", write(ReasonUnparsed)}, // no fallback for several statements
+	{"DROP TEMPORARY SEQUENCE tmp_sq", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"tmp_sq"}}},
+	{"DROP TEMPORARY SEQUENCE IF EXISTS tmp_sq, db.`S2`", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"tmp_sq", "s2"}}},
+	{"DROP TEMPORARY TABLE tmp1 WAIT 5", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"tmp1"}}},
+	{"DROP TABLE IF EXISTS a, /* kept */ b NOWAIT CASCADE", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"a", "b"}}},
+	{"DROP TEMPORARY TABLE tmp1 WAIT", write(ReasonUnparsed)},
+	{"DROP TEMPORARY SEQUENCE a b", write(ReasonUnparsed)},
+	{"DROP TEMPORARY SEQUENCE a,", write(ReasonUnparsed)},
+	{"DROP TEMPORARY VIEW v", write(ReasonUnparsed)},
 
 	// CALL, locks and administration.
 	{"CALL p()", write(ReasonCall)},
@@ -394,6 +431,42 @@ func checkStatement(t *testing.T, got *Statement, w want) {
 	}
 	if got.Kind == KindWrite && got.Reason == "" {
 		t.Error("write without a reason")
+	}
+}
+
+// PrimarySession marks the calls whose answer is the primary connection's or server's, not
+// the previous statement's: a read-only transaction on a replica leaves only those to the
+// primary.
+func TestClassifyPrimarySession(t *testing.T) {
+	c := NewClassifier(1000)
+	for _, tc := range []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT GET_LOCK('job', 0)", true},
+		{"SELECT RELEASE_LOCK('job')", true},
+		{"DO RELEASE_ALL_LOCKS()", true},
+		{"SELECT IS_USED_LOCK('job'), IS_FREE_LOCK('job')", true},
+		{"SELECT LAST_INSERT_ID()", true},
+		{"SELECT * FROM t WHERE id = (SELECT LAST_INSERT_ID())", true},
+		{"SELECT @@identity", true},
+		{"SELECT @@last_gtid", true},
+		{"SELECT CONNECTION_ID()", true},
+		{"SELECT GET_LOCK('job', 0) INTO @got", true},
+		{"SELECT GET_LOCK('job', 0) FOR UPDATE", true},
+		{"SET @id = LAST_INSERT_ID()", true},
+		{"SET NAMES utf8mb4; SELECT GET_LOCK('job', 0)", true},
+		{"SELECT FOUND_ROWS()", false},
+		{"SELECT ROW_COUNT()", false},
+		{"SELECT @@gtid_binlog_pos", false}, // ReasonPrimaryStatus says it
+		{"SELECT NEXTVAL(s)", false},
+		{"SELECT 1", false},
+	} {
+		t.Run(tc.sql, func(t *testing.T) {
+			if got := c.Classify(tc.sql).PrimarySession; got != tc.want {
+				t.Errorf("PrimarySession = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

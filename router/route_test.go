@@ -43,12 +43,70 @@ func TestPin(t *testing.T) {
 		{"use", &Statement{Kind: KindUse}, SessionView{LastBackend: PrimaryName}, TargetPrimary, PrimaryName, ReasonSessionState},
 		{"commit outside a transaction", &Statement{Kind: KindEndTransaction}, SessionView{}, TargetPrimary, PrimaryName, ReasonWrite},
 		{"kill is tailgate's, in a transaction too", &Statement{Kind: KindKill}, SessionView{TransactionBackend: PrimaryName}, TargetProxy, "", ReasonKillSession},
+		// A read-only transaction on a replica holds a snapshot, not the session's primary
+		// connection: reads of what lives there leave it, the rest stays.
+		{"session function in read-only replica transaction goes to the primary", &Statement{Kind: KindWrite, Reason: ReasonSessionFunc, PrimarySession: true}, SessionView{TransactionBackend: "r1", LastBackend: "r1"}, TargetPrimary, PrimaryName, ReasonSessionFunc},
+		{"session function read into a variable, likewise", &Statement{Kind: KindWrite, Reason: ReasonSelectInto, PrimarySession: true}, SessionView{TransactionBackend: "r1"}, TargetPrimary, PrimaryName, ReasonSelectInto},
+		{"primary status in read-only replica transaction goes to the primary", &Statement{Kind: KindWrite, Reason: ReasonPrimaryStatus}, SessionView{TransactionBackend: "r1"}, TargetPrimary, PrimaryName, ReasonPrimaryStatus},
+		{"previous-statement function stays in the replica transaction", &Statement{Kind: KindWrite, Reason: ReasonSessionFunc}, SessionView{TransactionBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
+		{"write calling a session function stays in the replica transaction", &Statement{Kind: KindWrite, Reason: ReasonWrite, PrimarySession: true}, SessionView{TransactionBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
+		{"multi-statement with a session function stays in the replica transaction", &Statement{Kind: KindWrite, Reason: ReasonMultiWrite, PrimarySession: true, Multi: true}, SessionView{TransactionBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
+		{"sequence stays in the replica transaction", &Statement{Kind: KindWrite, Reason: ReasonSequence}, SessionView{TransactionBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
+		{"read stays in the replica transaction while a lock is held", read, SessionView{TransactionBackend: "r1", LocksHeld: true, LastBackend: PrimaryName}, TargetReplica, "r1", ReasonReadOnlyTxn},
+		{"session function in primary transaction", &Statement{Kind: KindWrite, Reason: ReasonSessionFunc, PrimarySession: true}, SessionView{TransactionBackend: PrimaryName}, TargetPrimary, PrimaryName, ReasonInTransaction},
+		{"show warnings after a read left the replica transaction", &Statement{Kind: KindLastBackend}, SessionView{TransactionBackend: "r1", LastBackend: PrimaryName}, TargetPrimary, PrimaryName, ReasonLastBackend},
+		{"show warnings in the replica transaction", &Statement{Kind: KindLastBackend}, SessionView{TransactionBackend: "r1", LastBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Pin(tc.st, &tc.s)
 			if d.Target != tc.target || d.Backend != tc.backend || d.Reason != tc.reason {
 				t.Fatalf("Pin = %+v, want target %v backend %q reason %q", d, tc.target, tc.backend, tc.reason)
+			}
+		})
+	}
+}
+
+// TestPinReadOnlyTransactionClassified: what the classifier makes of the statements an
+// application sends inside START TRANSACTION READ ONLY, held on replica r1, and where Pin
+// sends them.
+func TestPinReadOnlyTransactionClassified(t *testing.T) {
+	c := NewClassifier(1000)
+	inTxn := SessionView{TransactionBackend: "r1", LastBackend: "r1"}
+	for _, tc := range []struct {
+		sql    string
+		target Target
+		reason Reason
+	}{
+		{"SELECT LAST_INSERT_ID()", TargetPrimary, ReasonSessionFunc},
+		{"SELECT GET_LOCK('job', 0)", TargetPrimary, ReasonSessionFunc},
+		{"SELECT IS_USED_LOCK('job')", TargetPrimary, ReasonSessionFunc},
+		{"DO RELEASE_LOCK('job')", TargetPrimary, ReasonSessionFunc},
+		{"SELECT CONNECTION_ID()", TargetPrimary, ReasonSessionFunc},
+		{"SELECT @@last_gtid", TargetPrimary, ReasonSessionFunc},
+		{"SELECT GET_LOCK('job', 0) INTO @got", TargetPrimary, ReasonSelectInto},
+		{"SET @id = LAST_INSERT_ID()", TargetPrimary, ReasonUserVarAssign},
+		{"SELECT @@gtid_binlog_pos", TargetPrimary, ReasonPrimaryStatus},
+		{"SHOW MASTER STATUS", TargetPrimary, ReasonPrimaryStatus},
+		{"SHOW REPLICA HOSTS", TargetPrimary, ReasonPrimaryStatus},
+		{"SELECT * FROM t", TargetReplica, ReasonReadOnlyTxn},
+		{"SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1", TargetReplica, ReasonReadOnlyTxn},
+		{"SELECT FOUND_ROWS()", TargetReplica, ReasonReadOnlyTxn}, // of the SELECT above
+		{"SELECT ROW_COUNT()", TargetReplica, ReasonReadOnlyTxn},
+		{"SELECT NEXTVAL(s)", TargetReplica, ReasonReadOnlyTxn},                       // the server refuses it, as on the primary
+		{"INSERT INTO t VALUES (LAST_INSERT_ID())", TargetReplica, ReasonReadOnlyTxn}, // likewise
+		{"SELECT 1; SELECT GET_LOCK('job', 0)", TargetReplica, ReasonReadOnlyTxn},
+		{"/* tailgate:replica */ SELECT @@gtid_binlog_pos", TargetReplica, ReasonReadOnlyTxn},
+		{"COMMIT", TargetReplica, ReasonReadOnlyTxn},
+	} {
+		t.Run(tc.sql, func(t *testing.T) {
+			d := Pin(c.Classify(tc.sql), &inTxn)
+			backend := "r1"
+			if tc.target == TargetPrimary {
+				backend = PrimaryName
+			}
+			if d.Target != tc.target || d.Backend != backend || d.Reason != tc.reason {
+				t.Fatalf("Pin = %+v, want target %v backend %q reason %q", d, tc.target, backend, tc.reason)
 			}
 		})
 	}

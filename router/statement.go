@@ -79,7 +79,7 @@ const (
 	ReasonAdminCommand  Reason = "admin_statement"  // FLUSH, KILL, LOCK TABLES, GRANT, PREPARE/EXECUTE (SQL-level), XA, HANDLER, ...
 	ReasonSequence      Reason = "sequence"         // NEXTVAL/SETVAL/LASTVAL, NEXT VALUE FOR
 	ReasonStoredFunc    Reason = "stored_function"  // calls a stored function or UDF, which may write
-	ReasonPrimaryStatus Reason = "primary_status"   // SHOW MASTER STATUS, BINARY LOGS, BINLOG EVENTS, SLAVE HOSTS: the primary's binlog
+	ReasonPrimaryStatus Reason = "primary_status"   // SHOW MASTER STATUS, BINARY LOGS, BINLOG EVENTS, SLAVE HOSTS, @@gtid_binlog_pos: the primary's binlog
 )
 
 // Reasons set by the router on its decisions.
@@ -177,6 +177,13 @@ type Statement struct {
 	// Rule names the routing rule (config [[rules]]) whose target Hint is; "" when Hint
 	// is the text's own or none.
 	Rule string
+	// PrimarySession: it calls a function whose answer belongs to the session's primary
+	// connection or to the primary server, not to a transaction's snapshot (GET_LOCK and
+	// the other user-lock functions, LAST_INSERT_ID(), CONNECTION_ID(), @@last_gtid), so a
+	// read-only transaction on a replica leaves such a read to the primary (Pin).
+	// FOUND_ROWS() and ROW_COUNT() are not among them: they answer about the previous
+	// statement, which ran in the transaction.
+	PrimarySession bool
 }
 
 // MayWrite reports whether the statement may change data on the primary: a write, text
