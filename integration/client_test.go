@@ -36,6 +36,8 @@ type rawClient struct {
 	greeting greeting
 	// switchedTo is the plugin of an AuthSwitchRequest tailgate sent during login, or "".
 	switchedTo string
+	// status is the server status of the last query's final OK or EOF packet.
+	status uint16
 }
 
 // greeting is the decoded initial handshake packet (protocol 10).
@@ -293,6 +295,9 @@ func (rc *rawClient) query(q string) ([][]nullString, error) {
 	}
 	switch p[0] {
 	case gmysql.OK_HEADER:
+		_, _, n1 := gmysql.LengthEncodedInt(p[1:])
+		_, _, n2 := gmysql.LengthEncodedInt(p[1+n1:])
+		rc.status = binary.LittleEndian.Uint16(p[1+n1+n2:])
 		return nil, nil
 	case gmysql.ERR_HEADER:
 		return nil, decodeErr(p)
@@ -313,6 +318,7 @@ func (rc *rawClient) query(q string) ([][]nullString, error) {
 			rc.t.Fatalf("%s: row: %v", q, err)
 		}
 		if isEOFPacket(p) {
+			rc.status = binary.LittleEndian.Uint16(p[3:])
 			return rows, nil
 		}
 		if p[0] == gmysql.ERR_HEADER {

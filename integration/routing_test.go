@@ -219,6 +219,43 @@ func TestSessionFunctionsLeaveReadOnlyTransaction(t *testing.T) {
 	}
 }
 
+// TestReadOnlyTransactionStatusOnPrimaryReads: the answer of a read that leaves a read-only
+// transaction for the primary still says the transaction is open (SERVER_STATUS_IN_TRANS),
+// as the replica would: a driver that trusts the flag must not skip the COMMIT.
+func TestReadOnlyTransactionStatusOnPrimaryReads(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	rc := rawLogin(t, tg.addr)
+	inTrans := func(what string, want bool) {
+		t.Helper()
+		if got := rc.status&gmysql.SERVER_STATUS_IN_TRANS != 0; got != want {
+			t.Errorf("%s: SERVER_STATUS_IN_TRANS %v (status %#04x), want %v", what, got, rc.status, want)
+		}
+	}
+	if _, err := rc.query("START TRANSACTION READ ONLY"); err != nil {
+		t.Fatal(err)
+	}
+	inTrans("START TRANSACTION READ ONLY", true)
+	txn := rc.queryValue("SELECT @@server_id").s
+	if txn == fmt.Sprint(shared.Primary.ServerID) {
+		t.Fatalf("the read-only transaction runs on the primary")
+	}
+	for _, q := range []string{"SELECT GET_LOCK('tailgate_rotx_status', 0)", "SELECT LAST_INSERT_ID()", "SELECT @@gtid_binlog_pos"} {
+		rc.queryValue(q)
+		inTrans(q, true)
+	}
+	if id := rc.queryValue("SELECT @@server_id").s; id != txn {
+		t.Errorf("the transaction moved from server %s to %s", txn, id)
+	}
+	if _, err := rc.query("COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	inTrans("COMMIT", false)
+	if v := rc.queryValue("SELECT RELEASE_LOCK('tailgate_rotx_status')"); v.s != "1" {
+		t.Errorf("RELEASE_LOCK = %+v, want 1: the session's lock on the primary", v)
+	}
+	inTrans("after the transaction", false)
+}
+
 // TestMariaDBTemporaryTablesOnPrimary: temporary tables and sequences created with MariaDB
 // syntax the parser rejects live on the session's primary connection like any other: the
 // session's reads of them find them there, and once dropped the session's reads go back to

@@ -183,11 +183,14 @@ func (ok okPacket) appendStripped(dst, p []byte) []byte {
 	return dst
 }
 
+// eofStatusAt is where an EOF packet (0xFE, warnings, status) has its status flags.
+const eofStatusAt = 3
+
 // eofStatus returns the status flags of an EOF packet (0xFE, 5 bytes) or an OK packet
 // that ends a result set.
 func eofStatus(p []byte) uint16 {
 	if len(p) >= 5 && len(p) < 9 && p[0] == mysql.EOF_HEADER {
-		return binary.LittleEndian.Uint16(p[3:])
+		return binary.LittleEndian.Uint16(p[eofStatusAt:])
 	}
 	return 0
 }

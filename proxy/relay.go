@@ -79,7 +79,7 @@ type relayOutcome struct {
 // decoding rows. It reads only the OK/ERR/EOF packets. The session loop flushes the client
 // once the command is done.
 func (s *session) relay(bc *backendConn, kind respKind, stmtID uint32) (relayOutcome, error) {
-	r := relayState{s: s, bc: bc, stmtID: stmtID}
+	r := relayState{s: s, bc: bc, stmtID: stmtID, otherTxn: s.txn != nil && s.txn != bc}
 	err := r.run(kind)
 	return r.out, err
 }
@@ -91,6 +91,20 @@ type relayState struct {
 	copied bool // a packet already went to the client
 	// stmtID replaces the backend's statement id in a COM_STMT_PREPARE answer.
 	stmtID uint32
+	// otherTxn: another backend connection holds the session's transaction (a read-only
+	// transaction on a replica, while a statement that must run on the primary does).
+	otherTxn bool
+}
+
+// keepInTrans sets SERVER_STATUS_IN_TRANS in the status flags at p[at:] of an OK or EOF
+// packet on its way to the client when another connection holds the session's
+// transaction: this backend, outside it, would tell the client that its transaction
+// ended, and a driver that trusts the flag would then skip the COMMIT. r.out keeps the
+// backend's own status.
+func (r *relayState) keepInTrans(p []byte, at int) {
+	if r.otherTxn && len(p) >= at+2 {
+		binary.LittleEndian.PutUint16(p[at:], binary.LittleEndian.Uint16(p[at:])|mysql.SERVER_STATUS_IN_TRANS)
+	}
 }
 
 // next peeks the next frame of the response.
@@ -177,9 +191,11 @@ func (r *relayState) ok(f frame) error {
 		r.s.onSessionTrack(r.bc, ok.sessionTrack())
 	}
 	if r.s.clientCaps&mysql.CLIENT_SESSION_TRACK != 0 {
+		r.keepInTrans(f.payload, ok.restOffset-4) // the peeked bytes, written out next
 		return r.pass(f)
 	}
 	r.s.scratch = ok.appendStripped(r.s.scratch, f.payload)
+	r.keepInTrans(r.s.scratch, ok.restOffset-4)
 	if err := r.bc.pio.skipFrame(f); err != nil {
 		return backendErr(err, r.copied)
 	}
@@ -264,8 +280,10 @@ func (r *relayState) result() (bool, error) {
 	if status&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
 		// COM_STMT_EXECUTE opened a cursor: rows come with COM_STMT_FETCH.
 		r.setEOF(f.payload)
+		r.keepInTrans(f.payload, eofStatusAt)
 		return false, r.pass(f)
 	}
+	r.keepInTrans(f.payload, eofStatusAt)
 	if err := r.pass(f); err != nil {
 		return false, err
 	}
@@ -333,6 +351,7 @@ func (r *relayState) rows() error {
 			switch {
 			case isEOF(f.payload, f.length):
 				r.setEOF(f.payload)
+				r.keepInTrans(f.payload, eofStatusAt)
 				return r.pass(f)
 			case f.payload[0] == mysql.ERR_HEADER:
 				r.out.hasError = true
@@ -363,6 +382,7 @@ func (r *relayState) defsUntilEOF() error {
 		if len(f.payload) > 0 {
 			if isEOF(f.payload, f.length) {
 				r.setEOF(f.payload)
+				r.keepInTrans(f.payload, eofStatusAt)
 				return r.pass(f)
 			}
 			if f.payload[0] == mysql.ERR_HEADER {
