@@ -685,3 +685,55 @@ func TestPrimaryRestartTailerResumes(t *testing.T) {
 		t.Fatalf("tailer position did not move after the restart (%s): it did not resume", after)
 	}
 }
+
+// TestReplicaLocalWritesAreNotThePrimarys: a replica whose SQL thread stopped misses 4 of
+// the primary's transactions (0-1-N+1..N+4), then takes 4 writes of its own (0-2-N+1..N+4,
+// the same sequence numbers in the same domain). Its own writes must not count as the
+// primary's: it leaves rotation once its lag passes lag.max, and its position stays the
+// primary's 0-1-N. (It used to show online with lag 0 and serve reads without the
+// primary's data.) Its own cluster: the replica's binlog diverges for good.
+func TestReplicaLocalWritesAreNotThePrimarys(t *testing.T) {
+	const maxLag = 500 * time.Millisecond
+	c := cluster.StartT(t, cluster.Options{Replicas: 2, Logf: t.Logf})
+	tg := startTailgate(t, freshConfig(c, maxLag, 200*time.Millisecond))
+	ctx := context.Background()
+	if err := c.Primary.Exec(ctx, "CREATE TABLE tailgate_test.localw (id INT PRIMARY KEY, v INT)"); err != nil {
+		t.Fatal(err)
+	}
+	waitTailer(t, tg, c)
+	victim := c.Replicas[0]
+	sqlThread(t, victim, false)
+	before := gtidBinlogPos(t, c.Primary)
+	for i := 1; i <= 4; i++ {
+		if err := c.Primary.Exec(ctx, fmt.Sprintf("INSERT INTO tailgate_test.localw VALUES (%d, %d)", i, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 4; i++ {
+		if err := victim.Exec(ctx, fmt.Sprintf("INSERT INTO tailgate_test.localw VALUES (%d, %d)", 100+i, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	primaryPos, victimPos := gtidBinlogPos(t, c.Primary), gtidBinlogPos(t, victim)
+	t.Logf("primary at %s (was %s); %s's binlog at %s", primaryPos, before, victim.Name, victimPos)
+	if !strings.HasPrefix(victimPos, fmt.Sprintf("0-%d-", victim.ServerID)) || !positionReached(victimPos, primaryPos) {
+		t.Fatalf("%s's binlog at %s: the test wants its local writes at the primary's sequence numbers (%s)", victim.Name, victimPos, primaryPos)
+	}
+	waitState(t, tg, victim.Name, router.StateLagging, maxLag+2*time.Second)
+	mon := tg.app.Monitor()
+	if got := mon.Position(victim.Name); got != before {
+		t.Errorf("%s's position %q, want the primary's %q it applied", victim.Name, got, before)
+	}
+	if mon.HasApplied(victim.Name, primaryPos) {
+		t.Errorf("%s is taken to have applied the primary's %s", victim.Name, primaryPos)
+	}
+	db := tg.db(t, "")
+	for range 20 {
+		if id := serverID(t, db, "SELECT @@server_id"); id == int(victim.ServerID) {
+			t.Fatalf("a read went to %s, which lacks the primary's %s", victim.Name, primaryPos)
+		}
+	}
+	if st := mon.ReplicaStatus(c.Replicas[1].Name); st.State != router.StateOnline {
+		t.Errorf("%s, which applies, is %+v: want online", c.Replicas[1].Name, st)
+	}
+}

@@ -131,6 +131,8 @@ type replicaView struct {
 	changes atomic.Uint64 // state changes, for tests and metrics
 
 	fails int // failed polls in a row (poller goroutine only)
+	// polled is the last poll's position (poller goroutine only; nil before the first).
+	polled position
 }
 
 func newReplicaView(name, address string) *replicaView {
@@ -293,7 +295,7 @@ func (m *Monitor) startWatch(v *replicaView) {
 	if t := m.tailer.Load(); t != nil {
 		opts := t.opts
 		opts.Address, opts.Quiet, opts.RetryMax = v.address, true, 30*time.Second
-		stream := newTailer(opts, replicaSink{v})
+		stream := newTailer(opts, &replicaSink{v: v, tl: m.tl})
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -412,7 +414,10 @@ func (m *Monitor) poll(c *client.Conn, d dialect, v *replicaView) error {
 	if err != nil {
 		return fmt.Errorf("read read_only: %w", err)
 	}
-	v.advance(pos)
+	if last := v.polled; v.applyPoll(pos) {
+		m.log.Warn("replica's applied position went back; taking the new one", "replica", v.name,
+			"from", last.String(), "to", pos.String())
+	}
 	v.writable.Store(readOnly == 0)
 	if readOnly != 0 {
 		v.replicaAt.Store(time.Now().UnixNano())
@@ -426,8 +431,37 @@ func (v *replicaView) advance(pos position) {
 	mergePosition(&v.visible, pos)
 }
 
+// applyPoll takes the position a poll showed (poller goroutine only) and reports whether
+// it went back since the previous poll. What a server says it applied never shrinks,
+// unless it is not the same server any more: restored from an older backup under the same
+// address, or its GTID state reset (RESET MASTER, SET GLOBAL gtid_slave_pos). Its old
+// position would then give it reads it cannot serve, so the new one replaces it. A poll
+// behind the binlog stream is not that: it is compared with the previous poll only.
+func (v *replicaView) applyPoll(pos position) (wentBack bool) {
+	wentBack = v.polled != nil && !pos.containsAll(v.polled)
+	if wentBack {
+		v.reset(pos)
+	} else {
+		v.advance(pos)
+	}
+	v.polled = pos
+	return wentBack
+}
+
+// reset replaces the replica's positions with what a poll showed, when that went back.
+// What the stream added after the poll read is dropped until the next poll: a replica
+// that is in fact further along looks behind for that long, never the other way round.
+func (v *replicaView) reset(pos position) {
+	v.pos.Store(&pos)
+	v.visible.Store(&pos)
+}
+
 // mergePosition merges a newer position into p (the union: on MariaDB the higher sequence
-// per domain), so the poller and the binlog stream never move it backwards.
+// per domain). The poller and the binlog stream each see the replica at a different
+// moment (the stream ahead: a binlog is written before the commit is visible), so the
+// older of the two must not move the position back. A server whose position really went
+// back is caught by comparing each source with itself (poll with poll, applyPoll; a new
+// stream starts from what the server says, replicaSink.startPosition).
 func mergePosition(p *atomic.Pointer[position], pos position) {
 	for {
 		old := p.Load()
@@ -546,8 +580,8 @@ func (m *Monitor) evaluate(ctx context.Context) {
 }
 
 // evaluateAt computes every replica's lag at now and applies the state machine:
-// online -> lagging above lag.max, lagging -> online below lag.recover, down while
-// unreachable.
+// online -> lagging above lag.max, lagging or down -> online below lag.recover (down ->
+// lagging otherwise), down while unreachable.
 func (m *Monitor) evaluateAt(now time.Time) {
 	maxLag, recov := time.Duration(m.maxLag.Load()), time.Duration(m.recov.Load())
 	tailing := m.opts.Tailer != nil
@@ -570,13 +604,16 @@ func (m *Monitor) evaluateAt(now time.Time) {
 		switch {
 		case !tailing:
 			m.setState(v, router.StateOnline, 0)
-		case state == router.StateLagging && lag < recov:
+		case state == router.StateLagging && lag <= recov: // <=: lag.recover = 0 means caught up
 			m.setState(v, router.StateOnline, lag)
 		case state == router.StateDown:
-			if lag > maxLag {
-				m.setState(v, router.StateLagging, lag)
-			} else {
+			// Re-admitted as a lagging one would be: only below lag.recover. A replica
+			// that went down while lagging and came back between lag.recover and
+			// lag.max would otherwise be online, lag past lag.max again, and flap.
+			if lag <= recov {
 				m.setState(v, router.StateOnline, lag)
+			} else {
+				m.setState(v, router.StateLagging, lag)
 			}
 		case state == router.StateOnline && lag > maxLag:
 			m.setState(v, router.StateLagging, lag)

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	gmreplication "github.com/go-mysql-org/go-mysql/replication"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tailgate-proxy/tailgate/router"
@@ -169,20 +171,108 @@ func TestHasApplied(t *testing.T) {
 	}
 }
 
-func TestStamp(t *testing.T) {
-	arrived := time.Unix(5000, 300_000_000)
-	if got := stamp(arrived, 5000); got != arrived {
-		t.Errorf("live event stamped %v, want its arrival %v", got, arrived)
+// TestStampIgnoresHeaderOfLiveEvents: a live transaction is stamped with its arrival,
+// whatever its binlog header says. MariaDB writes a session's SET timestamp there, and a
+// primary whose clock is behind tailgate's host writes its own time: stamped with either,
+// a replica a few milliseconds behind looked an hour (or seconds) behind and left rotation.
+func TestStampIgnoresHeaderOfLiveEvents(t *testing.T) {
+	m := NewMonitor(Options{
+		Replicas: []Replica{{Name: "r1"}},
+		MaxLag:   time.Second, Recover: 500 * time.Millisecond,
+		Tailer: &TailerOptions{},
+	})
+	tl := newTailer(TailerOptions{Logger: hclog.NewNullLogger()}, primarySink{m.tl})
+	h := eventHandler{tl}
+	v := m.set.Load().byName["r1"]
+	now := uint32(time.Now().Unix())
+	for seq, header := range map[uint64]uint32{
+		1: now,        // a live event of this second
+		2: now - 3600, // SET timestamp = UNIX_TIMESTAMP() - 3600
+		3: now - 5,    // the primary's clock 5 s behind
+		4: 0,
+	} {
+		before := time.Now()
+		ev := &gmreplication.BinlogEvent{
+			Header:  &gmreplication.EventHeader{EventType: gmreplication.MARIADB_GTID_EVENT, ServerID: 1, Timestamp: header},
+			RawData: mariaGTIDEvent(seq, 0),
+		}
+		if err := h.HandleEvent(ev); err != nil {
+			t.Fatal(err)
+		}
+		// The replica applied everything before it: its lag is how long ago this one
+		// was stamped.
+		p, _ := parseMariaPos(fmt.Sprintf("0-1-%d", seq-1))
+		v.pos.Store(&p)
+		m.evaluateAt(time.Now())
+		if st := m.ReplicaStatus("r1"); st.State != router.StateOnline || st.Lag > time.Since(before)+100*time.Millisecond {
+			t.Errorf("live txn %d with header %d s old: replica one txn behind is %+v, want online with lag <= %s",
+				seq, int64(now)-int64(header), st, time.Since(before))
+		}
+		m.tl.reset()
 	}
-	if got := stamp(arrived, 4990); got != time.Unix(4990, 0) {
-		t.Errorf("delayed event stamped %v, want the start of its second 4990", got)
+}
+
+// TestStampBacklog: after a reconnect, transactions the primary committed while the stream
+// was down (in its position read as the stream connected) are placed within that outage by
+// their header's second, clamped to it: between the last moment the stream was known
+// caught up and the moment the position was read. Past that position the stream is live.
+func TestStampBacklog(t *testing.T) {
+	tl := newTailer(TailerOptions{Logger: hclog.NewNullLogger()}, &recordingSink{})
+	caughtUp := time.Unix(10_000, 500_000_000)
+	read := time.Unix(10_060, 0)
+	tl.caughtUpAt = caughtUp
+	tl.backlog, _ = parseMariaPos("0-1-10")
+	tl.backlogAt = read
+	arrived := time.Unix(10_061, 0)
+	for _, c := range []struct {
+		seq    uint64
+		header uint32
+		want   time.Time
+	}{
+		{5, 10_030, time.Unix(10_030, 0)}, // within the outage: its second
+		{6, 6_400, caughtUp},              // SET timestamp an hour back: not before the outage
+		{7, 10_000, caughtUp},             // its second began before the stream was last caught up
+		{8, 20_000, read},                 // a clock ahead: not after the position was read
+		{9, 0, caughtUp},                  // no time at all: the earliest it can be
+		{10, 10_059, time.Unix(10_059, 0)},
+		{11, 6_400, arrived}, // past the backlog: live
+		{12, 10_050, arrived},
+	} {
+		g := mgtid(0, c.seq)
+		if got := tl.stamp(g, arrived, c.header); !got.Equal(c.want) {
+			t.Errorf("txn %d with header %d stamped %v, want %v", c.seq, c.header, got, c.want)
+		}
 	}
-	if got := stamp(arrived, 4999); got != time.Unix(4999, 0) {
-		t.Errorf("event of the previous second arriving 0.3s into the next stamped %v, want 4999", got)
+	if tl.backlog != nil || !tl.caughtUpAt.Equal(arrived) {
+		t.Errorf("after a live txn: backlog %v, caught up at %v; want none and %v", tl.backlog, tl.caughtUpAt, arrived)
 	}
-	if got := stamp(arrived, 0); got != arrived {
-		t.Errorf("event without timestamp stamped %v", got)
+	// A heartbeat: the primary had nothing more to send.
+	if err := (eventHandler{tl}).HandleEvent(&gmreplication.BinlogEvent{
+		Header: &gmreplication.EventHeader{EventType: gmreplication.HEARTBEAT_EVENT},
+	}); err != nil {
+		t.Fatal(err)
 	}
+	if time.Since(tl.caughtUpAt) > time.Minute {
+		t.Errorf("a heartbeat left caughtUpAt at %v", tl.caughtUpAt)
+	}
+}
+
+// TestTimelineStampsInOrder: a transaction is never stamped before the one ahead of it in
+// its stream (a replayed one after a seed by the primary's watcher).
+func TestTimelineStampsInOrder(t *testing.T) {
+	tl := newTimeline()
+	base := time.Unix(1000, 0)
+	tl.seed(position{streamID{}: {server: 1, through: 5}}, base.Add(10*time.Second))
+	tl.add(mgtid(0, 6), base.Add(2*time.Second))
+	checkOldestUnapplied(t, tl, "after the seed", position{streamID{}: {server: 1, through: 5}}, base, 10*time.Second)
+}
+
+// mariaGTIDEvent is a raw MariaDB GTID event (no flags) of seq in domain.
+func mariaGTIDEvent(seq uint64, domain uint32) []byte {
+	raw := make([]byte, eventHeaderSize+13)
+	binary.LittleEndian.PutUint64(raw[eventHeaderSize:], seq)
+	binary.LittleEndian.PutUint32(raw[eventHeaderSize+8:], domain)
+	return raw
 }
 
 // checkOldestUnapplied checks that tl's oldest transaction missing from pos was seen at
@@ -267,5 +357,170 @@ func TestReportFailureDownForEveryCaller(t *testing.T) {
 		if n := online.Load(); n > 0 {
 			t.Fatalf("round %d: %d of 8 reporters saw the replica still in rotation after their report", round, n)
 		}
+	}
+}
+
+// TestReplicaLocalWritesAreNotThePrimarys: on MariaDB a replica's local writes (GTIDs with
+// its own server id) continue the domain's sequence numbers. Counted as applied, a replica
+// whose SQL thread stopped at 0-1-4 and that took 4 local writes (0-2-5..8) looked as far
+// as a primary at 0-1-8 without its data: online with lag 0. Its binlog stream skips them.
+func TestReplicaLocalWritesAreNotThePrimarys(t *testing.T) {
+	m := NewMonitor(Options{
+		Replicas: []Replica{{Name: "r1"}},
+		MaxLag:   time.Second, Recover: 500 * time.Millisecond,
+		Tailer: &TailerOptions{},
+	})
+	v := m.set.Load().byName["r1"]
+	sink := &replicaSink{v: v, tl: m.tl, serverID: 2}
+	base := time.Unix(3000, 0)
+	for seq := uint64(1); seq <= 8; seq++ {
+		m.tl.add(gtid{server: 1, seq: seq}, base.Add(time.Duration(seq)*100*time.Millisecond))
+	}
+	for seq := uint64(1); seq <= 4; seq++ {
+		sink.seen(gtid{server: 1, seq: seq}, time.Time{}) // applied from the primary
+	}
+	for seq := uint64(5); seq <= 8; seq++ {
+		sink.seen(gtid{server: 2, seq: seq}, time.Time{}) // written on the replica itself
+	}
+	if got := m.Position("r1"); got != "0-1-4" {
+		t.Errorf("position after 0-1-1..4 applied and 0-2-5..8 local: %q, want 0-1-4", got)
+	}
+	m.evaluateAt(base.Add(2 * time.Second))
+	if st := m.ReplicaStatus("r1"); st.State != router.StateLagging || st.Lag != 1500*time.Millisecond {
+		t.Errorf("replica lacking the primary's 0-1-5..8: %+v, want lagging by 1.5s", st)
+	}
+	sink.seen(gtid{server: 1, seq: 9}, time.Time{}) // the primary's next one, applied
+	if got := m.Position("r1"); got != "0-1-9" {
+		t.Errorf("position after the primary's 0-1-9: %q", got)
+	}
+}
+
+// TestMariaApplied: a MariaDB replica's applied position at a new stream is its
+// @@gtid_slave_pos; its binlog counts only for a domain whose newest GTID the replica
+// originated and which is exactly the primary's newest (a former primary, nothing written
+// since).
+func TestMariaApplied(t *testing.T) {
+	pos := func(s string) position { p, _ := parseMariaPos(s); return p }
+	for _, c := range []struct {
+		name, slave, binlog, primary, want string
+	}{
+		{"replicating", "0-1-40", "0-1-40", "0-1-42", "0-1-40"},
+		{"local writes after the primary's", "0-1-4", "0-2-8", "0-1-8", "0-1-4"},
+		{"local writes, primary idle", "0-1-4", "0-2-8", "0-1-4", "0-1-4"},
+		{"former primary, nothing written since", "", "0-2-100", "0-2-100", "0-2-100"},
+		{"former primary, stale slave pos", "0-1-7,1-1-3", "0-2-100,1-1-3", "0-2-100,1-1-3", "0-2-100,1-1-3"},
+		{"former primary's writes, then local ones", "", "0-2-101", "0-2-100", ""},
+		{"another server's newest", "0-1-4", "0-3-9", "0-3-9", "0-1-4"},
+	} {
+		got := mariaApplied(pos(c.slave), pos(c.binlog), 2, pos(c.primary))
+		if got.String() != c.want {
+			t.Errorf("%s: slave %q binlog %q primary %q: %q, want %q", c.name, c.slave, c.binlog, c.primary, got, c.want)
+		}
+	}
+}
+
+// TestPollThatWentBackReplaces: positions only grow while a poll merely trails the binlog
+// stream, but a replica whose own polls go back (re-seeded from an older backup under the
+// same address: RESET MASTER, SET GLOBAL gtid_slave_pos) takes the lower position, for lag
+// and for read-your-writes; before, it kept its old one and got reads it could not serve.
+func TestPollThatWentBackReplaces(t *testing.T) {
+	m := NewMonitor(Options{Replicas: []Replica{{Name: "r1"}}})
+	v := m.set.Load().byName["r1"]
+	pos := func(s string) position { p, _ := parseMariaPos(s); return p }
+	if v.applyPoll(pos("0-1-100")) {
+		t.Error("the first poll went back")
+	}
+	for seq := uint64(101); seq <= 105; seq++ {
+		v.advanceGTID(mgtid(0, seq)) // the replica's binlog stream, ahead of the polls
+	}
+	if v.applyPoll(pos("0-1-103")) || m.Position("r1") != "0-1-105" {
+		t.Errorf("a poll behind the stream but ahead of the last poll: position %q, want 0-1-105", m.Position("r1"))
+	}
+	if !v.applyPoll(pos("0-1-50")) {
+		t.Error("a poll below the previous one did not go back")
+	}
+	if got := m.Position("r1"); got != "0-1-50" {
+		t.Errorf("position after the replica went back to 0-1-50: %q", got)
+	}
+	if m.HasApplied("r1", "0-1-60") {
+		t.Error("read-your-writes still trusts the old position")
+	}
+	if v.applyPoll(pos("0-1-51")) || m.Position("r1") != "0-1-51" || !m.HasApplied("r1", "0-1-51") {
+		t.Errorf("catching up again: position %q", m.Position("r1"))
+	}
+}
+
+// TestDownReturnsThroughRecover: a replica back from down is re-admitted like a lagging one,
+// only below lag.recover; between lag.recover and lag.max it comes back lagging. Before, it
+// came back online at any lag up to lag.max, passed lag.max again and flapped.
+func TestDownReturnsThroughRecover(t *testing.T) {
+	m := NewMonitor(Options{
+		Replicas: []Replica{{Name: "r1"}},
+		MaxLag:   time.Second, Recover: 500 * time.Millisecond,
+		Tailer: &TailerOptions{},
+	})
+	v := m.set.Load().byName["r1"]
+	base := time.Unix(4000, 0)
+	setPos := func(s string) { p, _ := parseMariaPos(s); v.pos.Store(&p) }
+	state := func() router.ReplicaState { return m.ReplicaStatus("r1").State }
+	for i := uint64(1); i <= 100; i++ { // a write every 20 ms
+		m.tl.add(mgtid(0, i), base.Add(time.Duration(i)*20*time.Millisecond))
+	}
+	setPos("0-1-10") // stuck after the txn seen at 200 ms
+	m.evaluateAt(base.Add(1300 * time.Millisecond))
+	if state() != router.StateLagging {
+		t.Fatalf("lag 1.08s: %s, want lagging", state())
+	}
+	v.reachable.Store(false)
+	m.evaluateAt(base.Add(1400 * time.Millisecond))
+	if state() != router.StateDown {
+		t.Fatalf("unreachable: %s, want down", state())
+	}
+	setPos("0-1-60") // applied more while down: oldest missing seen at 1.22 s
+	v.reachable.Store(true)
+	m.evaluateAt(base.Add(2000 * time.Millisecond))
+	if st := m.ReplicaStatus("r1"); st.State != router.StateLagging || st.Lag != 780*time.Millisecond {
+		t.Fatalf("back with lag 780ms (between recover and max): %+v, want lagging", st)
+	}
+	setPos("0-1-90") // oldest missing seen at 1.82 s
+	m.evaluateAt(base.Add(2100 * time.Millisecond))
+	if st := m.ReplicaStatus("r1"); st.State != router.StateOnline {
+		t.Fatalf("lag 280ms: %+v, want online", st)
+	}
+	// Down while online, back below lag.recover: online at once.
+	v.reachable.Store(false)
+	m.evaluateAt(base.Add(2110 * time.Millisecond))
+	v.reachable.Store(true)
+	m.evaluateAt(base.Add(2120 * time.Millisecond))
+	if state() != router.StateOnline {
+		t.Fatalf("back caught up enough: %s, want online", state())
+	}
+}
+
+// lag.recover = 0 re-admits a replica once it has caught up (lag 0), from lagging or down.
+func TestRecoverZeroMeansCaughtUp(t *testing.T) {
+	m := NewMonitor(Options{Replicas: []Replica{{Name: "r1"}}, Tailer: &TailerOptions{}})
+	v := m.set.Load().byName["r1"]
+	base := time.Unix(4000, 0)
+	setPos := func(s string) { p, _ := parseMariaPos(s); v.pos.Store(&p) }
+	state := func() router.ReplicaState { return m.ReplicaStatus("r1").State }
+	m.tl.add(mgtid(0, 1), base)
+	m.tl.add(mgtid(0, 2), base.Add(10*time.Millisecond))
+	setPos("0-1-1")
+	m.evaluateAt(base.Add(20 * time.Millisecond))
+	if state() != router.StateLagging {
+		t.Fatalf("lag 10ms with lag.max 0: %s, want lagging", state())
+	}
+	setPos("0-1-2")
+	m.evaluateAt(base.Add(30 * time.Millisecond))
+	if st := m.ReplicaStatus("r1"); st.State != router.StateOnline || st.Lag != 0 {
+		t.Fatalf("caught up with lag.recover 0: %+v, want online", st)
+	}
+	v.reachable.Store(false)
+	m.evaluateAt(base.Add(40 * time.Millisecond))
+	v.reachable.Store(true)
+	m.evaluateAt(base.Add(50 * time.Millisecond))
+	if state() != router.StateOnline {
+		t.Fatalf("back from down caught up with lag.recover 0: %s, want online", state())
 	}
 }

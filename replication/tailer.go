@@ -71,9 +71,21 @@ type tailer struct {
 	events     atomic.Uint64
 	lastSeq    atomic.Uint64 // sequence number of the newest GTID seen (domain 0 or any)
 
-	// dialect is the server's, learned by serverPosition (run goroutine only); a primary
-	// stream resumes without asking again.
+	// dialect is the server's, learned by serverPosition (run goroutine only).
 	dialect dialect
+
+	// Stamping the primary's transactions (set by primarySink.startPosition on the run
+	// goroutine, used by the handler during the session that follows; sessions do not
+	// overlap). backlog is the primary's position read as the session connected, at
+	// backlogAt: a transaction in it that the timeline had not seen was committed while
+	// tailgate was not looking, between caughtUpAt and backlogAt. nil once the stream has
+	// delivered a transaction past it: everything from then on is live.
+	backlog   position
+	backlogAt time.Time
+	// caughtUpAt is the last time the stream was known to have delivered everything the
+	// primary had committed: a live transaction or a heartbeat arrived (the primary sends
+	// heartbeats only when it has nothing else to send).
+	caughtUpAt time.Time
 }
 
 // gtidSink receives a tailer's GTIDs.
@@ -88,35 +100,126 @@ type gtidSink interface {
 type primarySink struct{ tl *timeline }
 
 func (p primarySink) startPosition(ctx context.Context, t *tailer) (position, error) {
-	if start := p.tl.newest(); len(start) > 0 {
-		t.startFile = nil
-		return start, nil // resume after the last transaction seen (by GTID)
-	}
-	// First start: begin at the primary's current position; what came before is stamped
-	// as seen now, so a replica already behind counts as lagging from now on.
-	pos, err := t.serverPosition(ctx)
+	resume := p.tl.newest()
+	pos, err := t.serverPosition(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	p.tl.seed(pos, time.Now())
-	return pos, nil
+	read := time.Now()
+	if len(resume) == 0 {
+		// First start: begin at the primary's current position; what came before is
+		// stamped as seen now, so a replica already behind counts as lagging from now on.
+		p.tl.seed(pos, read)
+		t.backlog, t.caughtUpAt = nil, read
+		return pos, nil
+	}
+	// Resume after the last transaction seen (by GTID). What the primary committed
+	// meanwhile, up to pos, is replayed first: the backlog.
+	t.startFile = nil
+	t.backlog, t.backlogAt = pos, read
+	return resume, nil
 }
 
 func (p primarySink) seen(g gtid, at time.Time) { p.tl.add(g, at) }
 
 // replicaSink advances a replica's applied position from its own binlog.
-type replicaSink struct{ v *replicaView }
-
-func (r replicaSink) startPosition(ctx context.Context, t *tailer) (position, error) {
-	pos, err := t.serverPosition(ctx)
-	if err == nil {
-		// Its binlog position: what it wrote, not yet all visible (see replicaView.visible).
-		mergePosition(&r.v.pos, pos)
-	}
-	return pos, err
+type replicaSink struct {
+	v  *replicaView
+	tl *timeline // the primary's, to recognise a former primary's own transactions
+	// serverID is the replica's @@server_id on MariaDB (0 on MySQL), read at each
+	// connection (run goroutine; the handler reads it during the session that follows).
+	serverID uint32
 }
 
-func (r replicaSink) seen(g gtid, _ time.Time) { r.v.advanceGTID(g) }
+func (r *replicaSink) startPosition(ctx context.Context, t *tailer) (position, error) {
+	var applied position
+	pos, err := t.serverPosition(ctx, func(c *client.Conn, d dialect) error {
+		var err error
+		applied, r.serverID, err = replicaApplied(c, d, r.tl.newest())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A new connection may reach a server whose position went back under the same
+	// address (restored from a backup): what it applied now replaces what was known. Its
+	// binlog position (pos) is not used: it includes the replica's local writes.
+	r.v.pos.Store(&applied)
+	return pos, nil
+}
+
+func (r *replicaSink) seen(g gtid, _ time.Time) {
+	// On MariaDB a GTID the replica originated is a local write (made on the replica
+	// itself), not one of its primary's: the domain's sequence numbers are shared, so
+	// counting it would make the replica look as far as its primary without the
+	// primary's data. MySQL GTIDs name their source uuid: a local one never covers the
+	// primary's.
+	if !g.stream.isMySQL() && r.serverID != 0 && g.server == r.serverID {
+		return
+	}
+	r.v.advanceGTID(g)
+}
+
+// replicaApplied reads what a replica applied of its primary's transactions, and its
+// server id on MariaDB. On MySQL that is @@GLOBAL.gtid_executed: its GTID sets are exact,
+// and the replica's local writes carry its own uuid. On MariaDB, @@gtid_binlog_pos would
+// count local writes (their sequence numbers continue the domain's), so it is
+// @@gtid_slave_pos: what the replica applied from its primary. One exception from the
+// binlog: a domain whose newest GTID the replica originated and which is exactly the
+// primary's newest in that domain, the same transaction. That is a replica that used to
+// be the primary and has had nothing to apply since, whose gtid_slave_pos may predate
+// its time as the primary (demoted with master_use_gtid=current_pos).
+func replicaApplied(c *client.Conn, d dialect, primary position) (position, uint32, error) {
+	if d.isMySQL() {
+		res, err := c.Execute(d.pollQuery)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read the applied position: %w", err)
+		}
+		s, err := res.GetString(0, 0)
+		if err != nil {
+			return nil, 0, err
+		}
+		pos, ok := d.parse(s)
+		if !ok {
+			return nil, 0, fmt.Errorf("unexpected GTID position %q", s)
+		}
+		return pos, 0, nil
+	}
+	res, err := c.Execute("SELECT @@server_id, @@gtid_slave_pos, @@gtid_binlog_pos")
+	if err != nil {
+		return nil, 0, fmt.Errorf("read the applied position: %w", err)
+	}
+	id, err := res.GetUint(0, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	var texts [2]string
+	for i := range texts {
+		if texts[i], err = res.GetString(0, i+1); err != nil {
+			return nil, 0, err
+		}
+	}
+	slave, ok1 := parseMariaPos(texts[0])
+	binlog, ok2 := parseMariaPos(texts[1])
+	if !ok1 || !ok2 {
+		return nil, 0, fmt.Errorf("unexpected GTID positions %q, %q", texts[0], texts[1])
+	}
+	return mariaApplied(slave, binlog, uint32(id), primary), uint32(id), nil
+}
+
+// mariaApplied is replicaApplied's rule for MariaDB: slave (@@gtid_slave_pos), plus the
+// domains of binlog (@@gtid_binlog_pos) whose newest GTID is the primary's newest there,
+// originated by the replica itself (serverID).
+func mariaApplied(slave, binlog position, serverID uint32, primary position) position {
+	applied := slave.clone()
+	for k, b := range binlog {
+		p, ok := primary[k]
+		if ok && b.server == serverID && p.server == b.server && p.through == b.through && slave[k].through < b.through {
+			applied[k] = b
+		}
+	}
+	return applied
+}
 
 func newTailer(opts TailerOptions, sink gtidSink) *tailer {
 	if opts.Heartbeat <= 0 {
@@ -256,6 +359,9 @@ func (h eventHandler) HandleEvent(ev *gmreplication.BinlogEvent) error {
 	var g gtid
 	var ok bool
 	switch ev.Header.EventType {
+	case gmreplication.HEARTBEAT_EVENT, gmreplication.HEARTBEAT_LOG_EVENT_V2:
+		t.caughtUpAt = time.Now()
+		return nil
 	case gmreplication.MARIADB_GTID_EVENT:
 		g, ok = decodeMariaGTIDEvent(ev.RawData, ev.Header.ServerID)
 	case gmreplication.GTID_EVENT:
@@ -267,31 +373,63 @@ func (h eventHandler) HandleEvent(ev *gmreplication.BinlogEvent) error {
 		// cannot be matched against replica positions.
 		return nil
 	}
-	seen := stamp(time.Now(), ev.Header.Timestamp)
+	arrived := time.Now()
 	if !ok {
 		t.log.Warn("undecodable GTID event skipped", "size", len(ev.RawData))
 		return nil
 	}
-	t.sink.seen(g, seen)
+	t.sink.seen(g, t.stamp(g, arrived, ev.Header.Timestamp))
 	t.lastSeq.Store(g.seq)
 	return nil
 }
 
-// stamp is when a transaction appeared on the primary, as far as tailgate can tell. A live
-// event arrives within milliseconds of its commit, inside the second its binlog header
-// names: its arrival is the stamp. An event that arrives after the end of that second was
-// delayed (replayed after a reconnect, or held up while the primary located the start
-// position in a large binlog): its commit is only known to the second, and it is stamped
-// at the start of that second. Erring early over-states the lag of a replica that misses
-// it (it leaves rotation a little sooner), never under-states it.
-func stamp(arrived time.Time, headerSecs uint32) time.Time {
-	if headerSecs == 0 {
-		return arrived
+// stamp is when transaction g appeared on the primary, as far as tailgate can tell.
+//
+// A live transaction (the stream caught up) is stamped with its arrival, within
+// milliseconds of its commit. Its binlog header's time is never used for it: that is the
+// primary's clock, which may be behind tailgate's host by seconds, or whatever the
+// committing session SET timestamp to (an hour back, for a replay of old data). Stamped
+// with it, every replica a few milliseconds behind would look that old and leave rotation.
+//
+// A backlog transaction, replayed after a reconnect (in the primary's position read as
+// the stream connected, t.backlog, and not seen before), was committed while tailgate was
+// not looking: after the stream was last known caught up (t.caughtUpAt) and before that
+// position was read (t.backlogAt). Its arrival would under-state the lag of a replica that
+// misses it by the length of the outage; the header's second places it within that
+// window, and is clamped to it: a wrong header can only move the stamp within the outage.
+// Erring early over-states the lag of a replica that misses it (it leaves rotation a
+// little sooner), never under-states it.
+//
+// The rest are stamped with their arrival even when the primary sent them late (it first
+// reads through its binlog file to find a GTID to resume at): committed after the
+// position was read, they are known only to have come before their arrival, and the
+// header cannot tell them from live ones.
+func (t *tailer) stamp(g gtid, arrived time.Time, headerSecs uint32) time.Time {
+	if t.backlog != nil && t.backlog.contains(g) {
+		return backlogStamp(headerSecs, t.caughtUpAt, t.backlogAt)
 	}
-	if time.Unix(int64(headerSecs)+1, 0).Before(arrived) {
-		return time.Unix(int64(headerSecs), 0)
-	}
+	t.backlog = nil // binlog order: no backlog transaction comes after a newer one
+	t.caughtUpAt = arrived
 	return arrived
+}
+
+// backlogStamp places a backlog transaction whose header names headerSecs within the
+// window it was committed in, from to until (see tailer.stamp).
+func backlogStamp(headerSecs uint32, from, until time.Time) time.Time {
+	if from.IsZero() || from.After(until) {
+		from = until
+	}
+	if headerSecs == 0 {
+		return from
+	}
+	h := time.Unix(int64(headerSecs), 0)
+	switch {
+	case h.Before(from):
+		return from
+	case h.After(until):
+		return until
+	}
+	return h
 }
 
 // eventHeaderSize is the size of a binlog event header (v4, both flavors).
@@ -384,8 +522,9 @@ func serializedSize(b []byte) (uint64, bool) {
 	return binary.LittleEndian.Uint64(buf[:]) >> n, true
 }
 
-// serverPosition reads the server's binlog position and learns its flavor.
-func (t *tailer) serverPosition(ctx context.Context) (position, error) {
+// serverPosition reads the server's binlog position and learns its flavor; more, when
+// set, reads what else the sink needs on the same connection.
+func (t *tailer) serverPosition(ctx context.Context, more func(*client.Conn, dialect) error) (position, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	user, password := t.opts.login()
@@ -409,6 +548,9 @@ func (t *tailer) serverPosition(ctx context.Context) (position, error) {
 		}
 	}
 	pos, err := binlogPosition(c, d)
+	if err == nil && more != nil {
+		err = more(c, d)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s (%s): %w", t.opts.Address, c.GetServerVersion(), err)
 	}

@@ -71,11 +71,18 @@ func (tl *timeline) stamp(k streamID, seq uint64, t time.Time) {
 		s = &stream{}
 		tl.streams[k] = s
 	}
-	if n := len(s.seqs); n > s.start && s.seqs[n-1] >= seq {
-		return
+	at := t.UnixNano()
+	if n := len(s.seqs); n > s.start {
+		if s.seqs[n-1] >= seq {
+			return
+		}
+		// A stream's transactions commit in sequence order: one is never older than
+		// the one before it. This bounds a replayed transaction's estimate by a
+		// sighting in between (the primary's watcher polling in the tailer's stead).
+		at = max(at, s.seen[n-1])
 	}
 	s.seqs = append(s.seqs, seq)
-	s.seen = append(s.seen, t.UnixNano())
+	s.seen = append(s.seen, at)
 	if len(s.seqs)-s.start > maxTimelineEntries {
 		s.start++
 	}
