@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -445,4 +446,54 @@ func errText(err error) string {
 		return fmt.Sprintf("error %d: %s", me.Number, me.Message)
 	}
 	return "error: " + err.Error()
+}
+
+// TestAutocommitOffSurvivesLostConnection: a session's autocommit=0 is its own, like its
+// other settings: when the server closes its primary connection (here KILLed while idle),
+// the next connection runs with autocommit=0 too, so the statements after the error still
+// wait for the session's COMMIT or ROLLBACK instead of each committing on its own.
+func TestAutocommitOffSurvivesLostConnection(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	c := conn(t, tg.db(t, ""))
+	ctx := context.Background()
+	mustExec(t, c, "DROP TABLE IF EXISTS ac_lost", "CREATE TABLE ac_lost (id INT PRIMARY KEY)",
+		"SET autocommit=0", "SET time_zone = '+03:00'", "INSERT INTO ac_lost VALUES (1)", "COMMIT")
+	var thread int64
+	if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&thread); err != nil {
+		t.Fatal(err)
+	}
+	root := primaryDB(t)
+	if _, err := root.Exec(fmt.Sprintf("KILL %d", thread)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // idle long enough for tailgate to check the connection
+	if _, err := c.ExecContext(ctx, "INSERT INTO ac_lost VALUES (2)"); err != nil {
+		t.Logf("first statement after the kill: %v", err) // an error is fine: the transaction is gone
+	}
+	mustExec(t, c, "INSERT INTO ac_lost VALUES (3)")
+	var autocommit int
+	var tz string
+	if err := c.QueryRowContext(ctx, "SELECT @@autocommit, @@time_zone").Scan(&autocommit, &tz); err != nil {
+		t.Fatal(err)
+	}
+	if autocommit != 0 || tz != "+03:00" {
+		t.Errorf("after the lost connection: @@autocommit = %d, @@time_zone = %s; want 0 and +03:00", autocommit, tz)
+	}
+	mustExec(t, c, "ROLLBACK")
+	var ids []int
+	rows, err := root.Query("SELECT id FROM " + cluster.TestDatabase + ".ac_lost ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if !slices.Equal(ids, []int{1}) {
+		t.Errorf("rows committed: %v, want [1]: the inserts after the lost connection were rolled back with the session's ROLLBACK", ids)
+	}
 }

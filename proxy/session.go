@@ -934,6 +934,16 @@ func (s *session) conn(name string) (*backendConn, error) {
 		b.pool.adopt()
 	}
 	bc.owner = s.owner
+	if b.Primary && !s.autocommit {
+		// autocommit=0 keeps the session on its primary connection, so taking another one
+		// means that one is gone (closed by the server, failed, or the primary moved). The
+		// setting is the session's: it carries over, as its recorded SETs do, or the
+		// statements after an error would each commit on their own.
+		if err := bc.simpleCommand(mysql.COM_QUERY, "SET autocommit=0"); err != nil {
+			b.pool.discard(bc)
+			return nil, fmt.Errorf("restore autocommit=0 on a new connection to %s: %w", b.Name, err)
+		}
+	}
 	if s.held == nil {
 		s.held = map[string]*backendConn{}
 	}
@@ -1095,7 +1105,8 @@ func (s *session) dropIfClosed(bc *backendConn) error {
 		return nil
 	}
 	s.log.Debug("backend closed an idle connection; reconnecting", "backend", bc.b.Name)
-	lost := s.txn == bc || bc.b.Primary && s.primaryPinned()
+	// autocommit=0 alone is not lost: conn restores it on the next connection.
+	lost := s.txn == bc || bc.b.Primary && (len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked || s.stickyPrimary)
 	s.drop(bc)
 	if lost {
 		s.tempTables, s.locks, s.tablesLocked, s.stickyPrimary = nil, 0, false, false
