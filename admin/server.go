@@ -47,12 +47,15 @@ type Options struct {
 // Server is the admin SQL listener: any MySQL client logs in with the admin account and
 // runs the admin commands, which read and steer the proxy through a Source.
 type Server struct {
-	opts     Options
-	creds    atomic.Pointer[credentials]
-	src      Source
-	log      hclog.Logger
-	mysqlSrv *server.Server
-	ln       net.Listener
+	opts  Options
+	creds atomic.Pointer[credentials]
+	// handshake bounds a client's login (Options.HandshakeTimeout, then
+	// SetHandshakeTimeout), in nanoseconds.
+	handshake atomic.Int64
+	src       Source
+	log       hclog.Logger
+	mysqlSrv  *server.Server
+	ln        net.Listener
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -75,7 +78,17 @@ func New(opts Options, src Source) *Server {
 		conns:    map[net.Conn]struct{}{},
 	}
 	s.creds.Store(&credentials{user: opts.User, password: opts.Password})
+	s.handshake.Store(int64(opts.HandshakeTimeout))
 	return s
+}
+
+// SetHandshakeTimeout bounds the next logins (a config reload of proxy.handshake_timeout,
+// which the admin listener shares); 0 or less means DefaultHandshakeTimeout.
+func (s *Server) SetHandshakeTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultHandshakeTimeout
+	}
+	s.handshake.Store(int64(d))
 }
 
 // credentials are the admin account; a config reload may replace them.
@@ -180,7 +193,7 @@ func (s *Server) handle(conn net.Conn) {
 			s.log.Error("admin connection panicked; closed", "client", remote, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	_ = conn.SetDeadline(time.Now().Add(time.Duration(s.handshake.Load())))
 	h := &connHandler{srv: s}
 	sc, err := s.mysqlSrv.NewCustomizedConn(conn, authHandler{srv: s}, h)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os/exec"
 	"reflect"
 	"slices"
@@ -481,5 +483,25 @@ func TestShowDigests(t *testing.T) {
 	}
 	if _, rows := query(t, c, "SHOW DIGESTS"); len(rows) != 0 {
 		t.Errorf("SHOW DIGESTS after RESET DIGESTS = %q, want none", rows)
+	}
+}
+
+// A client that never logs in is cut off after the handshake timeout, which a reload changes
+// for the next connections.
+func TestHandshakeTimeoutSet(t *testing.T) {
+	s := startAdmin(t, newFakeSource())
+	s.SetHandshakeTimeout(200 * time.Millisecond)
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	began := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil { // the greeting, then EOF when tailgate gives up
+		t.Fatalf("read: %v (after %s), want EOF", err, time.Since(began))
+	}
+	if d := time.Since(began); d > 3*time.Second {
+		t.Errorf("closed after %s, want about 200ms", d)
 	}
 }

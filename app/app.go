@@ -268,14 +268,16 @@ func proxyBackends(cfg *config.Config) (users []proxy.User, primary proxy.Backen
 // Run serves until ctx ends, then shuts down: stop accepting, let sessions finish within
 // proxy.shutdown_timeout, then close the rest.
 func (a *App) Run(ctx context.Context) error {
+	// Before the listeners open: once a client (or a supervisor) can see tailgate up, a
+	// SIGHUP must reload it, not kill it with the default action.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if !a.listening {
 		if err := a.Listen(); err != nil {
 			return err
 		}
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	monCtx, stopMonitor := context.WithCancel(context.Background())
 	monDone := make(chan struct{})
@@ -411,6 +413,7 @@ func (a *App) apply(old, cfg *config.Config) error {
 	}
 	if a.admin != nil && cfg.Admin != nil {
 		_ = a.admin.SetCredentials(cfg.Admin.User, cfg.Admin.Password) // Load validated: not empty
+		a.admin.SetHandshakeTimeout(cfg.Proxy.HandshakeTimeout.Duration)
 	}
 	a.cfgMu.Lock()
 	a.cfg = cfg
