@@ -404,6 +404,13 @@ func (a *App) apply(old, cfg *config.Config) error {
 	a.server.Tune(proxyTuning(cfg))
 	a.server.UpdateBackends(users, primary, reps)
 	a.router.Update(routerOptions(cfg, a.router.Freshness()))
+	for _, r := range old.Replicas {
+		if _, kept := cfg.Replica(r.Name); !kept {
+			// Its drain left with it: a replica added later under the name is a new
+			// entry, online unless an operator drains it.
+			a.router.SetOffline(r.Name, false)
+		}
+	}
 	if !slices.Equal(cfg.Rules, old.Rules) {
 		rules, err := routingRules(cfg.Rules)
 		if err != nil {

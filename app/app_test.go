@@ -223,3 +223,34 @@ func TestFollowAndReload(t *testing.T) {
 	a.follow(replication.Promotion{Name: "r1", Address: "127.0.0.1:3307", From: "127.0.0.1:3306"})
 	check("after a promotion with following off", "primary=127.0.0.1:3306 r1=127.0.0.1:3307 r2=127.0.0.1:3308")
 }
+
+// TestReloadForgetsRemovedReplicasDrain: SET BACKEND ... OFFLINE belongs to the replica
+// entry; a reload that removes the replica drops it, so one added back under the name
+// later is online, while a replica that stays keeps its drain.
+func TestReloadForgetsRemovedReplicasDrain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tailgate.toml")
+	two := reloadBase + "[[replicas]]\nname = \"r2\"\naddress = \"127.0.0.1:3308\"\n"
+	a := newFromFile(t, path, two)
+	for _, name := range []string{"r1", "r2"} {
+		if err := a.SetBackendOffline(name, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload(reloadBase) // r2 removed
+	reload(two)        // and added back
+	if a.router.Offline("r2") {
+		t.Error("r2, removed and added back, is still drained")
+	}
+	if !a.router.Offline("r1") {
+		t.Error("r1, kept by both reloads, lost its drain")
+	}
+}
