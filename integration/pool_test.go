@@ -571,3 +571,65 @@ func waitSessions(t *testing.T, tg *tailgate, n int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// ---- what one client leaves on a pooled backend connection ----
+
+// TestLocksEndWithTheClient: a client that disconnects while holding LOCK TABLES and a
+// GET_LOCK lock leaves neither behind, as with a direct connection. The pool prefers clean
+// connections, so the next clients get others: the one the client held must not go back
+// to the pool still holding its locks.
+func TestLocksEndWithTheClient(t *testing.T) {
+	cfg := testConfig(shared)
+	cfg.Replicas = nil
+	tg := startTailgate(t, cfg)
+	primary := primaryDB(t)
+	mustExec(t, primary, "DROP TABLE IF EXISTS lock_leak", "CREATE TABLE lock_leak (id INT PRIMARY KEY) ENGINE=InnoDB")
+	db := tg.db(t, "")
+	db.SetMaxIdleConns(0) // each client connection closes when the test is done with it
+	ctx := context.Background()
+
+	// Two clean primary connections in the pool: two transactions at once.
+	var txs []*sql.Tx
+	for range 2 {
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec("SELECT * FROM lock_leak FOR UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		txs = append(txs, tx)
+	}
+	for _, tx := range txs {
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c := conn(t, db)
+	mustExec(t, c, "LOCK TABLES lock_leak WRITE")
+	var got int
+	if err := c.QueryRowContext(ctx, "SELECT GET_LOCK('tailgate_lock_leak', 0)").Scan(&got); err != nil || got != 1 {
+		t.Fatalf("GET_LOCK = %d, %v; want 1", got, err)
+	}
+	_ = c.Close()
+	waitSessions(t, tg, 0)
+
+	var holder sql.NullInt64
+	if err := primary.QueryRow("SELECT IS_USED_LOCK('tailgate_lock_leak')").Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	if holder.Valid {
+		t.Errorf("after its client disconnected, GET_LOCK's lock is still held by backend thread %d", holder.Int64)
+	}
+	d := conn(t, primary)
+	mustExec(t, d, "SET SESSION lock_wait_timeout = 1")
+	if _, err := d.ExecContext(ctx, "INSERT INTO lock_leak VALUES (1)"); err != nil {
+		t.Errorf("after its client disconnected, its LOCK TABLES ... WRITE still holds: a direct INSERT: %v", err)
+	}
+	next := conn(t, db)
+	if err := next.QueryRowContext(ctx, "SELECT GET_LOCK('tailgate_lock_leak', 0)").Scan(&got); err != nil || got != 1 {
+		t.Errorf("the next client's GET_LOCK = %d, %v; want 1", got, err)
+	}
+	mustExec(t, next, "DO RELEASE_LOCK('tailgate_lock_leak')")
+}

@@ -1236,9 +1236,14 @@ func (s *session) flushClient() error {
 	return nil
 }
 
-// closeBackends gives the session's connections back when it ends: a connection with an
-// open transaction is closed (the server rolls it back); the others return to their pool
-// marked dirty when they carry session state, so the next user resets them.
+// closeBackends gives the session's connections back when it ends. What the session held
+// on a connection it was pinned to (table locks, GET_LOCK locks, temporary tables) must end
+// with it, as on a direct connection: such a connection is reset now, not by its next
+// borrower, which may come much later or never (the pool prefers clean connections) while
+// the locks block everyone. A reset keeps the connection for the pool at one round trip,
+// once per client and only for such a connection. One that cannot be reset is closed, and
+// so is one with an open transaction: the server rolls it back without this goroutine
+// waiting for a rollback of any size.
 func (s *session) closeBackends() {
 	for _, bc := range s.held { // drop and release delete from s.held: allowed while ranging
 		if bc == s.txn {
@@ -1246,7 +1251,11 @@ func (s *session) closeBackends() {
 			continue
 		}
 		if s.pinnedConn(bc) {
-			bc.dirty = true
+			if err := bc.reset(); err != nil {
+				s.log.Debug("backend reset failed; dropping the connection", "backend", bc.b.Name, "error", err)
+				s.drop(bc)
+				continue
+			}
 		}
 		s.release(bc)
 	}
