@@ -633,3 +633,62 @@ func TestLocksEndWithTheClient(t *testing.T) {
 	}
 	mustExec(t, next, "DO RELEASE_LOCK('tailgate_lock_leak')")
 }
+
+// TestLastInsertIDIsTheSessionsOwn: LAST_INSERT_ID() is 0 for a client that never inserted,
+// also right after an INSERT IGNORE that inserted nothing (the usual "did it insert?" test),
+// whatever the previous client of its pooled connection inserted.
+func TestLastInsertIDIsTheSessionsOwn(t *testing.T) {
+	cfg := testConfig(shared)
+	cfg.Replicas = nil
+	cfg.Proxy.MaxBackendConnections = 1 // each client gets the connection of the one before
+	tg := startTailgate(t, cfg)
+	mustExec(t, primaryDB(t), "DROP TABLE IF EXISTS lid_leak",
+		"CREATE TABLE lid_leak (id INT AUTO_INCREMENT PRIMARY KEY, u INT UNIQUE)")
+	db := tg.db(t, "")
+	db.SetMaxIdleConns(0) // each client connection closes when the test is done with it
+	ctx := context.Background()
+	lastID := func(c *sql.Conn) int64 {
+		t.Helper()
+		var id int64
+		if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	insert := func(c *sql.Conn, q string) int64 {
+		t.Helper()
+		res, err := c.ExecContext(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := res.LastInsertId()
+		return id
+	}
+
+	a := conn(t, db)
+	id := insert(a, "INSERT INTO lid_leak (u) VALUES (1)")
+	if got := lastID(a); got != id || id == 0 {
+		t.Fatalf("client A: LAST_INSERT_ID() = %d after inserting id %d", got, id)
+	}
+	_ = a.Close()
+	waitSessions(t, tg, 0)
+
+	b := conn(t, db)
+	if got := lastID(b); got != 0 {
+		t.Errorf("a new client's LAST_INSERT_ID() = %d, want 0 (%d is the previous client's)", got, id)
+	}
+	_ = b.Close()
+	waitSessions(t, tg, 0)
+
+	c := conn(t, db)
+	insert(c, "INSERT IGNORE INTO lid_leak (u) VALUES (1)") // a duplicate: inserts nothing
+	if got := lastID(c); got != 0 {
+		t.Errorf("a new client's LAST_INSERT_ID() after an INSERT IGNORE of nothing = %d, want 0", got)
+	}
+	// Its own insert, then an INSERT IGNORE of nothing: LAST_INSERT_ID() stays its insert's.
+	own := insert(c, "INSERT INTO lid_leak (u) VALUES (2)")
+	insert(c, "INSERT IGNORE INTO lid_leak (u) VALUES (2)")
+	if got := lastID(c); got != own {
+		t.Errorf("LAST_INSERT_ID() after the client's insert of %d and an INSERT IGNORE of nothing = %d", own, got)
+	}
+}

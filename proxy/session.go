@@ -560,10 +560,12 @@ func (s *session) learnWrites(st *router.Statement, replica string) {
 
 // prepareSessionFunc makes LAST_INSERT_ID() right for a statement that calls it (a read,
 // or a write such as INSERT ... VALUES (LAST_INSERT_ID())) on a primary connection other
-// than the one that ran the session's last insert. Only then: the replayed DO resets
-// ROW_COUNT(), which a statement without LAST_INSERT_ID() may be asking for.
+// than insertConn. Any other connection holds the value of whichever session inserted on
+// it last (a clean pooled connection is not reset), so the session's own is replayed
+// there, 0 too when it never inserted. Only then: the replayed DO resets ROW_COUNT(),
+// which a statement without LAST_INSERT_ID() may be asking for.
 func (s *session) prepareSessionFunc(st *router.Statement, bc *backendConn) error {
-	if !st.Effects.Has(router.EffectLastInsertID) || !bc.b.Primary || bc == s.insertConn || s.lastInsertID == 0 {
+	if !st.Effects.Has(router.EffectLastInsertID) || !bc.b.Primary || bc == s.insertConn {
 		return nil
 	}
 	if err := bc.simpleCommand(mysql.COM_QUERY, fmt.Sprintf("DO LAST_INSERT_ID(%d)", s.lastInsertID)); err != nil {
@@ -573,7 +575,6 @@ func (s *session) prepareSessionFunc(st *router.Statement, bc *backendConn) erro
 		}
 		return s.backendFailed(bc, err, false)
 	}
-	bc.dirty, bc.owner = true, s.owner
 	s.insertConn = bc
 	return nil
 }
