@@ -38,6 +38,8 @@ type rawClient struct {
 	switchedTo string
 	// status is the server status of the last query's final OK or EOF packet.
 	status uint16
+	// extraCaps are capability flags login announces besides rawClientCaps.
+	extraCaps uint32
 }
 
 // greeting is the decoded initial handshake packet (protocol 10).
@@ -179,7 +181,7 @@ func (rc *rawClient) login(user, password, plugin string) error {
 		return err
 	}
 	auth := scramble(plugin, rc.greeting.salt, password)
-	if err := rc.writePacket(handshakeResponse(rawClientCaps, user, auth, cluster.TestDatabase, plugin)); err != nil {
+	if err := rc.writePacket(handshakeResponse(rawClientCaps|rc.extraCaps, user, auth, cluster.TestDatabase, plugin)); err != nil {
 		return err
 	}
 	for {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -690,5 +691,111 @@ func TestLastInsertIDIsTheSessionsOwn(t *testing.T) {
 	insert(c, "INSERT IGNORE INTO lid_leak (u) VALUES (2)")
 	if got := lastID(c); got != own {
 		t.Errorf("LAST_INSERT_ID() after the client's insert of %d and an INSERT IGNORE of nothing = %d", own, got)
+	}
+}
+
+// multiStatement runs a text of statements that each answer OK (DO ...) and reads every
+// answer; an ERR packet is the error.
+func (rc *rawClient) multiStatement(q string) error {
+	rc.t.Helper()
+	rc.send(gmysql.COM_QUERY, []byte(q))
+	for {
+		p, err := rc.readPacket()
+		if err != nil {
+			rc.t.Fatalf("%s: %v", q, err)
+		}
+		switch p[0] {
+		case gmysql.ERR_HEADER:
+			return decodeErr(p)
+		case gmysql.OK_HEADER:
+		default:
+			rc.t.Fatalf("%s: unexpected answer % x", q, p)
+		}
+		_, _, n1 := gmysql.LengthEncodedInt(p[1:])
+		_, _, n2 := gmysql.LengthEncodedInt(p[1+n1:])
+		if binary.LittleEndian.Uint16(p[1+n1+n2:])&gmysql.SERVER_MORE_RESULTS_EXISTS == 0 {
+			return nil
+		}
+	}
+}
+
+// setMultiStatements sends COM_SET_OPTION.
+func (rc *rawClient) setMultiStatements(on bool) {
+	rc.t.Helper()
+	opt := []byte{1, 0} // MYSQL_OPTION_MULTI_STATEMENTS_OFF
+	if on {
+		opt[0] = 0
+	}
+	if p, err := rc.simple(gmysql.COM_SET_OPTION, opt); err != nil || p[0] != gmysql.EOF_HEADER {
+		rc.t.Fatalf("COM_SET_OPTION(% x) = % x, %v; want EOF", opt, p, err)
+	}
+}
+
+// TestMultiStatementsOption: the multi-statement option (the CLIENT_MULTI_STATEMENTS
+// capability, then COM_SET_OPTION) is a connection's own, and COM_RESET_CONNECTION leaves
+// it as it is on MariaDB and MySQL. Through tailgate it must behave as directly, and one
+// client turning it off must not turn it off for the next clients of its pooled connection.
+func TestMultiStatementsOption(t *testing.T) {
+	cfg := testConfig(shared)
+	cfg.Replicas = nil
+	cfg.Proxy.MaxBackendConnections = 1 // each client gets the connection of the one before
+	tg := startTailgate(t, cfg)
+	const multi = "DO 1; DO 2"
+	isParseError := func(err error) bool {
+		var me *gmysql.MyError
+		return errors.As(err, &me) && me.Code == gmysql.ER_PARSE_ERROR
+	}
+	login := func(addr string, caps uint32) *rawClient {
+		t.Helper()
+		rc := dialRaw(t, addr)
+		rc.extraCaps = caps
+		if err := rc.login(cluster.AppUser, cluster.AppPassword, gmysql.AUTH_NATIVE_PASSWORD); err != nil {
+			t.Fatalf("raw login: %v", err)
+		}
+		return rc
+	}
+	for _, where := range []struct{ name, addr string }{{"directly", shared.Primary.Addr()}, {"through tailgate", tg.addr}} {
+		rc := login(where.addr, gmysql.CLIENT_MULTI_STATEMENTS)
+		rc.setMultiStatements(false)
+		if _, err := rc.simple(gmysql.COM_RESET_CONNECTION, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.multiStatement(multi); !isParseError(err) {
+			t.Errorf("%s: a multi-statement after OFF and COM_RESET_CONNECTION: %v; want error 1064 (the option stays off)", where.name, err)
+		}
+		rc.setMultiStatements(true)
+		if err := rc.multiStatement(multi); err != nil {
+			t.Errorf("%s: a multi-statement after OFF, COM_RESET_CONNECTION and ON: %v", where.name, err)
+		}
+		_ = rc.conn.Close()
+		// Without the capability, the option starts off and COM_SET_OPTION turns it on.
+		rc = login(where.addr, 0)
+		if err := rc.multiStatement(multi); !isParseError(err) {
+			t.Errorf("%s: a multi-statement without CLIENT_MULTI_STATEMENTS: %v; want error 1064", where.name, err)
+		}
+		rc.setMultiStatements(true)
+		if err := rc.multiStatement(multi); err != nil {
+			t.Errorf("%s: a multi-statement without CLIENT_MULTI_STATEMENTS, after COM_SET_OPTION(ON): %v", where.name, err)
+		}
+		_ = rc.conn.Close()
+	}
+	waitSessions(t, tg, 0)
+
+	// Client A turns the option off and leaves a variable on the connection (which the next
+	// client's session resets); the next clients have it on, as they connected.
+	a := login(tg.addr, gmysql.CLIENT_MULTI_STATEMENTS)
+	a.setMultiStatements(false)
+	if _, err := a.query("SET @x = 1"); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.conn.Close()
+	waitSessions(t, tg, 0)
+	for i := range 3 {
+		b := login(tg.addr, gmysql.CLIENT_MULTI_STATEMENTS)
+		if err := b.multiStatement(multi); err != nil {
+			t.Errorf("new client %d: a multi-statement: %v (the previous client turned the option off)", i+1, err)
+		}
+		_ = b.conn.Close()
+		waitSessions(t, tg, 0)
 	}
 }

@@ -82,7 +82,8 @@ type backendConn struct {
 	schema string
 	// stateVersion is the session-state version this connection has applied.
 	stateVersion uint64
-	// multiStmtOff mirrors COM_SET_OPTION on this connection.
+	// multiStmtOff: multi-statements are off on this connection (its handshake's flags,
+	// then COM_SET_OPTION).
 	multiStmtOff bool
 	closed       bool
 	threadID     uint32 // the server's id of the connection (KILL)
@@ -182,11 +183,12 @@ func dialBackendTLS(ctx context.Context, b *Backend, p *dialParams, tlsCfg *tls.
 	conn := cc.Conn.Conn
 	b.conns.Add(1)
 	bc := &backendConn{
-		b:           b,
-		readTimeout: p.readTimeout,
-		pio:         newPacketIO(conn, p.maxPacket),
-		schema:      p.schema,
-		threadID:    cc.GetConnectionID(),
+		b:            b,
+		readTimeout:  p.readTimeout,
+		pio:          newPacketIO(conn, p.maxPacket),
+		schema:       p.schema,
+		threadID:     cc.GetConnectionID(),
+		multiStmtOff: p.clientFlags&mysql.CLIENT_MULTI_STATEMENTS == 0,
 	}
 	bc.mariadb = strings.Contains(cc.GetServerVersion(), "MariaDB")
 	if err := bc.startSession(); err != nil {

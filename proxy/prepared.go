@@ -495,6 +495,7 @@ func (bc *backendConn) reset() error {
 		return err
 	}
 	bc.stmts = nil // the server closed them
-	bc.dirty, bc.owner, bc.stateVersion, bc.multiStmtOff, bc.diag = false, nil, 0, false, false
+	// The server keeps the multi-statement option (sessionState.reset): so does multiStmtOff.
+	bc.dirty, bc.owner, bc.stateVersion, bc.diag = false, nil, 0, false
 	return bc.startSession()
 }

@@ -626,6 +626,7 @@ func (h *handshake) OnAuthSuccess(c *server.Conn) error {
 		},
 	}
 	sess.state.schema = h.db
+	sess.state.multiStmtOff = caps&mysql.CLIENT_MULTI_STATEMENTS == 0
 	sess.key = sess.dial.poolKey()
 	sess.userWrite = s.userWrite(sess.user)
 	h.sess = sess

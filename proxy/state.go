@@ -9,10 +9,12 @@ import (
 // SET statements (session variables, user variables, SET NAMES, SET ROLE), in the order they
 // ran.
 type sessionState struct {
-	schema       string
-	sets         []setEntry // ordered by version; at most one entry per key
-	version      uint64     // version of the newest entry
-	multiStmtOff bool       // COM_SET_OPTION(MYSQL_OPTION_MULTI_STATEMENTS_OFF)
+	schema  string
+	sets    []setEntry // ordered by version; at most one entry per key
+	version uint64     // version of the newest entry
+	// multiStmtOff: multi-statements are off, for want of CLIENT_MULTI_STATEMENTS in the
+	// handshake or after COM_SET_OPTION(MYSQL_OPTION_MULTI_STATEMENTS_OFF).
+	multiStmtOff bool
 }
 
 type setEntry struct {
@@ -36,11 +38,11 @@ func (st *sessionState) recordSet(key, sql string, tracking bool) {
 	st.sets = append(st.sets, setEntry{key: key, sql: sql, version: st.version, tracking: tracking})
 }
 
-// reset forgets variables (COM_RESET_CONNECTION keeps the default database).
+// reset forgets variables. COM_RESET_CONNECTION keeps the default database, and the
+// multi-statement option: MariaDB and MySQL keep it with the client's capabilities.
 func (st *sessionState) reset() {
 	st.sets = nil
 	st.version++
-	st.multiStmtOff = false
 }
 
 // sync brings bc up to the session's state before it serves a statement.
