@@ -799,3 +799,84 @@ func TestMultiStatementsOption(t *testing.T) {
 		waitSessions(t, tg, 0)
 	}
 }
+
+// TestPreparedDirectExecuteAfterFailedPrepare: MariaDB's direct execute (Connector/C's
+// mariadb_stmt_execute_direct sends COM_STMT_PREPARE and a COM_STMT_EXECUTE of statement
+// 0xffffffff together) whose prepare fails gets the server's unknown-statement error: the
+// statement prepared before it must not run again. After a prepare that works, 0xffffffff
+// is that statement again.
+func TestPreparedDirectExecuteAfterFailedPrepare(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	primary := primaryDB(t)
+	mustExec(t, primary, "DROP TABLE IF EXISTS psdirect", "CREATE TABLE psdirect (id INT AUTO_INCREMENT PRIMARY KEY)")
+	waitSeenReplicated(t, tg, shared)
+
+	execLast := append(binary.LittleEndian.AppendUint32(nil, 0xffffffff), 0, 1, 0, 0, 0) // no cursor, one iteration
+	// direct prepares and executes q pipelined, and returns the prepare's error (nil when it
+	// worked) and the execute's answer.
+	direct := func(rc *rawClient, q string) (*gmysql.MyError, []byte) {
+		rc.send(gmysql.COM_STMT_PREPARE, []byte(q))
+		rc.seq = 0
+		if err := rc.writePacket(append([]byte{gmysql.COM_STMT_EXECUTE}, execLast...)); err != nil {
+			t.Fatal(err)
+		}
+		rc.seq = 1
+		p, err := rc.readPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prepErr *gmysql.MyError
+		if p[0] == gmysql.ERR_HEADER {
+			prepErr = decodeErr(p)
+		} else {
+			cols, params := binary.LittleEndian.Uint16(p[5:]), binary.LittleEndian.Uint16(p[7:])
+			for _, n := range []uint16{params, cols} {
+				for i := 0; n > 0 && i <= int(n); i++ {
+					if _, err := rc.readPacket(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		rc.seq = 1
+		if p, err = rc.readPacket(); err != nil {
+			t.Fatal(err)
+		}
+		return prepErr, p
+	}
+	run := func(addr string) (string, int) {
+		mustExec(t, primary, "DELETE FROM psdirect")
+		rc := rawLogin(t, addr)
+		if prepErr, p := direct(rc, "INSERT INTO psdirect VALUES (NULL)"); prepErr != nil || p[0] != gmysql.OK_HEADER {
+			t.Fatalf("direct execute of an INSERT: prepare %v, execute % x", prepErr, p)
+		}
+		var got string
+		prepErr, p := direct(rc, "SELECT * FROM psdirect_no_such_table")
+		if prepErr == nil || prepErr.Code != gmysql.ER_NO_SUCH_TABLE {
+			t.Fatalf("prepare of a missing table: %v, want error 1146", prepErr)
+		}
+		if p[0] == gmysql.ERR_HEADER {
+			e := decodeErr(p)
+			got = fmt.Sprintf("%d #%s %s", e.Code, e.State, e.Message)
+		} else {
+			got = fmt.Sprintf("% x", p)
+		}
+		// A prepare that works makes 0xffffffff name its statement.
+		if prepErr, p := direct(rc, "INSERT INTO psdirect VALUES (NULL)"); prepErr != nil || p[0] != gmysql.OK_HEADER {
+			t.Fatalf("direct execute after the failed one: prepare %v, execute % x", prepErr, p)
+		}
+		rc.ping()
+		var rows int
+		if err := primary.QueryRow("SELECT COUNT(*) FROM psdirect").Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		return got, rows
+	}
+	want, wantRows := run(shared.Primary.Addr())
+	if want != "1243 #HY000 Unknown prepared statement handler (4294967295) given to mysqld_stmt_execute" || wantRows != 2 {
+		t.Fatalf("directly: the execute answered %s, %d rows inserted", want, wantRows)
+	}
+	if got, rows := run(tg.addr); got != want || rows != wantRows {
+		t.Errorf("through tailgate: the execute answered %s, %d rows inserted; directly: %s, %d rows", got, rows, want, wantRows)
+	}
+}

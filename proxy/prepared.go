@@ -31,6 +31,7 @@ const (
 
 // prepared is a client's prepared statement.
 type prepared struct {
+	id  uint32 // the session's id for it (the client may name it mariadbLastStmt)
 	sql string
 	// schema is the session's default database when the client prepared it: the server
 	// resolves a statement's unqualified table names there, for good, so it is prepared
@@ -61,6 +62,11 @@ type backendStmt struct {
 // stmtPrepare prepares on the backend the statement would run on, to answer the client
 // with its metadata under a session statement id.
 func (s *session) stmtPrepare(pkt []byte) error {
+	// Whatever becomes of this prepare, mariadbLastStmt no longer names the statement before
+	// it: a client sends the execute with the prepare (MariaDB's direct execute), and when
+	// the prepare fails that execute must fail as on the server, not run the previous
+	// statement again.
+	s.lastStmtID = 0
 	sql := string(pkt[1:])
 	st := s.classifier().Classify(sql)
 	if st.Kind == router.KindKill {
@@ -79,7 +85,7 @@ func (s *session) stmtPrepare(pkt []byte) error {
 	if err != nil || bc == nil {
 		return err
 	}
-	id := s.lastStmtID + 1
+	id := s.stmtSeq + 1
 	if id == 0 || id == mariadbLastStmt {
 		id = 1
 	}
@@ -101,11 +107,11 @@ func (s *session) stmtPrepare(pkt []byte) error {
 		return err
 	}
 	if !out.hasError {
-		s.lastStmtID = id
+		s.stmtSeq, s.lastStmtID = id, id
 		if s.stmts == nil {
 			s.stmts = map[uint32]*prepared{}
 		}
-		s.stmts[id] = &prepared{sql: sql, schema: bc.schema, st: st, numParams: out.numParams}
+		s.stmts[id] = &prepared{id: id, sql: sql, schema: bc.schema, st: st, numParams: out.numParams}
 		bc.remember(sql, bc.schema, out.stmtID)
 	}
 	s.settle(bc, out, st)
@@ -395,21 +401,22 @@ func (s *session) stmtClose(pkt []byte) {
 	if len(pkt) < 5 {
 		return
 	}
-	ps, id := s.lookupStmt(pkt)
+	ps, _ := s.lookupStmt(pkt)
 	if ps == nil {
 		return
 	}
 	if ps.cursor != nil {
 		s.closeCursor(ps)
 	}
-	delete(s.stmts, id)
+	delete(s.stmts, ps.id)
 }
 
-// lookupStmt finds the statement a COM_STMT_* packet names.
+// lookupStmt finds the statement a COM_STMT_* packet names, and returns the id as the
+// packet has it (servers name that one in their errors: 4294967295 for mariadbLastStmt).
 func (s *session) lookupStmt(pkt []byte) (*prepared, uint32) {
 	id := binary.LittleEndian.Uint32(pkt[1:])
 	if id == mariadbLastStmt {
-		id = s.lastStmtID
+		return s.stmts[s.lastStmtID], id // nil after a failed prepare: lastStmtID is 0
 	}
 	return s.stmts[id], id
 }

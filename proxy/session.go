@@ -60,8 +60,9 @@ type session struct {
 	lastInsertID uint64       // from OK packets: replayed before LAST_INSERT_ID() elsewhere
 	insertConn   *backendConn // connection whose LAST_INSERT_ID() is lastInsertID
 	stmts        map[uint32]*prepared
-	cursors      int // statements in stmts with an open cursor (setCursor, clearCursor)
-	lastStmtID   uint32
+	cursors      int                     // statements in stmts with an open cursor (setCursor, clearCursor)
+	stmtSeq      uint32                  // the last statement id handed out
+	lastStmtID   uint32                  // the statement mariadbLastStmt names: the last prepare's, or 0 when it failed
 	writeGTID    string                  // GTID of the session's last write (read-your-writes)
 	userWrite    *atomic.Pointer[string] // latest write of the session's user (scope "user")
 
