@@ -104,8 +104,11 @@ type backendConn struct {
 	// diag: the last statement left warnings or an error in the connection's diagnostics
 	// area (SHOW WARNINGS, @@warning_count), which belong to the session that ran it.
 	diag bool
-	// stmts are the statements prepared on this connection, by text.
-	stmts map[string]*backendStmt
+	// stmts are the statements prepared on this connection that any statement of their
+	// text may execute, by text; cursorStmts counts those taken out of it while a cursor
+	// is open on them (see prepared.go).
+	stmts       map[string]*backendStmt
+	cursorStmts int
 }
 
 // ranSet notes that a SET with key (router.Statement.SetKey) ran on bc: it carries session

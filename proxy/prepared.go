@@ -15,8 +15,18 @@ import (
 // Prepared statements are routed by what they are: the session hands out its own
 // statement ids, and each backend connection prepares a statement lazily, the first time
 // it executes it there, keyed by the statement text (so pooled connections reuse what other
-// sessions prepared). Parameter types and long data are kept by the session and resent to
-// a connection that has not seen them.
+// sessions prepared, and a session's statements of one text share one). Parameter types and
+// long data are kept by the session and resent to a connection that has not seen them:
+// the types whenever the server statement last got others (backendStmt.boundTypes), the long
+// data right before its execute, so that none waits on a shared statement.
+//
+// An open cursor is the one state of a server statement that belongs to one client
+// statement: another execute of that server statement would close it, and COM_STMT_FETCH
+// reads it. So a statement that opens a cursor leaves its connection's shared ones and is
+// its client statement's alone until the cursor closes: another client statement of the
+// same text gets a server statement of its own, and making room (maxStmtsPerConn) never
+// closes it. (Keying server statements by client statement instead would give up the
+// sharing between sessions for the sake of the rare cursor.)
 
 const (
 	// maxStmtsPerConn bounds the statements prepared on one backend connection; the
@@ -44,6 +54,7 @@ type prepared struct {
 	longSize   int               // bytes in longData
 	longLost   bool              // long data beyond max_allowed_packet was dropped
 	cursor     *backendConn      // connection holding an open cursor of this statement
+	cursorStmt *backendStmt      // the statement there that holds it, this one's alone
 }
 
 // longDataChunk is the most long data replayed in one COM_STMT_SEND_LONG_DATA: below any
@@ -162,6 +173,7 @@ func (s *session) stmtExecute(pkt []byte) error {
 	}
 	defer func() { s.retryable, s.holdReadOnly = false, false }()
 	var res relayOutcome
+	var bs *backendStmt
 run:
 	for attempt := 0; ; attempt++ {
 		first := attempt == 0 && once
@@ -169,7 +181,7 @@ run:
 		if err := s.prepareSessionFunc(ps.st, bc); err != nil {
 			return err
 		}
-		bs, err := s.ensurePrepared(bc, ps)
+		bs, err = s.ensurePrepared(bc, ps)
 		if errors.Is(err, errRetry) {
 			if d, bc, _, err = s.reroute(ps.st, d, bc, err); err != nil || bc == nil {
 				return err
@@ -201,7 +213,7 @@ run:
 	if !res.hasError {
 		s.applyEffects(ps.st, bc, nil) // prepared SETs are never replayed: see stmtPrepare
 		if flags&cursorReadOnly != 0 && res.status&mysql.SERVER_STATUS_CURSOR_EXISTS != 0 {
-			s.setCursor(ps, bc)
+			s.setCursor(ps, bc, bs)
 		}
 	}
 	s.learnResultSetWrite(ps.st, bc, res)
@@ -232,17 +244,20 @@ func (s *session) rewriteExecute(pkt []byte, ps *prepared, bs *backendStmt, boun
 	return buf
 }
 
-// ensurePrepared returns the statement as prepared on bc, preparing it silently if needed.
-// A server error is relayed to the client (returning a nil statement).
+// ensurePrepared returns the statement as prepared on bc, preparing it silently if needed,
+// with bc brought to the session's state. A server error is relayed to the client
+// (returning a nil statement).
 func (s *session) ensurePrepared(bc *backendConn, ps *prepared) (*backendStmt, error) {
+	// Synced first, so that nothing fails between the long data sent next and its execute:
+	// long data left on a shared statement would go to the next execute of its text.
+	if err := s.state.sync(bc); err != nil {
+		return nil, s.syncFailed(bc, err)
+	}
 	// The same text prepared in another database (by another session whose connection this
 	// was, or by this one) names other tables.
 	if bs := bc.stmts[ps.sql]; bs != nil && bs.schema == ps.schema {
 		bs.used = time.Now()
 		return bs, nil
-	}
-	if err := s.state.sync(bc); err != nil {
-		return nil, s.syncFailed(bc, err)
 	}
 	id, err := bc.prepareIn(ps.schema, ps.sql)
 	if err != nil {
@@ -305,17 +320,13 @@ func (s *session) stmtFetch(pkt []byte) error {
 		return s.clientError(mysql.ER_STMT_HAS_NO_OPEN_CURSOR, fmt.Sprintf("The statement (%d) has no open cursor.", id))
 	}
 	bc := ps.cursor
-	bs := bc.stmts[ps.sql]
-	if bs == nil {
-		return s.clientError(mysql.ER_STMT_HAS_NO_OPEN_CURSOR, fmt.Sprintf("The statement (%d) has no open cursor.", id))
-	}
-	binary.LittleEndian.PutUint32(pkt[1:], bs.id)
+	binary.LittleEndian.PutUint32(pkt[1:], ps.cursorStmt.id)
 	out, err := s.exec(bc, pkt, respRows)
 	if err != nil {
 		return err
 	}
 	if out.hasError || out.status&lastRowSent != 0 {
-		s.clearCursor(ps)
+		s.endCursor(ps)
 		s.settle(bc, out, nil)
 	}
 	return nil
@@ -338,37 +349,47 @@ func (s *session) stmtReset(pkt []byte) error {
 	return s.flushClient()
 }
 
-// setCursor records that bc holds an open cursor of ps.
-func (s *session) setCursor(ps *prepared, bc *backendConn) {
+// setCursor records that bs, ps's statement on bc, holds an open cursor of ps: it is ps's
+// alone until the cursor closes.
+func (s *session) setCursor(ps *prepared, bc *backendConn, bs *backendStmt) {
 	if ps.cursor == nil {
 		s.cursors++
 	}
-	ps.cursor = bc
+	if ps.cursorStmt != bs {
+		bc.takeStmt(ps.sql, bs)
+	}
+	ps.cursor, ps.cursorStmt = bc, bs
 }
 
-// clearCursor forgets ps's open cursor, if it has one.
+// clearCursor forgets ps's open cursor, if it has one (and its connection, when it is gone).
 func (s *session) clearCursor(ps *prepared) {
 	if ps.cursor != nil {
 		s.cursors--
-		ps.cursor = nil
+		ps.cursor, ps.cursorStmt = nil, nil
 	}
+}
+
+// endCursor forgets ps's cursor, which the server closed, and gives its statement back to
+// the connection.
+func (s *session) endCursor(ps *prepared) {
+	bc, bs := ps.cursor, ps.cursorStmt
+	s.clearCursor(ps)
+	bc.returnStmt(ps.sql, bs)
 }
 
 // closeCursor resets the statement on the connection holding its cursor.
 func (s *session) closeCursor(ps *prepared) {
 	bc := ps.cursor
-	s.clearCursor(ps)
-	if bs := bc.stmts[ps.sql]; bs != nil {
-		var arg [4]byte
-		binary.LittleEndian.PutUint32(arg[:], bs.id)
-		if err := bc.simpleCommand(mysql.COM_STMT_RESET, string(arg[:])); err != nil {
-			var myErr *mysql.MyError
-			if !errors.As(err, &myErr) {
-				s.drop(bc)
-				return
-			}
+	var arg [4]byte
+	binary.LittleEndian.PutUint32(arg[:], ps.cursorStmt.id)
+	if err := bc.simpleCommand(mysql.COM_STMT_RESET, string(arg[:])); err != nil {
+		var myErr *mysql.MyError
+		if !errors.As(err, &myErr) {
+			s.drop(bc) // and ps's cursor with it
+			return
 		}
 	}
+	s.endCursor(ps)
 	s.settleConn(bc)
 }
 
@@ -428,29 +449,57 @@ func (s *session) clientError(code uint16, msg string) error {
 	return s.flushClient()
 }
 
-// remember records a statement prepared on the connection, closing the least recently
-// used one beyond maxStmtsPerConn and a previous preparation of the same text.
+// remember records a statement prepared on the connection as the shared one of its text,
+// closing a previous preparation of the text and, beyond maxStmtsPerConn, the least
+// recently used shared one. Statements held by cursors count but are never closed here:
+// while they fill the connection, it holds more.
 func (bc *backendConn) remember(sql, schema string, id uint32) *backendStmt {
-	if old := bc.stmts[sql]; old != nil && old.id != id {
-		bc.closeStmt(old.id)
-	}
 	if bc.stmts == nil {
 		bc.stmts = map[string]*backendStmt{}
 	}
-	if len(bc.stmts) >= maxStmtsPerConn {
+	if old := bc.stmts[sql]; old != nil {
+		if old.id != id {
+			bc.closeStmt(old.id)
+		}
+		delete(bc.stmts, sql)
+	}
+	if len(bc.stmts) > 0 && len(bc.stmts)+bc.cursorStmts >= maxStmtsPerConn {
 		var oldest string
-		var at time.Time
+		var lru *backendStmt
 		for text, bs := range bc.stmts {
-			if oldest == "" || bs.used.Before(at) {
-				oldest, at = text, bs.used
+			if lru == nil || bs.used.Before(lru.used) {
+				oldest, lru = text, bs
 			}
 		}
-		bc.closeStmt(bc.stmts[oldest].id)
+		bc.closeStmt(lru.id)
 		delete(bc.stmts, oldest)
 	}
 	bs := &backendStmt{id: id, used: time.Now(), schema: schema}
 	bc.stmts[sql] = bs
 	return bs
+}
+
+// takeStmt takes bs, which just opened a cursor, out of the connection's shared statements.
+func (bc *backendConn) takeStmt(sql string, bs *backendStmt) {
+	if bc.stmts[sql] == bs {
+		delete(bc.stmts, sql)
+	}
+	bc.cursorStmts++
+}
+
+// returnStmt gives back a statement whose cursor closed: it is the shared one of its text
+// again, unless another took that place meanwhile (then it is closed).
+func (bc *backendConn) returnStmt(sql string, bs *backendStmt) {
+	bc.cursorStmts--
+	if bc.stmts[sql] != nil {
+		bc.closeStmt(bs.id)
+		return
+	}
+	if bc.stmts == nil {
+		bc.stmts = map[string]*backendStmt{}
+	}
+	bs.used = time.Now()
+	bc.stmts[sql] = bs
 }
 
 // closeStmt sends COM_STMT_CLOSE (no response); a failure shows on the next command.
@@ -501,7 +550,7 @@ func (bc *backendConn) reset() error {
 	if err := bc.simpleCommand(mysql.COM_RESET_CONNECTION, ""); err != nil {
 		return err
 	}
-	bc.stmts = nil // the server closed them
+	bc.stmts, bc.cursorStmts = nil, 0 // the server closed them
 	// The server keeps the multi-statement option (sessionState.reset): so does multiStmtOff.
 	bc.dirty, bc.owner, bc.stateVersion, bc.diag = false, nil, 0, false
 	return bc.startSession()
