@@ -416,7 +416,9 @@ func TestLocalInfileBackendFails(t *testing.T) {
 		}
 	}
 	fb.event(t)
-	c.expectErr(t, crServerLost)
+	if e := c.expectErr(t, erBackendLost); e.State != stateLinkFailure || !strings.Contains(e.Message, "lost connection to") {
+		t.Errorf("error %d (%s) %q, want state %s and tailgate's lost-connection message", e.Code, e.State, e.Message, stateLinkFailure)
+	}
 	if _, err := c.readFrame(); !errors.Is(err, io.EOF) {
 		t.Errorf("after the error: %v, want the session closed", err)
 	}

@@ -31,7 +31,15 @@ import (
 )
 
 const (
-	crServerLost = 2013 // CR_SERVER_LOST, as clients know it
+	// erBackendLost and stateLinkFailure report a backend connection lost under a statement.
+	// Not CR_SERVER_LOST (2013): codes 2000-2999 are the client library's own, and libmariadb
+	// turns one sent by a server into 2027 "Received malformed packet", dropping tailgate's
+	// message (what was lost, whether the transaction was rolled back). ER_UNKNOWN_ERROR
+	// (1105) exists alike in MariaDB and MySQL and every client shows its message; SQL
+	// state 08S01 (communication link failure) still tells drivers and pools that classify
+	// errors by state that this was a connection error.
+	erBackendLost    = mysql.ER_UNKNOWN_ERROR
+	stateLinkFailure = "08S01"
 	// erSecureTransportRequired is MySQL's ER_SECURE_TRANSPORT_REQUIRED.
 	erSecureTransportRequired = 3159
 	// maxHandshakeBytes bounds what an unauthenticated client may send.

@@ -1174,7 +1174,7 @@ func (s *session) backendFailed(bc *backendConn, err error, midResponse bool) er
 	s.dropFailed(bc)
 	s.log.Warn("backend connection failed", "backend", bc.b.Name, "error", err)
 	msg := fmt.Sprintf("tailgate: lost connection to %s (%s) during the query: %v", bc.b.Name, bc.b.Address, err)
-	s.writeError(crServerLost, "HY000", msg+lost)
+	s.writeError(erBackendLost, stateLinkFailure, msg+lost)
 	if err := s.flushClient(); err != nil {
 		return err
 	}
