@@ -336,7 +336,7 @@ func (a *App) Run(ctx context.Context) error {
 			case err := <-done:
 				return err
 			case <-time.After(timeout):
-				a.log.Warn("shutdown timeout reached; closing the remaining sessions")
+				a.log.Warn("shutdown timeout reached; closing the remaining sessions and killing their running statements")
 				a.server.CloseAll()
 				err := <-done
 				if errors.Is(err, context.Canceled) {

@@ -123,3 +123,115 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Fatalf("the transaction's row: %d, %v; want it committed", n, err)
 	}
 }
+
+// TestSIGTERMEndsRunningStatements: SIGTERM while an autocommit SELECT SLEEP(30) and a
+// transaction's DO SLEEP(30) run: once shutdown_timeout passed, both clients get an error
+// and the process exits 0 within a few seconds, without waiting for the statements; they are
+// stopped on their servers (no orphaned statement, the transaction rolled back).
+func TestSIGTERMEndsRunningStatements(t *testing.T) {
+	cfg := testConfig(shared)
+	cfg.Proxy.ShutdownTimeout = config.Duration{Duration: 2 * time.Second}
+	cmd, addr := startProcess(t, cfg)
+	dsn := fmt.Sprintf("%s:%s@tcp(%s)/tailgate_test", cluster.AppUser, cluster.AppPassword, addr)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// The read's session writes nothing, so that it runs on a replica: the KILLs go to two
+	// servers.
+	read, inTxn := conn(t, db), conn(t, db)
+	mustExec(t, inTxn, "CREATE TABLE IF NOT EXISTS cut_off (id INT PRIMARY KEY)", "DELETE FROM cut_off",
+		"BEGIN", "INSERT INTO cut_off VALUES (1)")
+
+	const (
+		readSQL = "SELECT SLEEP(30) AS cut_off_read"
+		txnSQL  = "DO SLEEP(30) /* cut_off_txn */"
+	)
+	errs := make(chan error, 2)
+	go func() { _, err := read.ExecContext(context.Background(), readSQL); errs <- err }()
+	go func() { _, err := inTxn.ExecContext(context.Background(), txnSQL); errs <- err }()
+	nodes := append([]*cluster.Node{shared.Primary}, shared.Replicas...)
+	running := func() []string {
+		var out []string
+		for _, n := range nodes {
+			rdb, err := n.RootDB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := rdb.Query("SELECT info FROM information_schema.processlist WHERE info LIKE '%SLEEP(30)%cut_off%' AND info NOT LIKE '%processlist%'")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var info string
+				if err := rows.Scan(&info); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, n.Name+": "+info)
+			}
+			_ = rows.Close()
+			_ = rdb.Close()
+		}
+		return out
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(running()) < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the statements did not start: %v", running())
+		}
+	}
+
+	signaled := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	limit := cfg.Proxy.ShutdownTimeout.Duration + 3*time.Second
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tailgate exited with %v, want status 0", err)
+		}
+	case <-time.After(limit):
+		_ = cmd.Process.Kill()
+		<-done // the cleanup must not wait for it too
+		t.Fatalf("tailgate did not exit within %s of SIGTERM (shutdown_timeout %s) while statements ran",
+			limit, cfg.Proxy.ShutdownTimeout.Duration)
+	}
+	took := time.Since(signaled)
+	if took < cfg.Proxy.ShutdownTimeout.Duration {
+		t.Errorf("exited %s after SIGTERM, before shutdown_timeout: the statements were not given their time", took)
+	}
+	t.Logf("exited 0 %s after SIGTERM", took.Round(time.Millisecond))
+	for range 2 {
+		select {
+		case err := <-errs:
+			if err == nil {
+				t.Errorf("a statement cut off by the shutdown succeeded")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("a client got no answer after tailgate exited")
+		}
+	}
+	// The servers end a killed thread within moments; a statement tailgate only walked away
+	// from would run for its 30 s.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		left := running()
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("statements still running on the servers after tailgate exited: %v", left)
+		}
+	}
+	primary, err := sql.Open("mysql", shared.Primary.DSN(cluster.AppUser, cluster.AppPassword, "tailgate_test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	var n int
+	if err := primary.QueryRow("SELECT COUNT(*) FROM cut_off").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("rows of the cut-off transaction: %d, %v; want it rolled back", n, err)
+	}
+}

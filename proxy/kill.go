@@ -56,6 +56,19 @@ func (s *session) endStatement() (killed bool) {
 	return s.kill.killed
 }
 
+// closeClient ends t as a KILL CONNECTION does: no statement starts on it from now on, and
+// its client sees its connection close. It returns the backend connection t's statement
+// runs on, if any: t drops that connection when the statement ends (endStatement reports the
+// kill), so its thread stays t's, and never another session's, until the server ends it.
+func (t *session) closeClient() (running *backendConn) {
+	t.kill.mu.Lock()
+	t.kill.killed = true
+	running = t.kill.running
+	t.kill.mu.Unlock()
+	_ = t.raw.Close()
+	return running
+}
+
 // processKill answers COM_PROCESS_KILL, the old command form of KILL CONNECTION.
 func (s *session) processKill(pkt []byte) error {
 	if len(pkt) < 5 {
@@ -175,15 +188,14 @@ func (l loginLender) takeBack(bc *backendConn, err error) {
 // kill stops t's running statement (query) or ends t, with a connection from l, and
 // returns the error for whoever asked, if any.
 func (s *Server) kill(t *session, query bool, l lender) *mysql.MyError {
-	t.kill.mu.Lock()
-	target := t.kill.running
-	if !query {
-		t.kill.killed = true // from here on t starts no statement
-	}
-	t.kill.mu.Unlock()
-	if !query {
+	var target *backendConn
+	if query {
+		t.kill.mu.Lock()
+		target = t.kill.running
+		t.kill.mu.Unlock()
+	} else {
 		s.log.Info("KILL CONNECTION", "session", t.id)
-		_ = t.raw.Close() // the client sees its connection close, as with a server's KILL
+		target = t.closeClient()
 	}
 	if target == nil {
 		return nil // nothing running: nothing more to do
@@ -229,4 +241,48 @@ func (s *Server) killFailed(backend string, query bool, err error) *mysql.MyErro
 	}
 	return &mysql.MyError{Code: mysql.ER_UNKNOWN_ERROR, State: "HY000",
 		Message: fmt.Sprintf("tailgate: could not reach %s to stop the query: %v", backend, err)}
+}
+
+// killLogin is a backend and the client account whose statements run there.
+type killLogin struct {
+	b    *Backend
+	user string
+}
+
+// killRunning kills the backend threads of conns, all on login.b and running login.user's
+// statements, over one connection with that user's backend login: a server lets an account
+// kill its own threads without privileges. The connection is opened outside the pool, where
+// every connection may be running one of those statements, and bounded by
+// backend_connect_timeout in all it waits for, so that a shutdown ends.
+func (s *Server) killRunning(login killLogin, conns []*backendConn) {
+	u, ok := (*s.users.Load())[login.user]
+	if !ok {
+		s.log.Warn("shutdown: the account of running statements was removed; their connections are closed, the statements may run on",
+			"backend", login.b.Name, "user", login.user, "statements", len(conns))
+		return
+	}
+	user, pass := u.backendCredentials()
+	timeout := s.live().BackendConnectTimeout
+	p := dialParams{user: user, password: pass, collation: collationName(0), timeout: timeout, readTimeout: timeout,
+		maxPacket: 1 << 20, attrs: map[string]string{"_client_name": "tailgate", "program_name": "tailgate shutdown"}}
+	kc, err := s.dial(login.b, &p)
+	if err != nil {
+		s.log.Warn("shutdown: cannot reach the backend to stop running statements; their connections are closed, the statements may run on",
+			"backend", login.b.Name, "user", login.user, "statements", len(conns), "error", err)
+		return
+	}
+	defer kc.close()
+	for _, bc := range conns {
+		err := kc.simpleCommand(mysql.COM_QUERY, fmt.Sprintf("KILL CONNECTION %d", bc.threadID))
+		var myErr *mysql.MyError
+		switch {
+		case err == nil || errors.As(err, &myErr) && myErr.Code == mysql.ER_NO_SUCH_THREAD:
+			s.log.Info("shutdown: running statement killed", "backend", login.b.Name, "thread", bc.threadID)
+		case errors.As(err, &myErr):
+			s.log.Warn("shutdown: the backend refused to kill a running statement; its connection is closed", "backend", login.b.Name, "thread", bc.threadID, "error", err)
+		default:
+			s.log.Warn("shutdown: lost the backend while stopping running statements; their connections are closed", "backend", login.b.Name, "error", err)
+			return
+		}
+	}
 }

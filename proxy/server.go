@@ -358,7 +358,8 @@ func (s *Server) Listen() error {
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve accepts clients until ctx ends, then closes the listeners and waits for sessions
-// to finish (each ends at its next command once ctx is done, or when its client leaves).
+// to finish (each ends at its next command outside a transaction once ctx is done, when
+// its client leaves, or when CloseAll ends it).
 func (s *Server) Serve(ctx context.Context) error {
 	if s.ln == nil {
 		if err := s.Listen(); err != nil {
@@ -416,13 +417,38 @@ func (s *Server) closeIdle() {
 	}
 }
 
-// CloseAll closes every session's client connection (the end of a shutdown).
+// CloseAll ends every session, the last step of a shutdown once shutdown_timeout has
+// passed: each client connection is closed and no statement starts any more. A statement
+// still running is killed on its server (killRunning): a server notices a closed client only
+// once the statement is done, so a long write would otherwise run on orphaned, holding its
+// locks, and an autocommit one commit with no client told. Its backend connection is closed
+// too, which ends the session's wait for the answer even when the server could not be reached
+// (a wait that backend_read_timeout, 0 by default, may not bound). CloseAll returns once
+// that is done, within about twice backend_connect_timeout.
 func (s *Server) CloseAll() {
+	running := map[killLogin][]*backendConn{}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, ss := range s.sessions {
-		_ = ss.raw.Close()
+	for _, t := range s.sessions {
+		if bc := t.closeClient(); bc != nil {
+			k := killLogin{b: bc.b, user: t.user}
+			running[k] = append(running[k], bc)
+		}
 	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for login, conns := range running {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.killRunning(login, conns)
+			for _, bc := range conns {
+				// The session owns bc, but a net.Conn may be closed from any goroutine; the
+				// session's own close when it wakes is then a no-op.
+				_ = bc.pio.conn.Close()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // serverVersion is the version string advertised to clients.

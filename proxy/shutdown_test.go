@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
+
+	"github.com/tailgate-proxy/tailgate/router"
+)
+
+// hungBackend is an in-process server that never answers "SELECT hang" (until its
+// connection closes) and answers everything else with OK, KILL included, which it reports
+// on kills and otherwise ignores: a hung server.
+type hungBackend struct {
+	ln    net.Listener
+	kills chan string
+}
+
+func newHungBackend(t *testing.T) *hungBackend {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb := &hungBackend{ln: ln, kills: make(chan string, 16)}
+	srv := server.NewServer("10.11.0-MariaDB-fake", mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go hb.serve(srv, c)
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	return hb
+}
+
+func (hb *hungBackend) serve(srv *server.Server, c net.Conn) {
+	defer c.Close()
+	sc := acceptFake(srv, c)
+	if sc == nil {
+		return
+	}
+	fc := &frameConn{conn: sc.Conn.Conn, r: bufio.NewReader(sc.Conn.Conn)}
+	for hung := false; ; {
+		fc.seq = 0
+		cmd, err := fc.readFrame()
+		if err != nil || len(cmd) == 0 || cmd[0] == mysql.COM_QUIT {
+			return
+		}
+		q := string(cmd[1:])
+		switch {
+		case hung:
+			continue // busy with the statement: a server reads nothing meanwhile
+		case cmd[0] == mysql.COM_QUERY && q == "SELECT hang":
+			hung = true
+			continue
+		case cmd[0] == mysql.COM_QUERY && strings.HasPrefix(q, "KILL "):
+			hb.kills <- q
+		}
+		if fc.writePacket(okPkt{status: mysql.SERVER_STATUS_AUTOCOMMIT}.bytes()) != nil {
+			return
+		}
+	}
+}
+
+// TestCloseAllEndsHungStatement: the end of a shutdown ends a session whose statement a
+// hung backend never answers, and on which its KILL has no effect: the statement is killed
+// on the backend, its connection closed, the client gets its connection closed and Serve
+// returns.
+func TestCloseAllEndsHungStatement(t *testing.T) {
+	hb := newHungBackend(t)
+	srv := New(Options{
+		Listen:                "127.0.0.1:0",
+		MaxAllowedPacket:      64 << 20,
+		HandshakeTimeout:      5 * time.Second,
+		BackendConnectTimeout: 5 * time.Second,
+		Users:                 []User{{Name: "app", Password: "secret"}},
+		Primary:               BackendConfig{Name: router.PrimaryName, Address: hb.ln.Addr().String()},
+		ServerVersion:         "10.11.0-MariaDB-fake",
+	}, router.New(router.Options{}), router.NewClassifier(1000))
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+
+	c, err := client.Connect(srv.Addr().String(), "app", "secret", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	answered := make(chan error, 1)
+	go func() { _, err := c.Execute("SELECT hang"); answered <- err }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if ss := srv.Sessions(); len(ss) == 1 && ss[0].State == "query" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the statement did not start: %+v", srv.Sessions())
+		}
+	}
+
+	cancel() // a shutdown lets the statement run
+	srv.CloseAll()
+	select {
+	case <-served:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after CloseAll while a backend hung on a statement")
+	}
+	select {
+	case err := <-answered:
+		if err == nil {
+			t.Error("the hung statement succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client's statement got no answer after CloseAll")
+	}
+	select {
+	case q := <-hb.kills:
+		if !strings.HasPrefix(q, "KILL CONNECTION ") {
+			t.Errorf("the backend got %q, want a KILL CONNECTION of the statement's thread", q)
+		}
+	default:
+		t.Error("the statement was not killed on its backend")
+	}
+}
