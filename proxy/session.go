@@ -1253,7 +1253,7 @@ func (s *session) closeBackends() {
 			continue
 		}
 		if s.pinnedConn(bc) {
-			if err := bc.reset(); err != nil {
+			if err := s.resetAtEnd(bc); err != nil {
 				s.log.Debug("backend reset failed; dropping the connection", "backend", bc.b.Name, "error", err)
 				s.drop(bc)
 				continue
@@ -1262,6 +1262,23 @@ func (s *session) closeBackends() {
 		s.release(bc)
 	}
 	s.lastConn, s.txn = nil, nil
+}
+
+// resetAtEnd resets bc for its pool as its session ends, waiting for the answer no longer
+// than backend_connect_timeout (or backend_read_timeout when shorter), as for a login:
+// nobody waits for this reset, and a backend that stopped answering must not hold the
+// ending session, nor a shutdown waiting for it, without end.
+func (s *session) resetAtEnd(bc *backendConn) error {
+	saved := bc.readTimeout
+	if bound := s.srv.live().BackendConnectTimeout; saved == 0 || saved > bound {
+		bc.readTimeout = bound
+	}
+	err := bc.reset()
+	bc.readTimeout = saved
+	if err == nil && saved == 0 {
+		err = bc.pio.conn.SetReadDeadline(time.Time{}) // awaitAnswer sets none when 0
+	}
+	return err
 }
 
 // scratchOK buffers an OK packet with the session's status.

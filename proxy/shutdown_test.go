@@ -21,14 +21,16 @@ import (
 type hungBackend struct {
 	ln    net.Listener
 	kills chan string
+	// hangOnReset: COM_RESET_CONNECTION hangs too.
+	hangOnReset bool
 }
 
-func newHungBackend(t *testing.T) *hungBackend {
+func newHungBackend(t *testing.T, hangOnReset bool) *hungBackend {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hb := &hungBackend{ln: ln, kills: make(chan string, 16)}
+	hb := &hungBackend{ln: ln, kills: make(chan string, 16), hangOnReset: hangOnReset}
 	srv := server.NewServer("10.11.0-MariaDB-fake", mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil)
 	done := make(chan struct{})
 	go func() {
@@ -62,7 +64,7 @@ func (hb *hungBackend) serve(srv *server.Server, c net.Conn) {
 		switch {
 		case hung:
 			continue // busy with the statement: a server reads nothing meanwhile
-		case cmd[0] == mysql.COM_QUERY && q == "SELECT hang":
+		case cmd[0] == mysql.COM_QUERY && q == "SELECT hang", cmd[0] == mysql.COM_RESET_CONNECTION && hb.hangOnReset:
 			hung = true
 			continue
 		case cmd[0] == mysql.COM_QUERY && strings.HasPrefix(q, "KILL "):
@@ -79,7 +81,7 @@ func (hb *hungBackend) serve(srv *server.Server, c net.Conn) {
 // on the backend, its connection closed, the client gets its connection closed and Serve
 // returns.
 func TestCloseAllEndsHungStatement(t *testing.T) {
-	hb := newHungBackend(t)
+	hb := newHungBackend(t, false)
 	srv := New(Options{
 		Listen:                "127.0.0.1:0",
 		MaxAllowedPacket:      64 << 20,
@@ -135,5 +137,52 @@ func TestCloseAllEndsHungStatement(t *testing.T) {
 		}
 	default:
 		t.Error("the statement was not killed on its backend")
+	}
+}
+
+// TestSessionEndBoundsItsReset: a session that ends while pinned to a connection (here by a
+// GET_LOCK) resets it for the pool; a backend that does not answer the reset holds the
+// ending session no longer than backend_connect_timeout, so that it (and a shutdown
+// waiting for it) ends.
+func TestSessionEndBoundsItsReset(t *testing.T) {
+	hb := newHungBackend(t, true)
+	srv := New(Options{
+		Listen:                "127.0.0.1:0",
+		MaxAllowedPacket:      64 << 20,
+		HandshakeTimeout:      5 * time.Second,
+		BackendConnectTimeout: 300 * time.Millisecond,
+		Users:                 []User{{Name: "app", Password: "secret"}},
+		Primary:               BackendConfig{Name: router.PrimaryName, Address: hb.ln.Addr().String()},
+		ServerVersion:         "10.11.0-MariaDB-fake",
+	}, router.New(router.Options{}), router.NewClassifier(1000))
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case <-served:
+		case <-time.After(5 * time.Second):
+			t.Error("Serve did not return: a session still waits")
+		}
+	}()
+
+	c, err := client.Connect(srv.Addr().String(), "app", "secret", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Execute("SELECT GET_LOCK('job', 0)"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	began := time.Now()
+	for len(srv.Sessions()) > 0 {
+		if time.Since(began) > 5*time.Second {
+			t.Fatalf("the session still runs 5s after its client left: its reset waits on a backend that does not answer")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
