@@ -58,18 +58,26 @@ func startProcess(t *testing.T, cfg *config.Config) (*exec.Cmd, string) {
 	return cmd, cfg.Proxy.Listen
 }
 
-// TestSIGTERMDrains: SIGTERM during a 200 ms transaction: the transaction commits, new
-// connections are refused, idle sessions are closed and the process exits 0.
-func TestSIGTERMDrains(t *testing.T) {
+// startProcessDB starts the tailgate binary in front of the shared cluster with
+// shutdown_timeout set, and opens a database handle on it, closed when the test ends.
+func startProcessDB(t *testing.T, shutdownTimeout time.Duration) (*exec.Cmd, string, *sql.DB) {
+	t.Helper()
 	cfg := testConfig(shared)
-	cfg.Proxy.ShutdownTimeout = config.Duration{Duration: 10 * time.Second}
+	cfg.Proxy.ShutdownTimeout = config.Duration{Duration: shutdownTimeout}
 	cmd, addr := startProcess(t, cfg)
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/tailgate_test", cluster.AppUser, cluster.AppPassword, addr)
-	db, err := sql.Open("mysql", dsn)
+	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/tailgate_test", cluster.AppUser, cluster.AppPassword, addr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { _ = db.Close() })
+	return cmd, addr, db
+}
+
+// TestSIGTERMDrains: SIGTERM during a 200 ms transaction: the transaction commits, new
+// connections are refused, idle sessions are closed and the process exits 0.
+func TestSIGTERMDrains(t *testing.T) {
+	const shutdownTimeout = 10 * time.Second
+	cmd, addr, db := startProcessDB(t, shutdownTimeout)
 	mustExec(t, db, "CREATE TABLE IF NOT EXISTS drained (id INT PRIMARY KEY)", "DELETE FROM drained")
 	idle := conn(t, db)
 	mustExec(t, idle, "SELECT 1")
@@ -109,7 +117,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		if err != nil {
 			t.Fatalf("tailgate exited with %v, want status 0", err)
 		}
-	case <-time.After(cfg.Proxy.ShutdownTimeout.Duration + 5*time.Second):
+	case <-time.After(shutdownTimeout + 5*time.Second):
 		t.Fatalf("tailgate did not exit within shutdown_timeout")
 	}
 	t.Logf("exited 0 %s after SIGTERM", time.Since(signaled).Round(time.Millisecond))
@@ -129,15 +137,8 @@ func TestSIGTERMDrains(t *testing.T) {
 // and the process exits 0 within a few seconds, without waiting for the statements; they are
 // stopped on their servers (no orphaned statement, the transaction rolled back).
 func TestSIGTERMEndsRunningStatements(t *testing.T) {
-	cfg := testConfig(shared)
-	cfg.Proxy.ShutdownTimeout = config.Duration{Duration: 2 * time.Second}
-	cmd, addr := startProcess(t, cfg)
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/tailgate_test", cluster.AppUser, cluster.AppPassword, addr)
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	const shutdownTimeout = 2 * time.Second
+	cmd, _, db := startProcessDB(t, shutdownTimeout)
 	// The read's session writes nothing, so that it runs on a replica: the KILLs go to two
 	// servers.
 	read, inTxn := conn(t, db), conn(t, db)
@@ -187,7 +188,7 @@ func TestSIGTERMEndsRunningStatements(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	limit := cfg.Proxy.ShutdownTimeout.Duration + 3*time.Second
+	limit := shutdownTimeout + 3*time.Second
 	select {
 	case err := <-done:
 		if err != nil {
@@ -197,10 +198,10 @@ func TestSIGTERMEndsRunningStatements(t *testing.T) {
 		_ = cmd.Process.Kill()
 		<-done // the cleanup must not wait for it too
 		t.Fatalf("tailgate did not exit within %s of SIGTERM (shutdown_timeout %s) while statements ran",
-			limit, cfg.Proxy.ShutdownTimeout.Duration)
+			limit, shutdownTimeout)
 	}
 	took := time.Since(signaled)
-	if took < cfg.Proxy.ShutdownTimeout.Duration {
+	if took < shutdownTimeout {
 		t.Errorf("exited %s after SIGTERM, before shutdown_timeout: the statements were not given their time", took)
 	}
 	t.Logf("exited 0 %s after SIGTERM", took.Round(time.Millisecond))

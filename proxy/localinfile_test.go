@@ -15,8 +15,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
-
-	"github.com/tailgate-proxy/tailgate/router"
 )
 
 // infileBackend is an in-process server that answers "LOAD <mode>" with a LOCAL INFILE
@@ -50,18 +48,7 @@ func newInfileBackend(t *testing.T) *infileBackend {
 	if err := srv.SetCapability(mysql.CLIENT_LOCAL_FILES); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go fb.serve(srv, c)
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); <-done })
+	serveFake(t, ln, func(c net.Conn) { fb.serve(srv, c) })
 	return fb
 }
 
@@ -181,20 +168,9 @@ func (fb *infileBackend) event(t *testing.T) infileEvent {
 
 // startInfileProxy runs a Server in front of fb.
 func startInfileProxy(t *testing.T, fb *infileBackend, localInfile bool, readTimeout time.Duration) *Server {
-	srv := New(Options{
-		Listen:                "127.0.0.1:0",
-		MaxAllowedPacket:      64 << 20,
-		HandshakeTimeout:      5 * time.Second,
-		BackendConnectTimeout: 5 * time.Second,
-		BackendReadTimeout:    readTimeout,
-		Users:                 []User{{Name: "app", Password: "secret"}},
-		Primary:               BackendConfig{Name: router.PrimaryName, Address: fb.ln.Addr().String()},
-		ServerVersion:         "10.11.0-MariaDB-fake",
-		LocalInfile:           localInfile,
-	}, router.New(router.Options{}), router.NewClassifier(1000))
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	srv := testServer(t, fb.ln.Addr().String(), func(o *Options) {
+		o.BackendReadTimeout, o.LocalInfile = readTimeout, localInfile
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ctx) }()

@@ -68,17 +68,47 @@ func newFakeBackend(tb testing.TB, rows int) *fakeBackend {
 	fb.prepared = frame(frame(fb.prepared, col), eof)
 	fb.ok = []byte{7, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0}
 	srv := server.NewServer("8.0.11-fake", mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil)
+	serveFake(tb, ln, func(c net.Conn) { fb.serve(srv, c) })
+	return fb
+}
+
+// serveFake serves each connection ln accepts with serve, in a goroutine of its own, until
+// the test ends.
+func serveFake(tb testing.TB, ln net.Listener, serve func(net.Conn)) {
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go fb.serve(srv, c)
+			go serve(c)
 		}
 	}()
-	tb.Cleanup(func() { _ = ln.Close() })
-	return fb
+	tb.Cleanup(func() { _ = ln.Close(); <-done })
+}
+
+// testServer returns a listening Server in front of the backend at addr, for the account
+// app/secret; tune adjusts its options.
+func testServer(tb testing.TB, addr string, tune func(*Options)) *Server {
+	opts := Options{
+		Listen:                "127.0.0.1:0",
+		MaxAllowedPacket:      64 << 20,
+		HandshakeTimeout:      5 * time.Second,
+		BackendConnectTimeout: 5 * time.Second,
+		Users:                 []User{{Name: "app", Password: "secret"}},
+		Primary:               BackendConfig{Name: router.PrimaryName, Address: addr},
+		ServerVersion:         "8.0.11-fake",
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	srv := New(opts, router.New(router.Options{}), router.NewClassifier(1000))
+	if err := srv.Listen(); err != nil {
+		tb.Fatal(err)
+	}
+	return srv
 }
 
 // acceptFake runs a fake backend's side of the handshake for the account app/secret;
@@ -143,19 +173,7 @@ func benchProxy(b *testing.B, rows int) (net.Conn, *bufio.Reader) {
 // rows rows, and returns a client logged in through it.
 func fakeProxy(tb testing.TB, rows int, obs Observer) *client.Conn {
 	fb := newFakeBackend(tb, rows)
-	srv := New(Options{
-		Listen:                "127.0.0.1:0",
-		MaxAllowedPacket:      64 << 20,
-		HandshakeTimeout:      5 * time.Second,
-		BackendConnectTimeout: 5 * time.Second,
-		Users:                 []User{{Name: "app", Password: "secret"}},
-		Primary:               BackendConfig{Name: router.PrimaryName, Address: fb.ln.Addr().String()},
-		ServerVersion:         "8.0.11-fake",
-		Observer:              obs,
-	}, router.New(router.Options{}), router.NewClassifier(1000))
-	if err := srv.Listen(); err != nil {
-		tb.Fatal(err)
-	}
+	srv := testServer(tb, fb.ln.Addr().String(), func(o *Options) { o.Observer = obs })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ctx) }()

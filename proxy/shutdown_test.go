@@ -11,8 +11,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
-
-	"github.com/tailgate-proxy/tailgate/router"
 )
 
 // hungBackend is an in-process server that never answers "SELECT hang" (until its
@@ -32,18 +30,7 @@ func newHungBackend(t *testing.T, hangOnReset bool) *hungBackend {
 	}
 	hb := &hungBackend{ln: ln, kills: make(chan string, 16), hangOnReset: hangOnReset}
 	srv := server.NewServer("10.11.0-MariaDB-fake", mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go hb.serve(srv, c)
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); <-done })
+	serveFake(t, ln, func(c net.Conn) { hb.serve(srv, c) })
 	return hb
 }
 
@@ -82,18 +69,7 @@ func (hb *hungBackend) serve(srv *server.Server, c net.Conn) {
 // returns.
 func TestCloseAllEndsHungStatement(t *testing.T) {
 	hb := newHungBackend(t, false)
-	srv := New(Options{
-		Listen:                "127.0.0.1:0",
-		MaxAllowedPacket:      64 << 20,
-		HandshakeTimeout:      5 * time.Second,
-		BackendConnectTimeout: 5 * time.Second,
-		Users:                 []User{{Name: "app", Password: "secret"}},
-		Primary:               BackendConfig{Name: router.PrimaryName, Address: hb.ln.Addr().String()},
-		ServerVersion:         "10.11.0-MariaDB-fake",
-	}, router.New(router.Options{}), router.NewClassifier(1000))
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	srv := testServer(t, hb.ln.Addr().String(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	served := make(chan error, 1)
@@ -146,18 +122,7 @@ func TestCloseAllEndsHungStatement(t *testing.T) {
 // waiting for it) ends.
 func TestSessionEndBoundsItsReset(t *testing.T) {
 	hb := newHungBackend(t, true)
-	srv := New(Options{
-		Listen:                "127.0.0.1:0",
-		MaxAllowedPacket:      64 << 20,
-		HandshakeTimeout:      5 * time.Second,
-		BackendConnectTimeout: 300 * time.Millisecond,
-		Users:                 []User{{Name: "app", Password: "secret"}},
-		Primary:               BackendConfig{Name: router.PrimaryName, Address: hb.ln.Addr().String()},
-		ServerVersion:         "10.11.0-MariaDB-fake",
-	}, router.New(router.Options{}), router.NewClassifier(1000))
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	srv := testServer(t, hb.ln.Addr().String(), func(o *Options) { o.BackendConnectTimeout = 300 * time.Millisecond })
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx) }()
