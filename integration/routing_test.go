@@ -1200,3 +1200,23 @@ func TestRoutingRules(t *testing.T) {
 		t.Errorf("without the rules, reads of the table ran on %v: want the replicas", got)
 	}
 }
+
+// TestVersionGatedCommentsOnPrimary: MariaDB skips MySQL 5.7+ executable comments
+// (/*!50700 ... */), which the parser runs. Text whose other reading hides a write, as MariaDB
+// reads it, goes to the primary: the DELETE runs there, and nothing is refused by a replica.
+func TestVersionGatedCommentsOnPrimary(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	primary := primaryDB(t)
+	mustExec(t, primary, "DROP TABLE IF EXISTS gated", "CREATE TABLE gated (id INT PRIMARY KEY)", "INSERT INTO gated VALUES (1), (2)")
+	waitSeenReplicated(t, tg, shared)
+	c := conn(t, tg.db(t, "multiStatements=true"))
+	// MariaDB: SELECT @@server_id; DELETE FROM gated WHERE id = 1 (the comment and the
+	// quotes around it are skipped). The parser: one SELECT of @@server_id and a string.
+	if _, err := c.ExecContext(context.Background(), "SELECT @@server_id /*!50700 , ' */ ; DELETE FROM gated WHERE id = 1; -- ' */"); err != nil {
+		t.Fatalf("the statement failed (sent to a read-only replica?): %v", err)
+	}
+	var n int
+	if err := primary.QueryRow("SELECT COUNT(*) FROM gated").Scan(&n); err != nil || n != 1 {
+		t.Errorf("rows on the primary after the hidden DELETE: %d, %v; want 1", n, err)
+	}
+}

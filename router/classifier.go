@@ -211,6 +211,9 @@ func (c *Classifier) classify(sql string) *Statement {
 		}
 	} else {
 		st = c.classifyText(sql, 0)
+		if st.Kind == KindRead {
+			st = c.versionGated(sql, st)
+		}
 	}
 	st.Hint, st.MaxLag = leadingHints(sql)
 	st.applyReplicaHint()
@@ -711,6 +714,65 @@ func (s *exprScan) readStatement() *Statement {
 		st.Kind = KindRead
 	}
 	return st
+}
+
+// versionGated checks a read for executable comments that a server may skip: one with a
+// version (/*!50700 ... */) runs only on servers of that version and later, and MariaDB skips
+// MySQL's 5.7 and 8.x ones (/*!50700 to /*!99999) altogether; MySQL skips MariaDB's /*M! ...
+// */. The parser runs them all. Which reading the server takes depends on its flavour and
+// version, so a read that is no longer a plain read with them skipped (SELECT 1 /*!50700 , '
+// */; DELETE FROM t; -- ' */) goes where that reading must: it may be the one that runs.
+func (c *Classifier) versionGated(sql string, st *Statement) *Statement {
+	skipped, ok := skipGatedComments(sql, c.mode&ModeNoBackslashEscapes == 0)
+	if !ok {
+		return st
+	}
+	if alt := c.classifyText(skipped, 0); alt.Kind != KindRead {
+		return alt
+	}
+	return st
+}
+
+// skipGatedComments returns sql with each version- or flavour-gated executable comment
+// (/*! and a digit, /*M!) outside quotes replaced by a space, and whether it had one.
+// backslash: backslashes escape in quoted strings (no NO_BACKSLASH_ESCAPES).
+func skipGatedComments(sql string, backslash bool) (string, bool) {
+	if !strings.Contains(sql, "/*M!") && !strings.Contains(sql, "/*!") {
+		return sql, false
+	}
+	var b strings.Builder
+	found := false
+	for i := 0; i < len(sql); {
+		switch c := sql[i]; {
+		case c == '\'' || c == '"' || c == '`':
+			j := i + 1
+			for ; j < len(sql); j++ {
+				if sql[j] == '\\' && backslash && c != '`' {
+					j++
+				} else if sql[j] == c {
+					if j+1 < len(sql) && sql[j+1] == c { // a doubled quote
+						j++
+						continue
+					}
+					break
+				}
+			}
+			end := min(j+1, len(sql))
+			b.WriteString(sql[i:end])
+			i = end
+		case strings.HasPrefix(sql[i:], "/*M!") || strings.HasPrefix(sql[i:], "/*!") && i+3 < len(sql) && '0' <= sql[i+3] && sql[i+3] <= '9':
+			end := commentEnd(sql, i+2)
+			if end < 0 {
+				end = len(sql)
+			}
+			b.WriteByte(' ')
+			i, found = end, true
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String(), found
 }
 
 // expandMariaDBComments turns MariaDB's executable comments /*M!###### ... */ into MySQL's

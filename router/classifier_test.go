@@ -382,6 +382,14 @@ var classifyCases = []struct {
 	{"select 1; select 2", want{kind: KindRead, multi: true}},
 	{"select 1; select @a;", want{kind: KindRead, effects: EffectUsesUserVars, multi: true}},
 	{"select 1; delete from t", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
+	// Executable comments a server may skip (by its version or flavour): a read that the other
+	// reading makes a write goes to the primary.
+	{"SELECT @@server_id /*!50700 , ' */ ; DELETE FROM t; -- ' */", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
+	{"SELECT 1 /*M!999999 , ' */ ; DELETE FROM t; -- ' */", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
+	{"SELECT /*!40001 SQL_NO_CACHE */ * FROM t", read()},
+	{"SELECT 1 /*M!100000 , 2 */", read()},
+	{"SELECT '/*!50700 x */' FROM t", read()},
+	{"SELECT 'it''s /*!50700 */', \"a\\\" /*!50700 */\" FROM t /*! LIMIT 3 */", read()},
 	{"select 1; show warnings", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
 	{"select 1 for update; select 2", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
 	{"CREATE TEMPORARY TABLE a (id int); DROP TABLE b; USE d; SET autocommit = 0",
