@@ -591,7 +591,7 @@ func (m *Monitor) evaluateAt(now time.Time) {
 		lag := time.Duration(0)
 		if tailing {
 			if seen, ok := m.tl.oldestUnapplied(pos); ok {
-				lag = max(now.Sub(time.Unix(0, seen)), 0)
+				lag = max(now.Sub(seen), 0) // monotonic: see timeline.base
 			}
 		}
 		v.lag.Store(int64(lag))

@@ -100,8 +100,8 @@ func TestTimelineOldestUnapplied(t *testing.T) {
 	if n := tl.size(); n != 5+1 { // seqs 6..10 of domain 0 and 3 of domain 1
 		t.Errorf("after prune %d entries, want 6", n)
 	}
-	if seen, _ := tl.oldestUnapplied(pos("0-1-6,1-1-3")); time.Unix(0, seen) != base.Add(7*time.Second) {
-		t.Errorf("after prune oldest unapplied = %v", time.Unix(0, seen))
+	if seen, _ := tl.oldestUnapplied(pos("0-1-6,1-1-3")); !seen.Equal(base.Add(7 * time.Second)) {
+		t.Errorf("after prune oldest unapplied = %v", seen)
 	}
 }
 
@@ -282,12 +282,12 @@ func checkOldestUnapplied(t *testing.T, tl *timeline, name string, pos position,
 	seen, ok := tl.oldestUnapplied(pos)
 	if seenAt < 0 {
 		if ok {
-			t.Errorf("%s: unapplied txn seen at %v, want none", name, time.Unix(0, seen))
+			t.Errorf("%s: unapplied txn seen at %v, want none", name, seen)
 		}
 		return
 	}
-	if !ok || time.Unix(0, seen) != base.Add(seenAt) {
-		t.Errorf("%s: oldest unapplied seen at %v (%v), want %v", name, time.Unix(0, seen), ok, base.Add(seenAt))
+	if !ok || !seen.Equal(base.Add(seenAt)) {
+		t.Errorf("%s: oldest unapplied seen at %v (%v), want %v", name, seen, ok, base.Add(seenAt))
 	}
 }
 

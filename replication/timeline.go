@@ -14,6 +14,10 @@ const maxTimelineEntries = 1 << 20
 // MariaDB replication domain or a MySQL source uuid). It answers "when did the oldest
 // transaction a replica has not applied appear?", which is that replica's lag.
 type timeline struct {
+	// base is the origin of the stamps: each is the time since base, which Go measures on
+	// the monotonic clock, so a step of the wall clock (NTP, a VM resumed) neither hides a
+	// replica's lag nor invents one.
+	base    time.Time
 	mu      sync.Mutex
 	streams map[streamID]*stream
 	// last is every GTID seen: on MariaDB the newest per domain, on MySQL the primary's
@@ -23,12 +27,12 @@ type timeline struct {
 
 type stream struct {
 	seqs  []uint64 // ascending
-	seen  []int64  // unix nanoseconds, parallel to seqs
+	seen  []int64  // nanoseconds since timeline.base, parallel to seqs
 	start int      // first live index (entries before it were pruned)
 }
 
 func newTimeline() *timeline {
-	return &timeline{streams: map[streamID]*stream{}, last: position{}}
+	return &timeline{base: time.Now(), streams: map[streamID]*stream{}, last: position{}}
 }
 
 // reset forgets every transaction and position (the primary changed).
@@ -71,7 +75,7 @@ func (tl *timeline) stamp(k streamID, seq uint64, t time.Time) {
 		s = &stream{}
 		tl.streams[k] = s
 	}
-	at := t.UnixNano()
+	at := int64(t.Sub(tl.base))
 	if n := len(s.seqs); n > s.start {
 		if s.seqs[n-1] >= seq {
 			return
@@ -100,20 +104,24 @@ func (s *stream) compact() {
 
 // oldestUnapplied returns when the oldest transaction not in pos was seen, or ok=false
 // when pos has everything the timeline knows.
-func (tl *timeline) oldestUnapplied(pos position) (seen int64, ok bool) {
+func (tl *timeline) oldestUnapplied(pos position) (seen time.Time, ok bool) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
+	var oldest int64
 	for k, s := range tl.streams {
 		live := s.seqs[s.start:]
 		i := pos[k].firstMissing(live)
 		if i == len(live) {
 			continue
 		}
-		if t := s.seen[s.start+i]; !ok || t < seen {
-			seen, ok = t, true
+		if t := s.seen[s.start+i]; !ok || t < oldest {
+			oldest, ok = t, true
 		}
 	}
-	return seen, ok
+	if !ok {
+		return time.Time{}, false
+	}
+	return tl.base.Add(time.Duration(oldest)), true
 }
 
 // prune forgets transactions every replica has applied: per stream, those before the
