@@ -92,7 +92,7 @@ var statMetrics = []statMetric{
 	{StatSlowStatements, prometheus.NewDesc("tailgate_slow_statements_total", "Statements whose backend took log.slow_statement or longer to answer (each is logged with its digest).", nil, nil), prometheus.CounterValue},
 	{StatPrimaryFollows, prometheus.NewDesc("tailgate_primary_follows_total", "Promotions followed: the primary moved to a promoted replica without a config change (primary.follow_promotion).", nil, nil), prometheus.CounterValue},
 	{StatTailerConnected, prometheus.NewDesc("tailgate_binlog_connected", "1 while the binlog tailer streams from the primary, else 0.", nil, nil), prometheus.GaugeValue},
-	{StatTailerPosition, prometheus.NewDesc("tailgate_binlog_position", "Sequence number of the last primary transaction the binlog tailer saw.", nil, nil), prometheus.GaugeValue},
+	{StatTailerPosition, prometheus.NewDesc("tailgate_binlog_position", "Sequence number of the last primary transaction the binlog tailer saw (from start: the primary's position then).", nil, nil), prometheus.GaugeValue},
 	{StatTailerReconnects, prometheus.NewDesc("tailgate_binlog_reconnects_total", "Reconnections of the binlog tailer to the primary.", nil, nil), prometheus.CounterValue},
 }
 

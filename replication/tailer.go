@@ -111,6 +111,12 @@ func (p primarySink) startPosition(ctx context.Context, t *tailer) (position, er
 		// stamped as seen now, so a replica already behind counts as lagging from now on.
 		p.tl.seed(pos, read)
 		t.backlog, t.caughtUpAt = nil, read
+		// The position metric starts where the primary is, not at 0 until the next write.
+		var newest uint64
+		for _, sp := range pos {
+			newest = max(newest, sp.newest())
+		}
+		t.lastSeq.Store(newest)
 		return pos, nil
 	}
 	// Resume after the last transaction seen (by GTID). What the primary committed
