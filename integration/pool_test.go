@@ -299,6 +299,20 @@ func TestPreparedProtocolEdges(t *testing.T) {
 		t.Fatalf("execute after close: % x", reply)
 	}
 	rc.ping()
+	// A fetch from an unknown statement gets the server's own error.
+	fetchUnknown := func(addr string) string {
+		c := rawLogin(t, addr)
+		c.send(gmysql.COM_STMT_FETCH, binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, 4242), 1))
+		reply, err := c.readPacket()
+		if err != nil || reply[0] != gmysql.ERR_HEADER {
+			t.Fatalf("fetch from an unknown statement on %s: % x, %v", addr, reply, err)
+		}
+		e := decodeErr(reply)
+		return fmt.Sprintf("%d %s %s", e.Code, e.State, e.Message)
+	}
+	if got, want := fetchUnknown(tg.addr), fetchUnknown(shared.Primary.Addr()); got != want {
+		t.Errorf("fetch from an unknown statement: %q through tailgate, %q directly", got, want)
+	}
 }
 
 // backendThreads counts the connections tailgate holds to each server.

@@ -316,7 +316,10 @@ func (s *session) stmtFetch(pkt []byte) error {
 		return s.clientError(mysql.ER_MALFORMED_PACKET, "malformed COM_STMT_FETCH")
 	}
 	ps, id := s.lookupStmt(pkt)
-	if ps == nil || ps.cursor == nil {
+	if ps == nil {
+		return s.clientError(mysql.ER_UNKNOWN_STMT_HANDLER, fmt.Sprintf("Unknown prepared statement handler (%d) given to mysqld_stmt_fetch", id))
+	}
+	if ps.cursor == nil {
 		return s.clientError(mysql.ER_STMT_HAS_NO_OPEN_CURSOR, fmt.Sprintf("The statement (%d) has no open cursor.", id))
 	}
 	bc := ps.cursor
