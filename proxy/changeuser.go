@@ -172,10 +172,10 @@ func (s *session) becomeUser(u User, req changeUserRequest) (undo func()) {
 	}
 	save := identity{s.user, s.dial, s.key, s.state.schema, s.userWrite}
 	set := func(id identity) {
-		s.srv.mu.Lock() // SHOW SESSIONS and KILL read user
-		s.user = id.user
+		s.srv.mu.Lock() // SHOW SESSIONS and KILL read user; the admin's KILL, dial and key
+		s.user, s.dial, s.key = id.user, id.dial, id.key
 		s.srv.mu.Unlock()
-		s.dial, s.key, s.state.schema, s.userWrite = id.dial, id.key, id.schema, id.userWrite
+		s.state.schema, s.userWrite = id.schema, id.userWrite
 		s.log = s.userLog()
 	}
 	next := save

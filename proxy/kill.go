@@ -166,8 +166,12 @@ type loginLender struct {
 }
 
 func (l loginLender) lend(b *Backend) (*backendConn, error) {
-	return b.pool.get(context.Background(), l.t.key, nil, func() (*backendConn, error) {
-		return l.srv.dial(b, &l.t.dial)
+	// t's own goroutine changes them on COM_CHANGE_USER, under srv.mu (becomeUser).
+	l.srv.mu.Lock()
+	key, dial := l.t.key, l.t.dial
+	l.srv.mu.Unlock()
+	return b.pool.get(context.Background(), key, nil, func() (*backendConn, error) {
+		return l.srv.dial(b, &dial)
 	}, l.srv.live().BackendConnectTimeout)
 }
 

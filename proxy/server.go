@@ -167,6 +167,8 @@ type Server struct {
 	globalWrite atomic.Pointer[string]
 	userWrites  sync.Map // user name -> *atomic.Pointer[string]
 
+	// mu guards sessions, and each session's user, dial and key for the goroutines other
+	// than its own that read them (SHOW SESSIONS, KILL, the shutdown).
 	mu       sync.Mutex
 	sessions map[uint32]*session
 	active   atomic.Int64
