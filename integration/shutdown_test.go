@@ -18,9 +18,17 @@ import (
 	"github.com/tailgate-proxy/tailgate/integration/cluster"
 )
 
+// process is a tailgate binary started by a test. One goroutine waits for it: exited is
+// closed when it has, and err is then cmd.Wait's error.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+}
+
 // startProcess runs the tailgate binary with cfg written to a file; the test's cleanup
 // kills it if it is still running.
-func startProcess(t *testing.T, cfg *config.Config) (*exec.Cmd, string) {
+func startProcess(t *testing.T, cfg *config.Config) (*process, string) {
 	t.Helper()
 	cfg.Proxy.Listen = freePort(t)
 	path := filepath.Join(t.TempDir(), "tailgate.toml")
@@ -37,10 +45,14 @@ func startProcess(t *testing.T, cfg *config.Config) (*exec.Cmd, string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-p.exited:
+		default:
 			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			<-p.exited
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
@@ -55,29 +67,29 @@ func startProcess(t *testing.T, cfg *config.Config) (*exec.Cmd, string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return cmd, cfg.Proxy.Listen
+	return p, cfg.Proxy.Listen
 }
 
 // startProcessDB starts the tailgate binary in front of the shared cluster with
 // shutdown_timeout set, and opens a database handle on it, closed when the test ends.
-func startProcessDB(t *testing.T, shutdownTimeout time.Duration) (*exec.Cmd, string, *sql.DB) {
+func startProcessDB(t *testing.T, shutdownTimeout time.Duration) (*process, string, *sql.DB) {
 	t.Helper()
 	cfg := testConfig(shared)
 	cfg.Proxy.ShutdownTimeout = config.Duration{Duration: shutdownTimeout}
-	cmd, addr := startProcess(t, cfg)
+	p, addr := startProcess(t, cfg)
 	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/tailgate_test", cluster.AppUser, cluster.AppPassword, addr))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	return cmd, addr, db
+	return p, addr, db
 }
 
 // TestSIGTERMDrains: SIGTERM during a 200 ms transaction: the transaction commits, new
 // connections are refused, idle sessions are closed and the process exits 0.
 func TestSIGTERMDrains(t *testing.T) {
 	const shutdownTimeout = 10 * time.Second
-	cmd, addr, db := startProcessDB(t, shutdownTimeout)
+	p, addr, db := startProcessDB(t, shutdownTimeout)
 	mustExec(t, db, "CREATE TABLE IF NOT EXISTS drained (id INT PRIMARY KEY)", "DELETE FROM drained")
 	idle := conn(t, db)
 	mustExec(t, idle, "SELECT 1")
@@ -90,7 +102,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	}
 
 	signaled := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// New connections are refused at once.
@@ -110,12 +122,10 @@ func TestSIGTERMDrains(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatalf("COMMIT after SIGTERM: %v", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("tailgate exited with %v, want status 0", err)
+	case <-p.exited:
+		if p.err != nil {
+			t.Fatalf("tailgate exited with %v, want status 0", p.err)
 		}
 	case <-time.After(shutdownTimeout + 5*time.Second):
 		t.Fatalf("tailgate did not exit within shutdown_timeout")
@@ -138,7 +148,7 @@ func TestSIGTERMDrains(t *testing.T) {
 // stopped on their servers (no orphaned statement, the transaction rolled back).
 func TestSIGTERMEndsRunningStatements(t *testing.T) {
 	const shutdownTimeout = 2 * time.Second
-	cmd, _, db := startProcessDB(t, shutdownTimeout)
+	p, _, db := startProcessDB(t, shutdownTimeout)
 	// The read's session writes nothing, so that it runs on a replica: the KILLs go to two
 	// servers.
 	read, inTxn := conn(t, db), conn(t, db)
@@ -183,20 +193,16 @@ func TestSIGTERMEndsRunningStatements(t *testing.T) {
 	}
 
 	signaled := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	limit := shutdownTimeout + 3*time.Second
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("tailgate exited with %v, want status 0", err)
+	case <-p.exited:
+		if p.err != nil {
+			t.Fatalf("tailgate exited with %v, want status 0", p.err)
 		}
 	case <-time.After(limit):
-		_ = cmd.Process.Kill()
-		<-done // the cleanup must not wait for it too
 		t.Fatalf("tailgate did not exit within %s of SIGTERM (shutdown_timeout %s) while statements ran",
 			limit, shutdownTimeout)
 	}
