@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -146,5 +147,63 @@ func TestSwitchover(t *testing.T) {
 			t.Fatalf("%d of the %d connections tailgate had open to the old primary are still open 5 s after its sessions let go", left, len(before))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDemotedPrimaryOnlineWhileIdle: after a switchover with no writes since, the old
+// primary, now a replica, has everything the new primary has (its own transactions, which
+// the new primary replicated), though its @@gtid_slave_pos is empty: it is online with lag
+// 0, after the reload that moves the primary and in fresh starts, whichever of tailgate's
+// binlog streams connects first.
+func TestDemotedPrimaryOnlineWhileIdle(t *testing.T) {
+	c, cfg, tg, path, _ := startPrimaryMove(t, "demoted", false)
+	oldPrimary, newPrimary, other := c.Primary, c.Replicas[0], c.Replicas[1]
+	ctx := context.Background()
+	if err := oldPrimary.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, gtidBinlogPos(t, oldPrimary), newPrimary, other)
+	for _, s := range []struct {
+		node  *cluster.Node
+		stmts []string
+	}{
+		{newPrimary, []string{"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"}},
+		{other, []string{"STOP SLAVE", changeMasterTo(newPrimary, "slave_pos"), "START SLAVE"}},
+		{oldPrimary, []string{changeMasterTo(newPrimary, "current_pos"), "START SLAVE"}},
+	} {
+		if err := s.node.Exec(ctx, s.stmts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.Primary.Address = newPrimary.Addr()
+	cfg.Replicas = []config.Replica{
+		{Name: "old-primary", Address: oldPrimary.Addr(), Weight: 1},
+		{Name: other.Name, Address: other.Addr(), Weight: 1},
+	}
+	writeConfigFile(t, path, cfg)
+	primaryPos := gtidBinlogPos(t, newPrimary)
+	// Counted as having the new primary's position, not merely online at first: one taken
+	// to lack it would turn lagging once lag.max passed with no write to apply.
+	hasAll := func(what string, tg *tailgate) {
+		t.Helper()
+		began := time.Now()
+		for !positionReached(tg.app.Monitor().Position("old-primary"), primaryPos) {
+			if time.Since(began) > 5*time.Second {
+				st := tg.app.Monitor().ReplicaStatus("old-primary")
+				t.Fatalf("%s: the old primary is not counted as having the new primary's %s within 5s (position %q, %+v)",
+					what, primaryPos, tg.app.Monitor().Position("old-primary"), st)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if st := tg.app.Monitor().ReplicaStatus("old-primary"); st.State != router.StateOnline {
+			t.Errorf("%s: the old primary is %+v, want online", what, st)
+		}
+	}
+	if err := tg.app.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	hasAll("after the reload", tg)
+	for i := range 3 {
+		hasAll(fmt.Sprintf("fresh start %d", i+1), startTailgate(t, cfg))
 	}
 }

@@ -524,3 +524,34 @@ func TestRecoverZeroMeansCaughtUp(t *testing.T) {
 		t.Fatalf("back from down caught up with lag.recover 0: %s, want online", state())
 	}
 }
+
+// The timeline says when it knows the primary's position (a replica's stream waits for it):
+// after a seed or a transaction, and again only after the next one once reset.
+func TestTimelineKnown(t *testing.T) {
+	tl := newTimeline()
+	known := func() bool {
+		select {
+		case <-tl.whenKnown():
+			return true
+		default:
+			return false
+		}
+	}
+	if known() {
+		t.Fatal("a new timeline knows the primary's position")
+	}
+	p, _ := parseMariaPos("0-1-5")
+	tl.seed(p, time.Now())
+	if !known() {
+		t.Fatal("not known after a seed")
+	}
+	tl.reset() // the primary changed
+	if known() {
+		t.Fatal("still known after a reset")
+	}
+	tl.add(mgtid(0, 6), time.Now())
+	if !known() {
+		t.Fatal("not known after a transaction")
+	}
+	tl.add(mgtid(0, 7), time.Now()) // closing twice would panic
+}

@@ -137,7 +137,24 @@ type replicaSink struct {
 	serverID uint32
 }
 
+// primaryWait bounds how long a replica's stream waits for the primary's position before
+// it starts (replicaSink.startPosition).
+const primaryWait = 5 * time.Second
+
 func (r *replicaSink) startPosition(ctx context.Context, t *tailer) (position, error) {
+	// Whether a former primary's own transactions are the primary's (mariaApplied) needs the
+	// primary's position, which its tailer learns a moment after start and after the primary
+	// changed: streams start first. Without it a demoted primary would count as behind by
+	// everything it wrote as the primary, until the primary writes again.
+	wait := time.NewTimer(primaryWait)
+	select {
+	case <-r.tl.whenKnown():
+	case <-wait.C:
+	case <-ctx.Done():
+		wait.Stop()
+		return nil, ctx.Err()
+	}
+	wait.Stop()
 	var applied position
 	pos, err := t.serverPosition(ctx, func(c *client.Conn, d dialect) error {
 		var err error

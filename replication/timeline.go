@@ -23,6 +23,10 @@ type timeline struct {
 	// last is every GTID seen: on MariaDB the newest per domain, on MySQL the primary's
 	// executed set as far as tailgate knows it (where a new binlog stream starts).
 	last position
+	// known is closed once last holds the primary's position (seed or add); reset makes a
+	// new one. isKnown tells whether it is closed.
+	known   chan struct{}
+	isKnown bool
 }
 
 type stream struct {
@@ -32,7 +36,22 @@ type stream struct {
 }
 
 func newTimeline() *timeline {
-	return &timeline{base: time.Now(), streams: map[streamID]*stream{}, last: position{}}
+	return &timeline{base: time.Now(), streams: map[streamID]*stream{}, last: position{}, known: make(chan struct{})}
+}
+
+// whenKnown is closed once the timeline knows the primary's position.
+func (tl *timeline) whenKnown() <-chan struct{} {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.known
+}
+
+// learned marks the primary's position known. Caller holds mu.
+func (tl *timeline) learned() {
+	if !tl.isKnown {
+		tl.isKnown = true
+		close(tl.known)
+	}
 }
 
 // reset forgets every transaction and position (the primary changed).
@@ -41,6 +60,9 @@ func (tl *timeline) reset() {
 	defer tl.mu.Unlock()
 	tl.streams = map[streamID]*stream{}
 	tl.last = position{}
+	if tl.isKnown {
+		tl.known, tl.isKnown = make(chan struct{}), false
+	}
 }
 
 // add records that transaction g was seen at t. Out-of-order or repeated sequence numbers
@@ -50,6 +72,7 @@ func (tl *timeline) add(g gtid, t time.Time) {
 	defer tl.mu.Unlock()
 	tl.last[g.stream] = tl.last[g.stream].withGTID(g)
 	tl.stamp(g.stream, g.seq, t)
+	tl.learned()
 }
 
 // seed records a primary's position at start-up: each stream's newest transaction is
@@ -65,6 +88,7 @@ func (tl *timeline) seed(pos position, t time.Time) {
 		tl.last[k] = tl.last[k].union(sp)
 		tl.stamp(k, sp.newest(), t)
 	}
+	tl.learned()
 }
 
 // stamp appends seq to its stream unless it is not newer than the last entry. Caller
