@@ -716,12 +716,13 @@ func (s *exprScan) readStatement() *Statement {
 	return st
 }
 
-// versionGated checks a read for executable comments that a server may skip: one with a
-// version (/*!50700 ... */) runs only on servers of that version and later, and MariaDB skips
-// MySQL's 5.7 and 8.x ones (/*!50700 to /*!99999) altogether; MySQL skips MariaDB's /*M! ...
-// */. The parser runs them all. Which reading the server takes depends on its flavour and
-// version, so a read that is no longer a plain read with them skipped (SELECT 1 /*!50700 , '
-// */; DELETE FROM t; -- ' */) goes where that reading must: it may be the one that runs.
+// versionGated checks a read for executable comments that a supported server skips:
+// MariaDB skips MySQL's 5.7 and 8.x ones (/*!50700 to /*!99999), MySQL those of versions
+// above its own and MariaDB's /*M! ... */. Comments of older versions (/*!40101, /*!50000)
+// run everywhere. The parser runs them all. Which reading the server takes depends on its
+// flavour and version, so a read that is no longer a plain read with them skipped (SELECT 1
+// /*!50700 , ' */; DELETE FROM t; -- ' */) goes where that reading must: it may be the one
+// that runs.
 func (c *Classifier) versionGated(sql string, st *Statement) *Statement {
 	skipped, ok := skipGatedComments(sql, c.mode&ModeNoBackslashEscapes == 0)
 	if !ok {
@@ -733,9 +734,14 @@ func (c *Classifier) versionGated(sql string, st *Statement) *Statement {
 	return st
 }
 
-// skipGatedComments returns sql with each version- or flavour-gated executable comment
-// (/*! and a digit, /*M!) outside quotes replaced by a space, and whether it had one.
-// backslash: backslashes escape in quoted strings (no NO_BACKSLASH_ESCAPES).
+// gatedFrom is the first executable-comment version some supported server skips: MariaDB
+// skips 50700 to 99999, MySQL 8 the versions above its own.
+const gatedFrom = 50700
+
+// skipGatedComments returns sql with each executable comment that a supported server may
+// skip (/*M!, /*! with a version from gatedFrom) replaced by a space, and whether it had one.
+// Quoted strings and names, and other comments, are copied as they are. backslash:
+// backslashes escape in quoted strings (no NO_BACKSLASH_ESCAPES).
 func skipGatedComments(sql string, backslash bool) (string, bool) {
 	if !strings.Contains(sql, "/*M!") && !strings.Contains(sql, "/*!") {
 		return sql, false
@@ -743,6 +749,8 @@ func skipGatedComments(sql string, backslash bool) (string, bool) {
 	var b strings.Builder
 	found := false
 	for i := 0; i < len(sql); {
+		rest := sql[i:]
+		end := i + 1
 		switch c := sql[i]; {
 		case c == '\'' || c == '"' || c == '`':
 			j := i + 1
@@ -757,22 +765,39 @@ func skipGatedComments(sql string, backslash bool) (string, bool) {
 					break
 				}
 			}
-			end := min(j+1, len(sql))
-			b.WriteString(sql[i:end])
-			i = end
-		case strings.HasPrefix(sql[i:], "/*M!") || strings.HasPrefix(sql[i:], "/*!") && i+3 < len(sql) && '0' <= sql[i+3] && sql[i+3] <= '9':
-			end := commentEnd(sql, i+2)
-			if end < 0 {
+			end = min(j+1, len(sql))
+		case strings.HasPrefix(rest, "/*M!") || strings.HasPrefix(rest, "/*!") && commentVersion(rest[3:]) >= gatedFrom:
+			if end = commentEnd(sql, i+2); end < 0 {
 				end = len(sql)
 			}
 			b.WriteByte(' ')
 			i, found = end, true
-		default:
-			b.WriteByte(c)
-			i++
+			continue
+		case strings.HasPrefix(rest, "/*") && !strings.HasPrefix(rest, "/*!"):
+			if end = commentEnd(sql, i+2); end < 0 {
+				end = len(sql)
+			}
+		case c == '#' || isDashComment(rest):
+			end = lineEnd(sql, i+1)
 		}
+		b.WriteString(sql[i:end])
+		i = end
 	}
 	return b.String(), found
+}
+
+// commentVersion reads the version digits that open an executable comment's body (5 or 6
+// of them); 0 when there are none.
+func commentVersion(s string) int {
+	v, n := 0, 0
+	for n < len(s) && n < 6 && '0' <= s[n] && s[n] <= '9' {
+		v = v*10 + int(s[n]-'0')
+		n++
+	}
+	if n < 5 {
+		return 0
+	}
+	return v
 }
 
 // expandMariaDBComments turns MariaDB's executable comments /*M!###### ... */ into MySQL's

@@ -388,6 +388,11 @@ var classifyCases = []struct {
 	{"SELECT 1 /*M!999999 , ' */ ; DELETE FROM t; -- ' */", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
 	{"SELECT /*!40001 SQL_NO_CACHE */ * FROM t", read()},
 	{"SELECT 1 /*M!100000 , 2 */", read()},
+	{"SELECT * FROM t WHERE /*!50000 id = 1 */", read()}, // run by every server: not read twice
+	{"SELECT * FROM t t1 /*!40000 STRAIGHT_JOIN */ t t2 ON t1.id = t2.id", read()},
+	{"SELECT 1 -- it's\n /*!50700 , ' */; DELETE FROM t; -- ' */", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
+	{"SELECT 1 # it's\n /*!80000 , ' */; DELETE FROM t; -- ' */", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
+	{"SELECT 1 /* it's */ /*!50700 , ' */; DELETE FROM t; -- ' */", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
 	{"SELECT '/*!50700 x */' FROM t", read()},
 	{"SELECT 'it''s /*!50700 */', \"a\\\" /*!50700 */\" FROM t /*! LIMIT 3 */", read()},
 	{"select 1; show warnings", want{kind: KindWrite, reason: ReasonMultiWrite, multi: true}},
