@@ -497,3 +497,71 @@ func TestAutocommitOffSurvivesLostConnection(t *testing.T) {
 		t.Errorf("rows committed: %v, want [1]: the inserts after the lost connection were rolled back with the session's ROLLBACK", ids)
 	}
 }
+
+// TestLastInsertIDWithoutOK: an insert that sets LAST_INSERT_ID() without an OK packet
+// saying so (INSERT ... RETURNING answers with rows, a CALL's OK reports 0) leaves the
+// session the server's value, as on a direct connection, in a transaction and out of one.
+func TestLastInsertIDWithoutOK(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	root := primaryDB(t)
+	mustExec(t, root, "DROP TABLE IF EXISTS lid_hidden", "CREATE TABLE lid_hidden (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+		"CREATE OR REPLACE PROCEDURE lid_hidden_ins() INSERT INTO lid_hidden (v) VALUES (5)")
+	c := conn(t, tg.db(t, ""))
+	ctx := context.Background()
+	lastID := func(what string) int64 {
+		t.Helper()
+		var id int64
+		if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&id); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return id
+	}
+	for _, txn := range []bool{false, true} {
+		if txn {
+			mustExec(t, c, "BEGIN")
+		}
+		var id int64
+		if err := c.QueryRowContext(ctx, "INSERT INTO lid_hidden (v) VALUES (1) RETURNING id").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastID("after RETURNING"); got != id {
+			t.Errorf("transaction %v: LAST_INSERT_ID() after INSERT ... RETURNING id = %d: %d, want %d", txn, id, got, id)
+		}
+		if txn {
+			mustExec(t, c, "COMMIT")
+		}
+	}
+	mustExec(t, c, "CALL lid_hidden_ins()")
+	var want int64
+	if err := root.QueryRow("SELECT MAX(id) FROM " + cluster.TestDatabase + ".lid_hidden").Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastID("after CALL"); got != want {
+		t.Errorf("LAST_INSERT_ID() after a CALL that inserted id %d: %d", want, got)
+	}
+}
+
+// TestLostConnectionBeforeLastInsertID: a primary connection lost under the LAST_INSERT_ID()
+// replay gives the statement one error, and the next statements their own answers.
+func TestLostConnectionBeforeLastInsertID(t *testing.T) {
+	tg := startTailgate(t, testConfig(shared))
+	c := conn(t, tg.db(t, ""))
+	ctx := context.Background()
+	var locked, thread int64
+	if err := c.QueryRowContext(ctx, "SELECT GET_LOCK('tailgate_lid_lost', 0), CONNECTION_ID()").Scan(&locked, &thread); err != nil || locked != 1 {
+		t.Fatalf("GET_LOCK: %d, %v", locked, err)
+	}
+	if _, err := primaryDB(t).Exec(fmt.Sprintf("KILL CONNECTION %d", thread)); err != nil {
+		t.Fatal(err)
+	}
+	// Before tailgate's idle check (1 s): the replay meets the closed connection.
+	if _, err := c.ExecContext(ctx, "DO LAST_INSERT_ID()"); err == nil {
+		t.Errorf("a statement on the killed connection succeeded")
+	}
+	for i := 1; i <= 3; i++ {
+		var v int
+		if err := c.QueryRowContext(ctx, fmt.Sprintf("SELECT %d", i)).Scan(&v); err != nil || v != i {
+			t.Errorf("SELECT %d after the lost connection: %d, %v (an answer of another statement)", i, v, err)
+		}
+	}
+}

@@ -178,7 +178,7 @@ run:
 	for attempt := 0; ; attempt++ {
 		first := attempt == 0 && once
 		s.retryable = first && d.Target == router.TargetReplica && ps.st.Kind == router.KindRead
-		if err := s.prepareSessionFunc(ps.st, bc); err != nil {
+		if ok, err := s.prepareSessionFunc(ps.st, bc); !ok || err != nil {
 			return err
 		}
 		bs, err = s.ensurePrepared(bc, ps)
@@ -191,7 +191,7 @@ run:
 		if err != nil || bs == nil {
 			return err
 		}
-		if err := s.sendLongData(bc, ps, bs); err != nil {
+		if ok, err := s.sendLongData(bc, ps, bs); !ok || err != nil {
 			return err
 		}
 		out := s.rewriteExecute(pkt, ps, bs, boundAt)
@@ -216,6 +216,7 @@ run:
 			s.setCursor(ps, bc, bs)
 		}
 	}
+	s.learnInsert(ps.st, bc, res)
 	s.learnResultSetWrite(ps.st, bc, res)
 	s.settle(bc, res, ps.st)
 	return nil
@@ -290,8 +291,9 @@ func (bc *backendConn) prepareIn(schema, sql string) (uint32, error) {
 }
 
 // sendLongData replays COM_STMT_SEND_LONG_DATA before an execute, in chunks of at most
-// longDataChunk bytes.
-func (s *session) sendLongData(bc *backendConn, ps *prepared, bs *backendStmt) error {
+// longDataChunk bytes. It returns false when bc failed: the client has its error, and the
+// execute must not be sent (err is backendFailed's).
+func (s *session) sendLongData(bc *backendConn, ps *prepared, bs *backendStmt) (bool, error) {
 	var buf []byte
 	for param, data := range ps.longData {
 		for len(data) > 0 {
@@ -302,12 +304,12 @@ func (s *session) sendLongData(bc *backendConn, ps *prepared, bs *backendStmt) e
 			buf = binary.LittleEndian.AppendUint16(buf, param)
 			buf = append(buf, chunk...)
 			if err := bc.send(buf); err != nil {
-				return s.backendFailed(bc, err, false)
+				return false, s.backendFailed(bc, err, false)
 			}
 		}
 	}
 	ps.longData, ps.longSize = nil, 0
-	return nil
+	return true, nil
 }
 
 // stmtFetch reads rows from a statement's open cursor.

@@ -59,12 +59,15 @@ type session struct {
 	sqlMode      router.SQLMode
 	lastInsertID uint64       // from OK packets: replayed before LAST_INSERT_ID() elsewhere
 	insertConn   *backendConn // connection whose LAST_INSERT_ID() is lastInsertID
-	stmts        map[uint32]*prepared
-	cursors      int                     // statements in stmts with an open cursor (setCursor, clearCursor)
-	stmtSeq      uint32                  // the last statement id handed out
-	lastStmtID   uint32                  // the statement mariadbLastStmt names: the last prepare's, or 0 when it failed
-	writeGTID    string                  // GTID of the session's last write (read-your-writes)
-	userWrite    *atomic.Pointer[string] // latest write of the session's user (scope "user")
+	// insertUnknown: insertConn's LAST_INSERT_ID() is the session's but not lastInsertID (an
+	// insert answered without an OK packet's id: learnInsert).
+	insertUnknown bool
+	stmts         map[uint32]*prepared
+	cursors       int                     // statements in stmts with an open cursor (setCursor, clearCursor)
+	stmtSeq       uint32                  // the last statement id handed out
+	lastStmtID    uint32                  // the statement mariadbLastStmt names: the last prepare's, or 0 when it failed
+	writeGTID     string                  // GTID of the session's last write (read-your-writes)
+	userWrite     *atomic.Pointer[string] // latest write of the session's user (scope "user")
 
 	ctx       context.Context // ends when tailgate shuts down
 	retryable bool            // the statement running may be retried on another backend
@@ -275,7 +278,7 @@ func (s *session) query(pkt []byte) error {
 	if s.log.IsTrace() {
 		s.log.Trace("route", "sql", truncate(string(pkt[1:]), 200), "target", d.Target, "backend", d.Backend, "reason", d.Reason)
 	}
-	if err := s.prepareSessionFunc(st, bc); err != nil {
+	if ok, err := s.prepareSessionFunc(st, bc); !ok || err != nil {
 		return err
 	}
 	start := time.Now()
@@ -299,7 +302,7 @@ run:
 		if err != nil || bc == nil {
 			return err
 		}
-		if err := s.prepareSessionFunc(st, bc); err != nil {
+		if ok, err := s.prepareSessionFunc(st, bc); !ok || err != nil {
 			return err
 		}
 	}
@@ -311,6 +314,7 @@ run:
 		s.applyEffects(st, bc, pkt[1:])
 	}
 	s.recordMultiSets(st, bc, out.results)
+	s.learnInsert(st, bc, out)
 	s.learnResultSetWrite(st, bc, out)
 	s.settle(bc, out, st)
 	return nil
@@ -563,21 +567,37 @@ func (s *session) learnWrites(st *router.Statement, replica string) {
 // or a write such as INSERT ... VALUES (LAST_INSERT_ID())) on a primary connection other
 // than insertConn. Any other connection holds the value of whichever session inserted on
 // it last (a clean pooled connection is not reset), so the session's own is replayed
-// there, 0 too when it never inserted. Only then: the replayed DO resets ROW_COUNT(),
-// which a statement without LAST_INSERT_ID() may be asking for.
-func (s *session) prepareSessionFunc(st *router.Statement, bc *backendConn) error {
-	if !st.Effects.Has(router.EffectLastInsertID) || !bc.b.Primary || bc == s.insertConn {
-		return nil
+// there, 0 too when it never inserted; not when an insert set it unseen (insertUnknown).
+// Only then: the replayed DO resets ROW_COUNT(), which a statement without
+// LAST_INSERT_ID() may be asking for. It returns false when bc failed: the client has its
+// error, and the statement must not run (err is backendFailed's).
+func (s *session) prepareSessionFunc(st *router.Statement, bc *backendConn) (bool, error) {
+	if !st.Effects.Has(router.EffectLastInsertID) || !bc.b.Primary || bc == s.insertConn || s.insertUnknown {
+		return true, nil
 	}
 	if err := bc.simpleCommand(mysql.COM_QUERY, fmt.Sprintf("DO LAST_INSERT_ID(%d)", s.lastInsertID)); err != nil {
 		var myErr *mysql.MyError
 		if errors.As(err, &myErr) {
-			return nil // reported by the statement itself if it matters
+			return true, nil // reported by the statement itself if it matters
 		}
-		return s.backendFailed(bc, err, false)
+		return false, s.backendFailed(bc, err, false)
 	}
 	s.insertConn = bc
-	return nil
+	return true, nil
+}
+
+// learnInsert notes a statement on the primary that may have set LAST_INSERT_ID() without
+// an OK packet saying so: a result set (INSERT ... RETURNING), a CALL, several results (an
+// earlier part's OK is not the last one). bc then holds the session's value, which tailgate
+// does not know: it is not replayed elsewhere (prepareSessionFunc), where the old behaviour
+// of leaving the server's value stands.
+func (s *session) learnInsert(st *router.Statement, bc *backendConn, out relayOutcome) {
+	if !bc.b.Primary || out.insertID != 0 || !st.MayWrite() {
+		return
+	}
+	if out.resultSet || out.results > 1 || st.Reason == router.ReasonCall {
+		s.insertConn, s.insertUnknown = bc, true
+	}
 }
 
 // exec syncs session state onto bc, sends the command and relays the response.
@@ -628,7 +648,7 @@ func (s *session) execRelay(bc *backendConn, pkt []byte, kind respKind, stmtID u
 		s.learnStatus(bc, out.status)
 	}
 	if out.insertID != 0 && bc.b.Primary {
-		s.lastInsertID, s.insertConn = out.insertID, bc
+		s.lastInsertID, s.insertConn, s.insertUnknown = out.insertID, bc, false
 	}
 	return out, nil
 }
@@ -850,7 +870,7 @@ func (s *session) resetState() {
 		s.release(bc)
 	}
 	s.txn, s.locks, s.tablesLocked, s.userVarsPin, s.stickyPrimary, s.tempTables = nil, 0, false, false, false, nil
-	s.autocommit, s.lastInsertID, s.insertConn, s.lastConn = true, 0, nil, nil
+	s.autocommit, s.lastInsertID, s.insertConn, s.insertUnknown, s.lastConn = true, 0, nil, false, nil
 	s.sqlMode = s.srv.defaultSQLMode()
 	s.owner = &stateOwner{}
 	s.stmts, s.cursors = nil, 0
