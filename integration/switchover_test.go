@@ -51,25 +51,7 @@ func TestSwitchover(t *testing.T) {
 		t.Fatal("tailgate has no connection open to the primary under 4 writers and an open transaction")
 	}
 
-	// The switchover, as root on the servers.
-	if err := oldPrimary.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
-		t.Fatal(err)
-	}
-	frozen := time.Now()
-	waitCaughtUp(t, gtidBinlogPos(t, oldPrimary), newPrimary, other)
-	steps := []struct {
-		node  *cluster.Node
-		stmts []string
-	}{
-		{newPrimary, []string{"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"}},
-		{other, []string{"STOP SLAVE", changeMasterTo(newPrimary, "slave_pos"), "START SLAVE"}},
-		{oldPrimary, []string{changeMasterTo(newPrimary, "current_pos"), "START SLAVE"}},
-	}
-	for _, s := range steps {
-		if err := s.node.Exec(ctx, s.stmts...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	frozen := switchover(t, oldPrimary, newPrimary, other)
 
 	// The operator's config change: the new primary, the old one as a replica.
 	cfg.Primary.Address = newPrimary.Addr()
@@ -158,23 +140,7 @@ func TestSwitchover(t *testing.T) {
 func TestDemotedPrimaryOnlineWhileIdle(t *testing.T) {
 	c, cfg, tg, path, _ := startPrimaryMove(t, "demoted", false)
 	oldPrimary, newPrimary, other := c.Primary, c.Replicas[0], c.Replicas[1]
-	ctx := context.Background()
-	if err := oldPrimary.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
-		t.Fatal(err)
-	}
-	waitCaughtUp(t, gtidBinlogPos(t, oldPrimary), newPrimary, other)
-	for _, s := range []struct {
-		node  *cluster.Node
-		stmts []string
-	}{
-		{newPrimary, []string{"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"}},
-		{other, []string{"STOP SLAVE", changeMasterTo(newPrimary, "slave_pos"), "START SLAVE"}},
-		{oldPrimary, []string{changeMasterTo(newPrimary, "current_pos"), "START SLAVE"}},
-	} {
-		if err := s.node.Exec(ctx, s.stmts...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	switchover(t, oldPrimary, newPrimary, other)
 	cfg.Primary.Address = newPrimary.Addr()
 	cfg.Replicas = []config.Replica{
 		{Name: "old-primary", Address: oldPrimary.Addr(), Weight: 1},
@@ -206,4 +172,30 @@ func TestDemotedPrimaryOnlineWhileIdle(t *testing.T) {
 	for i := range 3 {
 		hasAll(fmt.Sprintf("fresh start %d", i+1), startTailgate(t, cfg))
 	}
+}
+
+// switchover runs a planned switchover as an operator does, as root on the servers: the
+// primary made read-only, newPrimary promoted once it and other caught up, other and the old
+// primary re-pointed at it. It returns when the primary went read-only.
+func switchover(t *testing.T, oldPrimary, newPrimary, other *cluster.Node) (frozen time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if err := oldPrimary.Exec(ctx, "SET GLOBAL read_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+	frozen = time.Now()
+	waitCaughtUp(t, gtidBinlogPos(t, oldPrimary), newPrimary, other)
+	for _, s := range []struct {
+		node  *cluster.Node
+		stmts []string
+	}{
+		{newPrimary, []string{"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"}},
+		{other, []string{"STOP SLAVE", changeMasterTo(newPrimary, "slave_pos"), "START SLAVE"}},
+		{oldPrimary, []string{changeMasterTo(newPrimary, "current_pos"), "START SLAVE"}},
+	} {
+		if err := s.node.Exec(ctx, s.stmts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return frozen
 }
