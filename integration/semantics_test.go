@@ -480,20 +480,7 @@ func TestAutocommitOffSurvivesLostConnection(t *testing.T) {
 		t.Errorf("after the lost connection: @@autocommit = %d, @@time_zone = %s; want 0 and +03:00", autocommit, tz)
 	}
 	mustExec(t, c, "ROLLBACK")
-	var ids []int
-	rows, err := root.Query("SELECT id FROM " + cluster.TestDatabase + ".ac_lost ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if !slices.Equal(ids, []int{1}) {
+	if ids := int64Column(t, root, "SELECT id FROM "+cluster.TestDatabase+".ac_lost ORDER BY id"); !slices.Equal(ids, []int64{1}) {
 		t.Errorf("rows committed: %v, want [1]: the inserts after the lost connection were rolled back with the session's ROLLBACK", ids)
 	}
 }

@@ -131,11 +131,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Fatalf("tailgate did not exit within shutdown_timeout")
 	}
 	t.Logf("exited 0 %s after SIGTERM", time.Since(signaled).Round(time.Millisecond))
-	primary, err := sql.Open("mysql", shared.Primary.DSN(cluster.AppUser, cluster.AppPassword, "tailgate_test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer primary.Close()
+	primary := primaryDB(t)
 	var n int
 	if err := primary.QueryRow("SELECT COUNT(*) FROM drained WHERE id = 1").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("the transaction's row: %d, %v; want it committed", n, err)
@@ -232,11 +228,7 @@ func TestSIGTERMEndsRunningStatements(t *testing.T) {
 			t.Fatalf("statements still running on the servers after tailgate exited: %v", left)
 		}
 	}
-	primary, err := sql.Open("mysql", shared.Primary.DSN(cluster.AppUser, cluster.AppPassword, "tailgate_test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer primary.Close()
+	primary := primaryDB(t)
 	var n int
 	if err := primary.QueryRow("SELECT COUNT(*) FROM cut_off").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("rows of the cut-off transaction: %d, %v; want it rolled back", n, err)
