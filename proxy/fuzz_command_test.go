@@ -375,6 +375,8 @@ func (c *fakeBackendConn) command(p []byte) {
 		switch {
 		case len(p) == 1:
 			c.err(mysql.ER_NO_DB_ERROR, "No database selected")
+		case bytes.Contains(p, []byte("gone")):
+			c.gone = true
 		case bytes.Contains(p, []byte("nope")) || c.missing(p):
 			c.err(mysql.ER_BAD_DB_ERROR, "Unknown database")
 		default:

@@ -93,7 +93,7 @@ func (s *session) stmtPrepare(pkt []byte) error {
 	// No waiting on a replica for the session's write: a prepare reads no rows, and where
 	// no replica shows the write yet (a table it just created) the primary prepares it.
 	d, bc, err := s.route(st, false)
-	if err != nil || bc == nil {
+	if err != nil {
 		return err
 	}
 	id := s.stmtSeq + 1
@@ -108,7 +108,7 @@ func (s *session) stmtPrepare(pkt []byte) error {
 	s.retryable = false
 	if errors.Is(err, errRetry) {
 		s.srv.metrics.retries.Add(1)
-		if d, bc, err = s.route(st, false); err != nil || bc == nil {
+		if d, bc, err = s.route(st, false); err != nil {
 			return err
 		}
 		out, err = s.execRelay(bc, pkt, respPrepare, id)
@@ -168,7 +168,7 @@ func (s *session) stmtExecute(pkt []byte) error {
 	once := s.txn == nil && len(ps.longData) == 0
 	start := time.Now()
 	d, bc, err := s.route(ps.st, true)
-	if err != nil || bc == nil {
+	if err != nil {
 		return err
 	}
 	defer func() { s.retryable, s.holdReadOnly = false, false }()
@@ -178,12 +178,12 @@ run:
 	for attempt := 0; ; attempt++ {
 		first := attempt == 0 && once
 		s.retryable = first && d.Target == router.TargetReplica && ps.st.Kind == router.KindRead
-		if ok, err := s.prepareSessionFunc(ps.st, bc); !ok || err != nil {
+		if err := s.prepareSessionFunc(ps.st, bc); err != nil {
 			return err
 		}
 		bs, err = s.ensurePrepared(bc, ps)
 		if errors.Is(err, errRetry) {
-			if d, bc, _, err = s.reroute(ps.st, d, bc, err); err != nil || bc == nil {
+			if d, bc, _, err = s.reroute(ps.st, d, bc, err); err != nil {
 				return err
 			}
 			continue
@@ -191,7 +191,7 @@ run:
 		if err != nil || bs == nil {
 			return err
 		}
-		if ok, err := s.sendLongData(bc, ps, bs); !ok || err != nil {
+		if err := s.sendLongData(bc, ps, bs); err != nil {
 			return err
 		}
 		out := s.rewriteExecute(pkt, ps, bs, boundAt)
@@ -206,7 +206,7 @@ run:
 			}
 			break run
 		}
-		if err != nil || bc == nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -291,9 +291,9 @@ func (bc *backendConn) prepareIn(schema, sql string) (uint32, error) {
 }
 
 // sendLongData replays COM_STMT_SEND_LONG_DATA before an execute, in chunks of at most
-// longDataChunk bytes. It returns false when bc failed: the client has its error, and the
-// execute must not be sent (err is backendFailed's).
-func (s *session) sendLongData(bc *backendConn, ps *prepared, bs *backendStmt) (bool, error) {
+// longDataChunk bytes. When bc fails the execute must not be sent: the error is
+// backendFailed's.
+func (s *session) sendLongData(bc *backendConn, ps *prepared, bs *backendStmt) error {
 	var buf []byte
 	for param, data := range ps.longData {
 		for len(data) > 0 {
@@ -304,12 +304,12 @@ func (s *session) sendLongData(bc *backendConn, ps *prepared, bs *backendStmt) (
 			buf = binary.LittleEndian.AppendUint16(buf, param)
 			buf = append(buf, chunk...)
 			if err := bc.send(buf); err != nil {
-				return false, s.backendFailed(bc, err, false)
+				return s.backendFailed(bc, err, false)
 			}
 		}
 	}
 	ps.longData, ps.longSize = nil, 0
-	return true, nil
+	return nil
 }
 
 // stmtFetch reads rows from a statement's open cursor.

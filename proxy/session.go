@@ -199,10 +199,13 @@ func (s *session) run(ctx context.Context) {
 		}
 		s.status.Store("query")
 		err = s.dispatch(pkt)
-		if err == nil {
+		switch {
+		case err == nil:
 			// One flush per command, after it is accounted for: SHOW DIGESTS, SHOW STATS
 			// and the metrics already count a statement whose answer a client has.
 			err = s.flushClient()
+		case errors.Is(err, errAnswered):
+			err = nil // the client has its error, flushed
 		}
 		if err != nil {
 			if errors.Is(err, errKilled) {
@@ -272,13 +275,13 @@ func (s *session) query(pkt []byte) error {
 		return s.killStatement(st.Kill)
 	}
 	d, bc, err := s.route(st, true)
-	if err != nil || bc == nil {
+	if err != nil {
 		return err
 	}
 	if s.log.IsTrace() {
 		s.log.Trace("route", "sql", truncate(string(pkt[1:]), 200), "target", d.Target, "backend", d.Backend, "reason", d.Reason)
 	}
-	if ok, err := s.prepareSessionFunc(st, bc); !ok || err != nil {
+	if err := s.prepareSessionFunc(st, bc); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -299,10 +302,10 @@ run:
 		if d, bc, again, err = s.reroute(st, d, bc, err); !again {
 			break run
 		}
-		if err != nil || bc == nil {
+		if err != nil {
 			return err
 		}
-		if ok, err := s.prepareSessionFunc(st, bc); !ok || err != nil {
+		if err := s.prepareSessionFunc(st, bc); err != nil {
 			return err
 		}
 	}
@@ -408,7 +411,7 @@ var errRetry = errors.New("retry on another backend")
 
 // route decides where st goes and returns a connection there, brought to the session's
 // state. When it cannot (stale policy, backend unreachable) it answers the client itself
-// and returns a nil connection. mayWait lets a read after the session's write wait on a
+// and returns errAnswered. mayWait lets a read after the session's write wait on a
 // replica for it (consistency.replica_wait).
 func (s *session) route(st *router.Statement, mayWait bool) (router.Decision, *backendConn, error) {
 	view := s.view()
@@ -417,7 +420,7 @@ func (s *session) route(st *router.Statement, mayWait bool) (router.Decision, *b
 	if err != nil {
 		s.srv.metrics.routeError()
 		s.writeError(mysql.ER_UNKNOWN_ERROR, "HY000", "tailgate: "+err.Error())
-		return d, nil, s.flushClient()
+		return d, nil, s.answered()
 	}
 	bc, err := s.conn(d.Backend)
 	if err != nil && d.Target == router.TargetReplica && s.txn == nil {
@@ -434,11 +437,11 @@ func (s *session) route(st *router.Statement, mayWait bool) (router.Decision, *b
 }
 
 // routed ends a routing: it counts the decision, or answers the client when no connection
-// could be had for it (a nil connection then).
+// could be had for it (errAnswered then).
 func (s *session) routed(d router.Decision, bc *backendConn, err error) (router.Decision, *backendConn, error) {
 	if err != nil {
 		s.writeError(mysql.ER_CONNECT_TO_MASTER, "HY000", "tailgate: "+err.Error())
-		return d, nil, s.flushClient()
+		return d, nil, s.answered()
 	}
 	s.srv.metrics.routed(d)
 	return d, bc, nil
@@ -569,21 +572,21 @@ func (s *session) learnWrites(st *router.Statement, replica string) {
 // it last (a clean pooled connection is not reset), so the session's own is replayed
 // there, 0 too when it never inserted; not when an insert set it unseen (insertUnknown).
 // Only then: the replayed DO resets ROW_COUNT(), which a statement without
-// LAST_INSERT_ID() may be asking for. It returns false when bc failed: the client has its
-// error, and the statement must not run (err is backendFailed's).
-func (s *session) prepareSessionFunc(st *router.Statement, bc *backendConn) (bool, error) {
+// LAST_INSERT_ID() may be asking for. When bc fails the statement must not run: the error
+// is backendFailed's.
+func (s *session) prepareSessionFunc(st *router.Statement, bc *backendConn) error {
 	if !st.Effects.Has(router.EffectLastInsertID) || !bc.b.Primary || bc == s.insertConn || s.insertUnknown {
-		return true, nil
+		return nil
 	}
 	if err := bc.simpleCommand(mysql.COM_QUERY, fmt.Sprintf("DO LAST_INSERT_ID(%d)", s.lastInsertID)); err != nil {
 		var myErr *mysql.MyError
 		if errors.As(err, &myErr) {
-			return true, nil // reported by the statement itself if it matters
+			return nil // reported by the statement itself if it matters
 		}
-		return false, s.backendFailed(bc, err, false)
+		return s.backendFailed(bc, err, false)
 	}
 	s.insertConn = bc
-	return true, nil
+	return nil
 }
 
 // learnInsert notes a statement on the primary that may have set LAST_INSERT_ID() without
@@ -1187,22 +1190,36 @@ func (s *session) dropFailed(bc *backendConn) {
 	}
 }
 
+// errAnswered is what a command returns once it told the client why it could not run
+// (backendFailed: its backend connection broke; route: no backend for it): every caller
+// stops there, recording nothing the statement would have changed (the database,
+// variables, locks, a prepared statement), and the session goes on with the next command.
+var errAnswered = errors.New("the command failed; the client was told")
+
+// answered flushes the error written for the client and ends the command (errAnswered).
+func (s *session) answered() error {
+	if err := s.flushClient(); err != nil {
+		return err
+	}
+	return errAnswered
+}
+
 // backendFailed handles a broken backend connection: the client gets an error saying what
-// was lost, and the session goes on with a new connection next time.
+// was lost, and the session goes on with a new connection next time (errAnswered).
 func (s *session) backendFailed(bc *backendConn, err error, midResponse bool) error {
 	lost := s.loseState(bc)
 	s.dropFailed(bc)
 	s.log.Warn("backend connection failed", "backend", bc.b.Name, "error", err)
 	msg := fmt.Sprintf("tailgate: lost connection to %s (%s) during the query: %v", bc.b.Name, bc.b.Address, err)
 	s.writeError(erBackendLost, stateLinkFailure, msg+lost)
-	if err := s.flushClient(); err != nil {
-		return err
-	}
 	if midResponse {
 		// The client holds part of a result it cannot finish reading: end the session.
+		if err := s.flushClient(); err != nil {
+			return err
+		}
 		return io.ErrUnexpectedEOF
 	}
-	return nil
+	return s.answered()
 }
 
 // loseState forgets the session state that goes away with bc, which is about to be closed,
