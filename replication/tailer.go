@@ -268,6 +268,7 @@ func (t *tailer) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := t.session(ctx, first)
+		first = false
 		t.connected.Store(false)
 		if ctx.Err() != nil {
 			return
