@@ -580,7 +580,10 @@ type exprScan struct {
 	into          bool // SELECT ... INTO
 	calcFoundRows bool
 	assign        bool // @v := expr
-	sessionFunc   bool // GET_LOCK, LAST_INSERT_ID, FOUND_ROWS, ...
+	sessionFunc   bool // GET_LOCK, LAST_INSERT_ID, CONNECTION_ID, ...
+	// previous: FOUND_ROWS() or ROW_COUNT(), which answer about the previous statement:
+	// an otherwise plain read goes where that ran (KindLastBackend).
+	previous bool
 	// primarySession: among them, one whose answer is the primary connection's or server's
 	// (Statement.PrimarySession).
 	primarySession bool
@@ -653,7 +656,7 @@ func (s *exprScan) call(name string, args int) {
 		// User locks are the primary server's: the session takes them there.
 		s.sessionFunc, s.primarySession = true, true
 	case ast.FoundRows, ast.RowCount:
-		s.sessionFunc = true
+		s.previous = true
 	case ast.ConnectionID:
 		// A replica's thread id means nothing to the application, and the primary's must
 		// be the session's own: read on the primary, which the session then keeps.
@@ -710,6 +713,8 @@ func (s *exprScan) readStatement() *Statement {
 		st.Reason = ReasonStoredFunc
 	case s.primaryStatus:
 		st.Reason = ReasonPrimaryStatus
+	case s.previous:
+		st.Kind = KindLastBackend
 	default:
 		st.Kind = KindRead
 	}

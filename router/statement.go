@@ -26,8 +26,9 @@ const (
 	// KindUse is USE db. Statement.Schema holds the database name.
 	KindUse
 	// KindLastBackend reads the diagnostics of the previous statement (SHOW WARNINGS, SHOW ERRORS,
-	// SHOW COUNT(*) WARNINGS, SELECT @@warning_count / @@error_count): it must go to the backend
-	// that served the previous statement.
+	// SHOW COUNT(*) WARNINGS, SELECT @@warning_count / @@error_count) or its counts (a read
+	// calling FOUND_ROWS() or ROW_COUNT()): it must go to the backend that served the
+	// previous statement, where the session's connection there has them.
 	KindLastBackend
 	// KindKill is KILL [CONNECTION | QUERY] id: the id is a connection id tailgate gave a
 	// client (the handshake's), never a backend's, so tailgate runs it itself. See
