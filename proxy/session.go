@@ -375,7 +375,7 @@ func (s *session) recordMultiSets(st *router.Statement, bc *backendConn, ran int
 		if p.Index >= ran {
 			break
 		}
-		s.state.recordSet(p.Key, p.SQL, p.Tracking)
+		s.state.recordSet(p.Key, p.SQL, p.Tracking, p.ReadsVars)
 		retrack = retrack || p.Tracking
 		bc.ranSet(p.Key)
 	}
@@ -691,7 +691,7 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 	switch st.Kind {
 	case router.KindSessionSet:
 		if st.Effects&(router.EffectSetAutocommit|router.EffectSetTransaction) == 0 {
-			s.state.recordSet(st.SetKey, string(sql), st.Effects.Has(router.EffectSessionTracking))
+			s.state.recordSet(st.SetKey, string(sql), st.Effects.Has(router.EffectSessionTracking), st.SetReadsVars)
 			bc.stateVersion = s.state.version
 		}
 		bc.ranSet(st.SetKey)
@@ -705,7 +705,13 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 	}
 	if bc.b.Primary {
 		switch st.Reason {
-		case router.ReasonAdminCommand, router.ReasonCall, router.ReasonMultiWrite:
+		case router.ReasonCall, router.ReasonUnparsed:
+			// What a procedure or text tailgate cannot read left on the connection cannot be
+			// replayed (a body's or an EXECUTE IMMEDIATE's variables, OUT parameters, table
+			// locks): the session keeps the connection, and its reads of user variables go
+			// there.
+			s.stickyPrimary, s.userVarsPin = true, true
+		case router.ReasonAdminCommand, router.ReasonMultiWrite:
 			s.stickyPrimary = true
 		}
 	}
@@ -737,6 +743,10 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 	}
 	if e.Has(router.EffectUserVarAssign) {
 		s.userVarsPin = true
+		s.stickyPrimary = s.stickyPrimary || bc.b.Primary
+	}
+	if e.Has(router.EffectSequence) {
+		// LASTVAL() / PREVIOUS VALUE FOR now answer with this connection's value.
 		s.stickyPrimary = s.stickyPrimary || bc.b.Primary
 	}
 	if e.Has(router.EffectConnectionID) {

@@ -303,7 +303,7 @@ func classifyStatements(stmts []ast.StmtNode) *Statement {
 			// The part's text ends with its ';' and may start with spaces or comments.
 			text := strings.TrimRight(strings.TrimSpace(n.Text()), "; \t\r\n")
 			multi.Sets = append(multi.Sets, SetPart{Index: i, Key: part.SetKey, SQL: strings.Clone(text),
-				Tracking: part.Effects.Has(EffectSessionTracking)})
+				Tracking: part.Effects.Has(EffectSessionTracking), ReadsVars: part.SetReadsVars})
 		case part.Kind != KindRead && part.Kind != KindUse:
 			onlyState = false
 		}
@@ -410,8 +410,16 @@ func classifyNode(n ast.StmtNode) *Statement {
 		// The session's active roles: its privileges on whichever connection serves the next
 		// statement, so the session replays it like a SET.
 		return &Statement{Kind: KindSessionSet, SetKey: SetKeyRole}
+	case *ast.FlushStmt:
+		st := &Statement{Kind: KindWrite, Reason: ReasonAdminCommand}
+		if n.Tp == ast.FlushTables && n.ReadLock && len(n.Tables) > 0 {
+			// FLUSH TABLES t WITH READ LOCK locks those tables as LOCK TABLES t READ does
+			// (without tables it is the global read lock, under which any table can be read).
+			st.Effects = EffectLockTables
+		}
+		return st
 	case *ast.SetPwdStmt, *ast.SetDefaultRoleStmt,
-		*ast.FlushStmt, *ast.ShutdownStmt, *ast.RestartStmt,
+		*ast.ShutdownStmt, *ast.RestartStmt,
 		*ast.GrantStmt, *ast.GrantRoleStmt, *ast.GrantProxyStmt, *ast.RevokeStmt, *ast.RevokeRoleStmt,
 		*ast.CreateUserStmt, *ast.AlterUserStmt, *ast.DropUserStmt, *ast.RenameUserStmt,
 		*ast.AnalyzeTableStmt, *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt,
@@ -519,6 +527,7 @@ func classifySet(n *ast.SetStmt) *Statement {
 	slices.Sort(names)
 	// Clone: a single name may be a substring of the statement text, which the caller owns.
 	st.SetKey = strings.Clone(strings.Join(slices.Compact(names), ","))
+	st.SetReadsVars = s.sysVars || s.effects.Has(EffectUsesUserVars)
 	return st
 }
 
@@ -590,6 +599,7 @@ type exprScan struct {
 	primaryStatus  bool // @@gtid_binlog_pos, ...: the primary's binlog position
 	sequence       bool // NEXTVAL, NEXT VALUE FOR, ...
 	storedFunc     bool // a function that is not built in: a stored function or a UDF
+	sysVars        bool // reads a system variable (@@x)
 	subquery       bool
 	unstable       bool // RAND, UUID, NOW, ...: differs between backends or over time
 }
@@ -613,6 +623,7 @@ func (s *exprScan) Enter(n ast.Node) (ast.Node, bool) {
 		s.subquery = true
 	case *ast.VariableExpr:
 		if n.IsSystem {
+			s.sysVars = true
 			s.systemVar(n.Name)
 		} else {
 			if n.Value != nil {
@@ -662,12 +673,17 @@ func (s *exprScan) call(name string, args int) {
 		// be the session's own: read on the primary, which the session then keeps.
 		s.sessionFunc, s.primarySession = true, true
 		s.effects |= EffectConnectionID
-	case ast.NextVal, ast.LastVal, ast.SetVal:
+	case ast.NextVal, ast.SetVal:
 		s.sequence = true
+		s.effects |= EffectSequence
+	case ast.LastVal:
+		// The session's last value of the sequence is its primary connection's, as
+		// LAST_INSERT_ID() is: a read-only transaction on a replica leaves it to the primary.
+		s.sessionFunc, s.primarySession = true, true
 	case ast.Rand, ast.UUID, ast.UUIDShort, ast.Sleep,
 		ast.Now, ast.CurrentTimestamp, ast.LocalTime, ast.LocalTimestamp, ast.Sysdate,
 		ast.Curdate, ast.CurrentDate, ast.Curtime, ast.CurrentTime,
-		ast.UTCDate, ast.UTCTime, ast.UTCTimestamp, ast.UnixTimestamp:
+		ast.UTCDate, ast.UTCTime, ast.UTCTimestamp, ast.UnixTimestamp, ast.RandomBytes:
 		s.unstable = true // fine in a read; only a replayed SET cares
 	}
 }
@@ -687,6 +703,13 @@ func (s *exprScan) systemVar(name string) {
 		// writes reached, to wait for on a replica: as SHOW MASTER STATUS, the primary's
 		// (a replica's own is behind). gtid_current_pos is the binlog's on a primary.
 		s.primaryStatus = true
+	case "server_id", "server_uuid", "hostname", "port", "socket", "report_host", "report_port",
+		"read_only", "super_read_only", "innodb_read_only", "pid_file", "datadir", "log_bin",
+		"log_bin_basename", "gtid_slave_pos", "gtid_domain_id", "timestamp", "pseudo_thread_id",
+		"warning_count", "error_count", "rand_seed1", "rand_seed2":
+		// Each server's (or each connection's, or now's) own: SET @v = @@server_id replayed
+		// on a replica would give the replica's.
+		s.unstable = true
 	}
 }
 
@@ -861,6 +884,13 @@ func (c *Classifier) fallback(sql string, depth int) *Statement {
 		return c.setFallback(sql, toks, depth)
 	case first.is("XA"), first.is("HANDLER"):
 		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand}
+	case first.is("LOCK") && len(toks) > 1 && (toks[1].is("TABLE") || toks[1].is("TABLES")):
+		// MariaDB's forms the parser rejects (LOW_PRIORITY WRITE, WRITE CONCURRENT, WAIT n,
+		// LOCK TABLE t AS a): the session holds table locks all the same.
+		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand, Effects: EffectLockTables}
+	case first.is("FLUSH") && len(toks) > 2 && (toks[1].is("TABLE") || toks[1].is("TABLES")) && toks[len(toks)-2].is("FOR") && toks[len(toks)-1].is("EXPORT"):
+		// FLUSH TABLES t FOR EXPORT read-locks the tables until UNLOCK TABLES.
+		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand, Effects: EffectLockTables}
 	case first.is("CREATE"):
 		return createTempFallback(toks)
 	case first.is("DROP"):

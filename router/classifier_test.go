@@ -150,7 +150,7 @@ var classifyCases = []struct {
 	{"SELECT @@session.IDENTITY + 0", writeWith(ReasonSessionFunc, EffectLastInsertID)},
 	{"SELECT @@last_gtid", write(ReasonSessionFunc)},
 	{"SELECT @@insert_id, @@version", read()},
-	{"SELECT NEXTVAL(s)", write(ReasonSequence)},
+	{"SELECT NEXTVAL(s)", writeWith(ReasonSequence, EffectSequence)},
 	// Stored functions and UDFs may write: primary, as MaxScale does; built-ins stay reads,
 	// whatever syntax the parser gives them a name for.
 	{"SELECT my_func(1)", write(ReasonStoredFunc)},
@@ -193,9 +193,11 @@ var classifyCases = []struct {
 	{"SET ROLE reader", want{kind: KindSessionSet, setKey: "role"}},
 	{"SET ROLE NONE", want{kind: KindSessionSet, setKey: "role"}},
 	{"SET DEFAULT ROLE reader", write(ReasonUnparsed)}, // an account change (MariaDB syntax)
-	{"SELECT NEXT VALUE FOR s", write(ReasonSequence)},
-	{"SELECT LASTVAL(s)", write(ReasonSequence)},
-	{"SELECT SETVAL(s, 10)", write(ReasonSequence)},
+	{"SELECT NEXT VALUE FOR s", writeWith(ReasonSequence, EffectSequence)},
+	{"SELECT LASTVAL(s)", write(ReasonSessionFunc)},
+	{"SELECT SETVAL(s, 10)", writeWith(ReasonSequence, EffectSequence)},
+	{"INSERT INTO t (id) VALUES (NEXTVAL(s))", writeWith(ReasonWrite, EffectSequence)},
+	{"INSERT INTO t (id) VALUES (NEXT VALUE FOR s)", writeWith(ReasonWrite, EffectSequence)},
 	{"DO GET_LOCK('x', 0)", writeWith(ReasonSessionFunc, EffectGetLock)},
 	{"DO RELEASE_LOCK('x')", writeWith(ReasonSessionFunc, EffectReleaseLock)},
 
@@ -236,7 +238,10 @@ var classifyCases = []struct {
 	{"SET @a = 1, @b = (SELECT 1)", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
 	{"SET @id = LAST_INSERT_ID()", writeWith(ReasonUserVarAssign, EffectUserVarAssign|EffectLastInsertID)},
 	{"SET @l = GET_LOCK('x', 1)", writeWith(ReasonUserVarAssign, EffectUserVarAssign|EffectGetLock)},
-	{"SET @s = NEXTVAL(seq)", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET @r = HEX(RANDOM_BYTES(8))", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET @sid = @@server_id", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET @w = @@warning_count", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
+	{"SET @s = NEXTVAL(seq)", writeWith(ReasonUserVarAssign, EffectUserVarAssign|EffectSequence)},
 	{"SET @u = UUID()", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
 	{"SET @t = NOW()", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
 	{"SET @a = @b := 1", writeWith(ReasonUserVarAssign, EffectUserVarAssign)},
@@ -364,6 +369,14 @@ var classifyCases = []struct {
 	{"CALL p()", write(ReasonCall)},
 	{"CALL p(@a)", writeWith(ReasonCall, EffectUsesUserVars)},
 	{"LOCK TABLES t WRITE", writeWith(ReasonAdminCommand, EffectLockTables)},
+	// MariaDB's forms the parser rejects, and FLUSH TABLES that lock tables.
+	{"LOCK TABLES t LOW_PRIORITY WRITE", writeWith(ReasonAdminCommand, EffectLockTables)},
+	{"LOCK TABLES t WRITE CONCURRENT", writeWith(ReasonAdminCommand, EffectLockTables)},
+	{"lock tables t read wait 5", writeWith(ReasonAdminCommand, EffectLockTables)},
+	{"LOCK TABLE t AS a READ", writeWith(ReasonAdminCommand, EffectLockTables)},
+	{"FLUSH TABLES t WITH READ LOCK", writeWith(ReasonAdminCommand, EffectLockTables)},
+	{"FLUSH TABLES t, u FOR EXPORT", writeWith(ReasonAdminCommand, EffectLockTables)},
+	{"FLUSH TABLES WITH READ LOCK", write(ReasonAdminCommand)}, // global: any table may be read
 	{"LOCK TABLE t READ, u WRITE", writeWith(ReasonAdminCommand, EffectLockTables)},
 	{"UNLOCK TABLES", writeWith(ReasonAdminCommand, EffectUnlockTables)},
 	{"FLUSH TABLES", write(ReasonAdminCommand)},
@@ -480,6 +493,7 @@ func TestClassifyPrimarySession(t *testing.T) {
 		{"SELECT ROW_COUNT()", false},
 		{"SELECT @@gtid_binlog_pos", false}, // ReasonPrimaryStatus says it
 		{"SELECT NEXTVAL(s)", false},
+		{"SELECT LASTVAL(s)", true},
 		{"SELECT 1", false},
 	} {
 		t.Run(tc.sql, func(t *testing.T) {

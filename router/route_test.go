@@ -94,6 +94,7 @@ func TestPinReadOnlyTransactionClassified(t *testing.T) {
 		{"SELECT FOUND_ROWS()", TargetReplica, ReasonReadOnlyTxn}, // of the SELECT above
 		{"SELECT ROW_COUNT()", TargetReplica, ReasonReadOnlyTxn},
 		{"SELECT NEXTVAL(s)", TargetReplica, ReasonReadOnlyTxn},                       // the server refuses it, as on the primary
+		{"SELECT LASTVAL(s)", TargetPrimary, ReasonSessionFunc},                       // the session's value is its primary connection's
 		{"INSERT INTO t VALUES (LAST_INSERT_ID())", TargetReplica, ReasonReadOnlyTxn}, // likewise
 		{"SELECT 1; SELECT GET_LOCK('job', 0)", TargetReplica, ReasonReadOnlyTxn},
 		{"/* tailgate:replica */ SELECT @@gtid_binlog_pos", TargetReplica, ReasonReadOnlyTxn},

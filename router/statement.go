@@ -141,6 +141,9 @@ const (
 	// EffectConnectionID calls CONNECTION_ID(): the session has seen (and may have stored)
 	// its primary connection's thread id, which must stay the same from then on.
 	EffectConnectionID
+	// EffectSequence calls NEXTVAL() or SETVAL() (NEXT VALUE FOR): the connection's
+	// LASTVAL() of the sequence is now the session's, which cannot be replayed elsewhere.
+	EffectSequence
 )
 
 // Has reports whether every bit of f is in e.
@@ -163,6 +166,9 @@ type Statement struct {
 	// joined by ",", e.g. "@a,sql_mode" or "names"), so that a later SET of the same things
 	// replaces it in the session's replay list.
 	SetKey string
+	// SetReadsVars: a KindSessionSet whose values read variables (SET @n = @n + 1, SET
+	// sql_mode = CONCAT(@@sql_mode, ...)), so its replay needs the SETs before it.
+	SetReadsVars bool
 	// Autocommit is the value of SET autocommit=... (with EffectSetAutocommit).
 	Autocommit bool
 	// Multi is true when the text holds several statements.
@@ -226,4 +232,6 @@ type SetPart struct {
 	SQL   string // its own text, to replay
 	// Tracking: it has EffectSessionTracking.
 	Tracking bool
+	// ReadsVars: as Statement.SetReadsVars.
+	ReadsVars bool
 }
