@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -86,9 +87,15 @@ func (s *session) stmtPrepare(pkt []byte) error {
 	}
 	if st.Kind == router.KindSessionSet || st.Kind == router.KindUse {
 		// Its values come with each execute, so it cannot be replayed elsewhere: it runs
-		// on the primary, which the session then keeps.
-		st = &router.Statement{Kind: router.KindWrite, Reason: router.ReasonAdminCommand, Hint: st.Hint,
-			Effects: st.Effects & router.EffectSessionTracking}
+		// on the primary, which the session then keeps, and where it reads what it set:
+		// its user variables, or all it reads after a session variable.
+		effects := st.Effects&router.EffectSessionTracking | router.EffectUserVarAssign
+		for name := range strings.SplitSeq(st.SetKey, ",") {
+			if !strings.HasPrefix(name, "@") {
+				effects |= router.EffectUnreplayableState
+			}
+		}
+		st = &router.Statement{Kind: router.KindWrite, Reason: router.ReasonAdminCommand, Hint: st.Hint, Effects: effects}
 	}
 	// No waiting on a replica for the session's write: a prepare reads no rows, and where
 	// no replica shows the write yet (a table it just created) the primary prepares it.
@@ -106,9 +113,14 @@ func (s *session) stmtPrepare(pkt []byte) error {
 	s.retryable = d.Target == router.TargetReplica && s.txn == nil
 	out, err := s.execRelay(bc, pkt, respPrepare, id)
 	s.retryable = false
-	if errors.Is(err, errRetry) {
+	if errors.Is(err, errRetry) || errors.Is(err, errMissingOnReplica) {
 		s.srv.metrics.retries.Add(1)
-		if d, bc, err = s.route(st, false); err != nil {
+		if errors.Is(err, errRetry) {
+			d, bc, err = s.route(st, false)
+		} else {
+			d, bc, err = s.routePrimary(router.ReasonMissingOnReplica)
+		}
+		if err != nil {
 			return err
 		}
 		out, err = s.execRelay(bc, pkt, respPrepare, id)
@@ -182,7 +194,7 @@ run:
 			return err
 		}
 		bs, err = s.ensurePrepared(bc, ps)
-		if errors.Is(err, errRetry) {
+		if errors.Is(err, errRetry) || errors.Is(err, errMissingOnReplica) {
 			if d, bc, _, err = s.reroute(ps.st, d, bc, err); err != nil {
 				return err
 			}
@@ -263,6 +275,10 @@ func (s *session) ensurePrepared(bc *backendConn, ps *prepared) (*backendStmt, e
 	id, err := bc.prepareIn(ps.schema, ps.sql)
 	if err != nil {
 		var myErr *mysql.MyError
+		if errors.As(err, &myErr) && myErr.Code == mysql.ER_NO_SUCH_TABLE && s.retryable {
+			s.settleConn(bc) // see errMissingOnReplica
+			return nil, errMissingOnReplica
+		}
 		if errors.As(err, &myErr) {
 			s.settle(bc, relayOutcome{hasError: true}, nil)
 			return nil, s.clientError(myErr.Code, myErr.Message)

@@ -221,6 +221,12 @@ func (r *relayState) result() (bool, error) {
 	switch f.payload[0] {
 	case mysql.ERR_HEADER:
 		r.out.hasError = true
+		if r.missingTable(f) {
+			if err := r.bc.pio.skipFrame(f); err != nil {
+				return false, backendErr(err, false)
+			}
+			return false, errMissingOnReplica
+		}
 		r.out.readOnly = readOnlyError(f.payload)
 		if r.out.readOnly && !r.copied && (r.s.retryable || r.s.holdReadOnly && r.s.mayHoldReadOnly(r.bc)) {
 			// Nothing reached the client, and nothing ran (the server refused to write):
@@ -406,6 +412,12 @@ func (r *relayState) prepare() error {
 	p := f.payload
 	if len(p) > 0 && p[0] == mysql.ERR_HEADER {
 		r.out.hasError = true
+		if r.missingTable(f) {
+			if err := r.bc.pio.skipFrame(f); err != nil {
+				return backendErr(err, false)
+			}
+			return errMissingOnReplica
+		}
 		return r.pass(f)
 	}
 	if len(p) < 9 || p[0] != mysql.OK_HEADER {
@@ -460,6 +472,21 @@ func (r *relayState) prepare() error {
 // errWroteOnReplica tells query that a read ran into its replica's read-only error before
 // anything reached the client: it writes, and is run on the primary instead.
 var errWroteOnReplica = errors.New("a read wrote on a replica")
+
+// errMissingOnReplica tells query that a replica answered a read, before anything reached
+// the client, that a table it reads does not exist: the table may be new and not there
+// yet, or a temporary table tailgate did not see created on the session's primary
+// connection (by EXECUTE IMMEDIATE, a procedure). The read runs again on the primary, which
+// answers the same error when there is no such table.
+var errMissingOnReplica = errors.New("a table is missing on the replica")
+
+// missingTable reports an ERR packet ER_NO_SUCH_TABLE in answer to a read that may run
+// again elsewhere (session.retryable, so only on a replica) before anything reached the
+// client.
+func (r *relayState) missingTable(f frame) bool {
+	return r.s.retryable && !r.copied && len(f.payload) >= 3 &&
+		binary.LittleEndian.Uint16(f.payload[1:]) == mysql.ER_NO_SUCH_TABLE
+}
 
 // errPrimaryReadOnly tells query that the primary refused a statement as read-only before
 // anything reached the client: it waits for the primary to move (session.holdReadOnly).

@@ -50,6 +50,9 @@ type session struct {
 	locks        int
 	tablesLocked bool
 	userVarsPin  bool // user variables assigned in statements: reads that use them stay on the primary
+	// stateOnPrimary: session variables were set where they cannot be replayed (a prepared
+	// SET): every read stays on the primary connection that has them.
+	stateOnPrimary bool
 	// stickyPrimary keeps the primary connection after state that cannot be replayed on
 	// another connection (user variables assigned in statements, SQL PREPARE, CALL,
 	// multi-statements with writes, admin statements).
@@ -103,6 +106,7 @@ func (s *session) view() router.SessionView {
 		LocksHeld:         s.locks > 0,
 		TablesLocked:      s.tablesLocked,
 		UserVarsOnPrimary: s.userVarsPin,
+		StateOnPrimary:    s.stateOnPrimary,
 	}
 	if s.txn != nil {
 		v.TransactionBackend = s.txn.b.Name
@@ -457,6 +461,9 @@ func (s *session) reroute(st *router.Statement, d router.Decision, bc *backendCo
 	case errors.Is(err, errWroteOnReplica): // the read writes: the primary
 		s.learnWrites(st, d.Backend)
 		d, bc, err = s.routePrimary(router.ReasonWroteOnReplica)
+	case errors.Is(err, errMissingOnReplica): // a table the replica lacks: the primary
+		s.srv.metrics.retries.Add(1)
+		d, bc, err = s.routePrimary(router.ReasonMissingOnReplica)
 	case errors.Is(err, errPrimaryReadOnly): // a switchover: the next primary
 		s.awaitPrimaryMove(bc.b)
 		d, bc, err = s.route(st, true)
@@ -629,7 +636,7 @@ func (s *session) execRelay(bc *backendConn, pkt []byte, kind respKind, stmtID u
 		s.drop(bc)
 		return out, errKilled
 	}
-	if errors.Is(err, errWroteOnReplica) || errors.Is(err, errPrimaryReadOnly) {
+	if errors.Is(err, errWroteOnReplica) || errors.Is(err, errPrimaryReadOnly) || errors.Is(err, errMissingOnReplica) {
 		s.settleConn(bc) // it answered in full: the connection is as before
 		return out, err
 	}
@@ -733,17 +740,33 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 			s.tempTables = map[string]struct{}{}
 		}
 		for _, t := range st.Tables {
-			s.tempTables[t] = struct{}{}
+			s.tempTables[s.tableKey(t)] = struct{}{}
 		}
+		// Should the session lose track of it (a DROP tailgate reads as dropping it that
+		// does not), the table must still never reach another session.
+		bc.dirty = true
 	}
 	if e.Has(router.EffectDropTable) {
 		for _, t := range st.Tables {
-			delete(s.tempTables, t)
+			delete(s.tempTables, s.tableKey(t))
+		}
+	}
+	if e.Has(router.EffectRenameTable) {
+		for i := 0; i+1 < len(st.Tables); i += 2 {
+			if old := s.tableKey(st.Tables[i]); len(s.tempTables) > 0 {
+				if _, ok := s.tempTables[old]; ok {
+					delete(s.tempTables, old)
+					s.tempTables[s.tableKey(st.Tables[i+1])] = struct{}{}
+				}
+			}
 		}
 	}
 	if e.Has(router.EffectUserVarAssign) {
 		s.userVarsPin = true
 		s.stickyPrimary = s.stickyPrimary || bc.b.Primary
+	}
+	if e.Has(router.EffectUnreplayableState) {
+		s.stateOnPrimary = s.stateOnPrimary || bc.b.Primary
 	}
 	if e.Has(router.EffectSequence) {
 		// LASTVAL() / PREVIOUS VALUE FOR now answer with this connection's value.
@@ -765,6 +788,15 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 	if e.Has(router.EffectUnlockTables) {
 		s.tablesLocked = false
 	}
+}
+
+// tableKey names a table of a statement (router.Statement.Tables) with its database: the
+// session's when the statement names none.
+func (s *session) tableKey(name string) string {
+	if strings.Contains(name, ".") {
+		return name
+	}
+	return strings.ToLower(s.state.schema) + "." + name
 }
 
 // onSessionTrack learns from an OK packet's session state block: the default database
@@ -883,6 +915,7 @@ func (s *session) resetState() {
 		s.release(bc)
 	}
 	s.txn, s.locks, s.tablesLocked, s.userVarsPin, s.stickyPrimary, s.tempTables = nil, 0, false, false, false, nil
+	s.stateOnPrimary = false
 	s.autocommit, s.lastInsertID, s.insertConn, s.insertUnknown, s.lastConn = true, 0, nil, false, nil
 	s.sqlMode = s.srv.defaultSQLMode()
 	s.owner = &stateOwner{}

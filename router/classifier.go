@@ -387,6 +387,21 @@ func classifyNode(n ast.StmtNode) *Statement {
 			st.Tables = []string{tableName(n.Table)}
 		}
 		return st
+	case *ast.RenameTableStmt:
+		st := &Statement{Kind: KindWrite, Reason: ReasonDDL, Effects: EffectRenameTable}
+		for _, tt := range n.TableToTables {
+			st.Tables = append(st.Tables, tableName(tt.OldTable), tableName(tt.NewTable))
+		}
+		return st
+	case *ast.AlterTableStmt:
+		st := &Statement{Kind: KindWrite, Reason: ReasonDDL}
+		for _, spec := range n.Specs {
+			if spec.Tp == ast.AlterTableRenameTable && spec.NewTable != nil && n.Table != nil {
+				st.Effects = EffectRenameTable
+				st.Tables = []string{tableName(n.Table), tableName(spec.NewTable)}
+			}
+		}
+		return st
 	case *ast.DropTableStmt:
 		st := &Statement{Kind: KindWrite, Reason: ReasonDDL}
 		if !n.IsView { // a plain DROP TABLE also drops a temporary table of that name
@@ -578,6 +593,9 @@ func isTrueWord(s string) bool { return s == "on" || s == "true" || s == "1" }
 
 func tableName(t *ast.TableName) string {
 	// Clone: the name may be a substring of the statement text, which the caller owns.
+	if t.Schema.L != "" {
+		return t.Schema.L + "." + t.Name.L
+	}
 	return strings.Clone(t.Name.L)
 }
 
@@ -971,8 +989,7 @@ func dropTableFallback(toks []token) *Statement {
 }
 
 // objectName reads a table name, [db.]name, each part a word or a `quoted` identifier, and
-// returns it as Statement.Tables holds names (lower case, unqualified) with the tokens after
-// it.
+// returns it as Statement.Tables holds names with the tokens after it.
 func objectName(toks []token) (name string, rest []token, ok bool) {
 	part := func(t token) (string, bool) {
 		switch t.kind {
@@ -992,8 +1009,9 @@ func objectName(toks []token) (name string, rest []token, ok bool) {
 	name, ok = part(toks[0])
 	rest = toks[1:]
 	if ok && len(rest) >= 2 && rest[0].is(".") {
-		name, ok = part(rest[1])
-		rest = rest[2:]
+		var table string
+		table, ok = part(rest[1])
+		name, rest = name+"."+table, rest[2:]
 	}
 	if !ok {
 		return "", nil, false

@@ -323,14 +323,14 @@ var classifyCases = []struct {
 	{"CREATE TABLE t (id int primary key)", write(ReasonDDL)},
 	{"CREATE TABLE t2 LIKE t", write(ReasonDDL)},
 	{"CREATE TEMPORARY TABLE tmp1 (id int)", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp1"}}},
-	{"CREATE TEMPORARY TABLE IF NOT EXISTS db.Tmp2 LIKE t", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp2"}}},
+	{"CREATE TEMPORARY TABLE IF NOT EXISTS db.Tmp2 LIKE t", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"db.tmp2"}}},
 	{"DROP TEMPORARY TABLE tmp1", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"tmp1"}}},
-	{"DROP TABLE IF EXISTS a, db.B", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"a", "b"}}},
+	{"DROP TABLE IF EXISTS a, db.B", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"a", "db.b"}}},
 	{"DROP VIEW v", write(ReasonDDL)},
 	{"ALTER TABLE t ADD COLUMN c int", write(ReasonDDL)},
 	{"TRUNCATE t", write(ReasonDDL)},
 	{"TRUNCATE TABLE t", write(ReasonDDL)},
-	{"RENAME TABLE a TO b", write(ReasonDDL)},
+	{"RENAME TABLE a TO b", want{kind: KindWrite, reason: ReasonDDL, effects: EffectRenameTable, tables: []string{"a", "b"}}},
 	{"CREATE INDEX i ON t (a)", write(ReasonDDL)},
 	{"DROP INDEX i ON t", write(ReasonDDL)},
 	{"CREATE DATABASE d", write(ReasonDDL)},
@@ -338,7 +338,7 @@ var classifyCases = []struct {
 	{"CREATE VIEW v AS SELECT 1", write(ReasonDDL)},
 	{"CREATE SEQUENCE s", write(ReasonDDL)},
 	{"DROP SEQUENCE s", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"s"}}}, // a temporary one first
-	{"DROP SEQUENCE IF EXISTS a, db.B", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"a", "b"}}},
+	{"DROP SEQUENCE IF EXISTS a, db.B", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"a", "db.b"}}},
 	{"CREATE PROCEDURE p() BEGIN SELECT 1; END", write(ReasonDDL)},
 	{"DROP PROCEDURE p", write(ReasonDDL)},
 	{"CREATE OR REPLACE TABLE t (id int)", write(ReasonUnparsed)}, // MariaDB: parser rejects it
@@ -346,10 +346,10 @@ var classifyCases = []struct {
 	// names, which the session's reads must find on the primary (or no longer need to).
 	{"CREATE OR REPLACE TEMPORARY TABLE tmp_cr (a INT)", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp_cr"}}},
 	{"create or replace temporary table Tmp_Cr(a int) engine=Aria", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp_cr"}}},
-	{"/* tailgate:primary */ CREATE OR REPLACE TEMPORARY TABLE db.`t``1` SELECT 1 AS a", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"t`1"}}},
-	{"CREATE TEMPORARY TABLE IF NOT EXISTS `db`.`Tmp 2` (a INT) WITH SYSTEM VERSIONING", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp 2"}}},
+	{"/* tailgate:primary */ CREATE OR REPLACE TEMPORARY TABLE db.`t``1` SELECT 1 AS a", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"db.t`1"}}},
+	{"CREATE TEMPORARY TABLE IF NOT EXISTS `db`.`Tmp 2` (a INT) WITH SYSTEM VERSIONING", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"db.tmp 2"}}},
 	{"CREATE TEMPORARY SEQUENCE tmp_sq", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"tmp_sq"}}},
-	{"CREATE OR REPLACE TEMPORARY SEQUENCE IF NOT EXISTS db.Sq START WITH 10 INCREMENT BY 2;", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"sq"}}},
+	{"CREATE OR REPLACE TEMPORARY SEQUENCE IF NOT EXISTS db.Sq START WITH 10 INCREMENT BY 2;", want{kind: KindWrite, reason: ReasonDDL, effects: EffectCreateTempTable, tables: []string{"db.sq"}}},
 	{"CREATE OR REPLACE TEMPORARY TABLE a, b (x int)", write(ReasonUnparsed)},
 	{"CREATE OR REPLACE TEMPORARY TABLE (x int)", write(ReasonUnparsed)},
 	{"CREATE OR REPLACE TEMPORARY TABLE `` (x int)", write(ReasonUnparsed)},
@@ -357,7 +357,7 @@ var classifyCases = []struct {
 	{"CREATE OR REPLACE SEQUENCE s", write(ReasonUnparsed)},                 // not temporary: nothing to follow
 	{"CREATE TEMPORARY SEQUENCE a; SELECT * FROM a", write(ReasonUnparsed)}, // no fallback for several statements
 	{"DROP TEMPORARY SEQUENCE tmp_sq", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"tmp_sq"}}},
-	{"DROP TEMPORARY SEQUENCE IF EXISTS tmp_sq, db.`S2`", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"tmp_sq", "s2"}}},
+	{"DROP TEMPORARY SEQUENCE IF EXISTS tmp_sq, db.`S2`", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"tmp_sq", "db.s2"}}},
 	{"DROP TEMPORARY TABLE tmp1 WAIT 5", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"tmp1"}}},
 	{"DROP TABLE IF EXISTS a, /* kept */ b NOWAIT CASCADE", want{kind: KindWrite, reason: ReasonDDL, effects: EffectDropTable, tables: []string{"a", "b"}}},
 	{"DROP TEMPORARY TABLE tmp1 WAIT", write(ReasonUnparsed)},
@@ -368,6 +368,9 @@ var classifyCases = []struct {
 	// CALL, locks and administration.
 	{"CALL p()", write(ReasonCall)},
 	{"CALL p(@a)", writeWith(ReasonCall, EffectUsesUserVars)},
+	{"RENAME TABLE A TO db.b, c TO d", want{kind: KindWrite, reason: ReasonDDL, effects: EffectRenameTable, tables: []string{"a", "db.b", "c", "d"}}},
+	{"ALTER TABLE a RENAME TO b", want{kind: KindWrite, reason: ReasonDDL, effects: EffectRenameTable, tables: []string{"a", "b"}}},
+	{"ALTER TABLE a ADD COLUMN x INT", write(ReasonDDL)},
 	{"LOCK TABLES t WRITE", writeWith(ReasonAdminCommand, EffectLockTables)},
 	// MariaDB's forms the parser rejects, and FLUSH TABLES that lock tables.
 	{"LOCK TABLES t LOW_PRIORITY WRITE", writeWith(ReasonAdminCommand, EffectLockTables)},

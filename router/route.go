@@ -116,6 +116,7 @@ type SessionView struct {
 	LocksHeld          bool // GET_LOCK locks held on the primary
 	TablesLocked       bool // LOCK TABLES in effect on the primary
 	UserVarsOnPrimary  bool // user variables were assigned in a way that cannot be replayed
+	StateOnPrimary     bool // session variables were set in a way that cannot be replayed
 	LastBackend        string
 	// WritePosition is the GTID of the session's last write, for read-your-writes ("" = none).
 	WritePosition string
@@ -233,6 +234,12 @@ func Pin(st *Statement, s *SessionView) Decision {
 			return primary(st.Reason)
 		case st.Kind == KindLastBackend && s.LastBackend == PrimaryName:
 			return primary(ReasonLastBackend) // the diagnostics of such a read
+		case st.Kind == KindSessionSet && st.Effects.Has(EffectSetAutocommit):
+			// The session's autocommit lives on the primary, where its writes go: set on
+			// the replica, a later write would commit on its own.
+			return primary(ReasonSessionState)
+		case s.UserVarsOnPrimary && st.Effects.Has(EffectUsesUserVars):
+			return primary(ReasonUserVarsPinned) // they live on the primary connection only
 		}
 		return on(s.TransactionBackend, ReasonReadOnlyTxn)
 	}
@@ -261,6 +268,8 @@ func Pin(st *Statement, s *SessionView) Decision {
 		return primary(ReasonHintPrimary)
 	case s.AutocommitOff:
 		return primary(ReasonAutocommitOff)
+	case s.StateOnPrimary:
+		return primary(ReasonSessionState)
 	case s.TablesLocked:
 		return primary(ReasonAdminCommand)
 	case s.TempTables:

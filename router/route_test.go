@@ -36,6 +36,8 @@ func TestPin(t *testing.T) {
 		{"hint replica", &Statement{Kind: KindRead, Hint: HintReplica}, SessionView{}, TargetReplica, "", ReasonHintReplica},
 		{"hint replica does not move a write", &Statement{Kind: KindWrite, Reason: ReasonWrite, Hint: HintReplica}, SessionView{}, TargetPrimary, PrimaryName, ReasonWrite},
 		{"hint replica does not leave a transaction", &Statement{Kind: KindRead, Hint: HintReplica}, SessionView{TransactionBackend: PrimaryName}, TargetPrimary, PrimaryName, ReasonInTransaction},
+		{"a read after a prepared SET of a session variable", read, SessionView{StateOnPrimary: true}, TargetPrimary, PrimaryName, ReasonSessionState},
+		{"a read-only transaction after it", &Statement{Kind: KindBeginReadOnly}, SessionView{StateOnPrimary: true}, TargetPrimary, PrimaryName, ReasonSessionState},
 		{"show warnings follows the last backend", &Statement{Kind: KindLastBackend}, SessionView{LastBackend: "r2"}, TargetReplica, "r2", ReasonLastBackend},
 		{"show warnings without history", &Statement{Kind: KindLastBackend}, SessionView{}, TargetPrimary, PrimaryName, ReasonLastBackend},
 		{"session set runs where the session last ran", &Statement{Kind: KindSessionSet}, SessionView{LastBackend: "r1"}, TargetReplica, "r1", ReasonSessionState},
@@ -56,6 +58,10 @@ func TestPin(t *testing.T) {
 		{"session function in primary transaction", &Statement{Kind: KindWrite, Reason: ReasonSessionFunc, PrimarySession: true}, SessionView{TransactionBackend: PrimaryName}, TargetPrimary, PrimaryName, ReasonInTransaction},
 		{"show warnings after a read left the replica transaction", &Statement{Kind: KindLastBackend}, SessionView{TransactionBackend: "r1", LastBackend: PrimaryName}, TargetPrimary, PrimaryName, ReasonLastBackend},
 		{"show warnings in the replica transaction", &Statement{Kind: KindLastBackend}, SessionView{TransactionBackend: "r1", LastBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
+		{"set autocommit in the replica transaction goes to the primary", &Statement{Kind: KindSessionSet, Effects: EffectSetAutocommit}, SessionView{TransactionBackend: "r1", LastBackend: "r1"}, TargetPrimary, PrimaryName, ReasonSessionState},
+		{"other sets stay in the replica transaction", &Statement{Kind: KindSessionSet, SetKey: "time_zone"}, SessionView{TransactionBackend: "r1", LastBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
+		{"user variables living on the primary are read there", &Statement{Kind: KindRead, Effects: EffectUsesUserVars}, SessionView{TransactionBackend: "r1", UserVarsOnPrimary: true}, TargetPrimary, PrimaryName, ReasonUserVarsPinned},
+		{"replayed user variables are read in the replica transaction", &Statement{Kind: KindRead, Effects: EffectUsesUserVars}, SessionView{TransactionBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

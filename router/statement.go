@@ -104,6 +104,9 @@ const (
 	// ReasonWroteOnReplica: a read of the statement's digest ran into a replica's
 	// read-only error (it writes: a view or trigger calling a writing function).
 	ReasonWroteOnReplica Reason = "wrote_on_replica"
+	// ReasonMissingOnReplica: a replica answered a read that a table it reads does not
+	// exist; the read ran again on the primary.
+	ReasonMissingOnReplica Reason = "missing_on_replica"
 	// ReasonRulePrimary, ReasonRuleReplica: a routing rule (config [[rules]]) said so.
 	ReasonRulePrimary Reason = "rule_primary"
 	ReasonRuleReplica Reason = "rule_replica"
@@ -119,7 +122,7 @@ const (
 )
 
 // Effect is a bit set of session side effects a statement has once it ran.
-type Effect uint16
+type Effect uint32
 
 const (
 	EffectGetLock          Effect = 1 << iota // calls GET_LOCK()
@@ -144,6 +147,12 @@ const (
 	// EffectSequence calls NEXTVAL() or SETVAL() (NEXT VALUE FOR): the connection's
 	// LASTVAL() of the sequence is now the session's, which cannot be replayed elsewhere.
 	EffectSequence
+	// EffectRenameTable: RENAME TABLE or ALTER TABLE ... RENAME, which renames a temporary
+	// table too (Statement.Tables holds each old name followed by its new one).
+	EffectRenameTable
+	// EffectUnreplayableState sets session variables to values the text does not show (a
+	// prepared SET takes them with each execute): they live on the connection it ran on.
+	EffectUnreplayableState
 )
 
 // Has reports whether every bit of f is in e.
@@ -158,7 +167,8 @@ type Statement struct {
 	MaxLag  time.Duration // from /* tailgate:max_lag=500ms */; 0 when absent
 	Effects Effect
 
-	// Tables lists the temporary tables created or the tables dropped (lower case, unqualified).
+	// Tables lists the temporary tables created, the tables dropped, or the tables renamed
+	// as old, new pairs: lower case, "db.name" when the statement names the database.
 	Tables []string
 	// Schema is the database of a USE statement.
 	Schema string
