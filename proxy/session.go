@@ -711,14 +711,13 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 		s.retrack(bc)
 	}
 	if bc.b.Primary {
-		switch st.Reason {
-		case router.ReasonCall, router.ReasonUnparsed:
-			// What a procedure or text tailgate cannot read left on the connection cannot be
-			// replayed (a body's or an EXECUTE IMMEDIATE's variables, OUT parameters, table
-			// locks): the session keeps the connection, and its reads of user variables go
-			// there.
+		switch {
+		case st.Reason == router.ReasonCall || st.Effects.Has(router.EffectOpaque):
+			// What a procedure or EXECUTE left on the connection cannot be replayed (its
+			// variables, OUT parameters, temporary tables, locks): the session keeps the
+			// connection, and its reads of user variables go there.
 			s.stickyPrimary, s.userVarsPin = true, true
-		case router.ReasonAdminCommand, router.ReasonMultiWrite:
+		case st.Reason == router.ReasonAdminCommand, st.Reason == router.ReasonMultiWrite:
 			s.stickyPrimary = true
 		}
 	}
@@ -753,11 +752,9 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 	}
 	if e.Has(router.EffectRenameTable) {
 		for i := 0; i+1 < len(st.Tables); i += 2 {
-			if old := s.tableKey(st.Tables[i]); len(s.tempTables) > 0 {
-				if _, ok := s.tempTables[old]; ok {
-					delete(s.tempTables, old)
-					s.tempTables[s.tableKey(st.Tables[i+1])] = struct{}{}
-				}
+			if old := s.tableKey(st.Tables[i]); hasKey(s.tempTables, old) {
+				delete(s.tempTables, old)
+				s.tempTables[s.tableKey(st.Tables[i+1])] = struct{}{}
 			}
 		}
 	}
@@ -788,6 +785,11 @@ func (s *session) applyEffects(st *router.Statement, bc *backendConn, sql []byte
 	if e.Has(router.EffectUnlockTables) {
 		s.tablesLocked = false
 	}
+}
+
+func hasKey(m map[string]struct{}, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // tableKey names a table of a statement (router.Statement.Tables) with its database: the

@@ -433,11 +433,13 @@ func classifyNode(n ast.StmtNode) *Statement {
 			st.Effects = EffectLockTables
 		}
 		return st
+	case *ast.ExecuteStmt:
+		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand, Effects: EffectOpaque}
 	case *ast.SetPwdStmt, *ast.SetDefaultRoleStmt,
 		*ast.ShutdownStmt, *ast.RestartStmt,
 		*ast.GrantStmt, *ast.GrantRoleStmt, *ast.GrantProxyStmt, *ast.RevokeStmt, *ast.RevokeRoleStmt,
 		*ast.CreateUserStmt, *ast.AlterUserStmt, *ast.DropUserStmt, *ast.RenameUserStmt,
-		*ast.AnalyzeTableStmt, *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt,
+		*ast.AnalyzeTableStmt, *ast.PrepareStmt, *ast.DeallocateStmt,
 		*ast.ExplainForStmt, *ast.TraceStmt, *ast.BinlogStmt, *ast.AdminStmt, *ast.AlterInstanceStmt,
 		*ast.SetConfigStmt, *ast.SetSessionStatesStmt, *ast.SetResourceGroupStmt,
 		*ast.CreateBindingStmt, *ast.DropBindingStmt, *ast.SetBindingStmt,
@@ -902,6 +904,8 @@ func (c *Classifier) fallback(sql string, depth int) *Statement {
 		return c.setFallback(sql, toks, depth)
 	case first.is("XA"), first.is("HANDLER"):
 		return &Statement{Kind: KindWrite, Reason: ReasonAdminCommand}
+	case first.is("EXECUTE") && len(toks) > 1 && toks[1].is("IMMEDIATE"):
+		return &Statement{Kind: KindWrite, Reason: ReasonUnparsed, Effects: EffectOpaque}
 	case first.is("LOCK") && len(toks) > 1 && (toks[1].is("TABLE") || toks[1].is("TABLES")):
 		// MariaDB's forms the parser rejects (LOW_PRIORITY WRITE, WRITE CONCURRENT, WAIT n,
 		// LOCK TABLE t AS a): the session holds table locks all the same.

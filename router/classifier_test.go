@@ -396,7 +396,10 @@ var classifyCases = []struct {
 	{"DROP USER u", write(ReasonAdminCommand)},
 	{"ANALYZE TABLE t", write(ReasonAdminCommand)},
 	{"PREPARE s FROM 'SELECT 1'", write(ReasonAdminCommand)},
-	{"EXECUTE s", write(ReasonAdminCommand)},
+	{"EXECUTE s", writeWith(ReasonAdminCommand, EffectOpaque)},
+	{"EXECUTE s USING @a", writeWith(ReasonAdminCommand, EffectOpaque)},
+	{"EXECUTE IMMEDIATE 'SET @x = 1'", writeWith(ReasonUnparsed, EffectOpaque)},
+	{"INSERT INTO t (v) VALUES (1) RETURNING id", write(ReasonUnparsed)}, // keeps no connection
 	{"DEALLOCATE PREPARE s", write(ReasonAdminCommand)},
 	{"SHUTDOWN", write(ReasonAdminCommand)},
 	{"HANDLER t OPEN", write(ReasonAdminCommand)}, // fallback

@@ -153,6 +153,10 @@ const (
 	// EffectUnreplayableState sets session variables to values the text does not show (a
 	// prepared SET takes them with each execute): they live on the connection it ran on.
 	EffectUnreplayableState
+	// EffectOpaque runs statements the text does not show (EXECUTE of a SQL prepared
+	// statement, EXECUTE IMMEDIATE), which may leave variables, temporary tables or locks on
+	// the connection, as a CALL may.
+	EffectOpaque
 )
 
 // Has reports whether every bit of f is in e.
