@@ -238,8 +238,10 @@ func Pin(st *Statement, s *SessionView) Decision {
 			// The session's autocommit lives on the primary, where its writes go: set on
 			// the replica, a later write would commit on its own.
 			return primary(ReasonSessionState)
-		case s.UserVarsOnPrimary && st.Effects.Has(EffectUsesUserVars):
-			return primary(ReasonUserVarsPinned) // they live on the primary connection only
+		case s.UserVarsOnPrimary && st.Effects.Has(EffectUsesUserVars) && !st.MayWrite():
+			// They live on the primary connection only. (A write stays, for the
+			// transaction's server to refuse: on the primary it would commit.)
+			return primary(ReasonUserVarsPinned)
 		}
 		return on(s.TransactionBackend, ReasonReadOnlyTxn)
 	}
