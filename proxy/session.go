@@ -278,6 +278,9 @@ func (s *session) query(pkt []byte) error {
 	if st.Kind == router.KindKill {
 		return s.killStatement(st.Kill)
 	}
+	if s.txn != nil && !s.txn.b.Primary && st.CommitsImplicitly() {
+		s.endReplicaTransaction()
+	}
 	d, bc, err := s.route(st, true)
 	if err != nil {
 		return err
@@ -673,6 +676,21 @@ func (s *session) syncFailed(bc *backendConn, err error) error {
 		return s.flushClient()
 	}
 	return s.failedBeforeAnswer(bc, err)
+}
+
+// endReplicaTransaction ends the session's read-only transaction on a replica before a
+// statement that commits implicitly (router.Statement.CommitsImplicitly), as the server
+// would: the statement then runs where it goes outside a transaction. The COMMIT of a
+// read-only transaction has nothing to lose; a connection that fails it is dropped.
+func (s *session) endReplicaTransaction() {
+	bc := s.txn
+	s.txn = nil
+	if err := bc.simpleCommand(mysql.COM_QUERY, "COMMIT"); err != nil {
+		s.log.Warn("ending a read-only transaction on a replica failed; connection dropped", "backend", bc.b.Name, "error", err)
+		s.drop(bc)
+		return
+	}
+	s.settleConn(bc)
 }
 
 // learnStatus updates transaction state from the server status flags.

@@ -239,7 +239,10 @@ func (c *Classifier) classifyText(sql string, depth int) *Statement {
 	if st := killFallback(sql); st != nil {
 		return st
 	}
-	if depth < maxFallbackDepth && c.mode == 0 {
+	// The fallbacks' tokenizer reads backslash escapes: not under NO_BACKSLASH_ESCAPES.
+	// (Under ANSI_QUOTES, "..." is one token either way; classify keeps a backslash and a
+	// double quote together away from here.)
+	if depth < maxFallbackDepth && c.mode&ModeNoBackslashEscapes == 0 {
 		if st := c.fallback(sql, depth); st != nil {
 			return st
 		}

@@ -830,6 +830,23 @@ func TestANSIQuotes(t *testing.T) {
 				checkStatement(t, ansi.Classify(tc.sql), tc.want)
 			}
 		}
+		// The fallbacks the parser needs for MariaDB's forms, but under NO_BACKSLASH_ESCAPES,
+		// whose backslashes their tokenizer would misread: unparsed there (the primary).
+		fallback := m&ModeNoBackslashEscapes == 0
+		for _, tc := range []struct {
+			sql  string
+			want want
+		}{
+			{`SELECT k INTO @v FROM "t" ORDER BY id LIMIT 1`, writeWith(ReasonSelectInto, EffectUserVarAssign)},
+			{`LOCK TABLES "t" WRITE CONCURRENT`, writeWith(ReasonAdminCommand, EffectLockTables)},
+		} {
+			if !fallback {
+				tc.want = write(ReasonUnparsed)
+			}
+			for range 2 { // parsed, then cached
+				checkStatement(t, ansi.Classify(tc.sql), tc.want)
+			}
+		}
 		if st := ansi.Classify(`KILL 10005 /* "\" */`); st.Kind != KindKill || st.Kill.ID != 10005 {
 			t.Errorf("mode %d: a KILL with both a quote and a backslash = %+v, want tailgate's KILL", m, st)
 		}

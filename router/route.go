@@ -226,11 +226,14 @@ func Pin(st *Statement, s *SessionView) Decision {
 		switch {
 		case s.TransactionBackend == PrimaryName:
 			return primary(ReasonInTransaction)
-		case st.Kind == KindWrite && !st.MayWrite() && (st.PrimarySession || st.Reason == ReasonPrimaryStatus):
+		case st.Kind == KindWrite && !st.MayWrite() &&
+			(st.PrimarySession || st.Reason == ReasonPrimaryStatus || st.Effects.Has(EffectUserVarAssign)):
 			// A read-only transaction on a replica holds a snapshot of the data, not the
 			// session: its user locks, LAST_INSERT_ID() and thread id are the primary
-			// connection's, and the binlog position asked for is the primary's. Such a read
-			// runs there as it would outside the transaction, which stays on its replica.
+			// connection's, the binlog position asked for is the primary's, and user
+			// variables assigned in a statement live on the primary connection (later
+			// reads of them go there). Such a statement runs there as it would outside the
+			// transaction, which stays on its replica.
 			return primary(st.Reason)
 		case st.Kind == KindLastBackend && s.LastBackend == PrimaryName:
 			return primary(ReasonLastBackend) // the diagnostics of such a read

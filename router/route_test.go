@@ -62,6 +62,7 @@ func TestPin(t *testing.T) {
 		{"other sets stay in the replica transaction", &Statement{Kind: KindSessionSet, SetKey: "time_zone"}, SessionView{TransactionBackend: "r1", LastBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
 		{"user variables living on the primary are read there", &Statement{Kind: KindRead, Effects: EffectUsesUserVars}, SessionView{TransactionBackend: "r1", UserVarsOnPrimary: true}, TargetPrimary, PrimaryName, ReasonUserVarsPinned},
 		{"a write of such variables stays in the replica transaction, to fail there", &Statement{Kind: KindWrite, Reason: ReasonWrite, Effects: EffectUsesUserVars}, SessionView{TransactionBackend: "r1", UserVarsOnPrimary: true}, TargetReplica, "r1", ReasonReadOnlyTxn},
+		{"a user variable assigned in the replica transaction is assigned on the primary", &Statement{Kind: KindWrite, Reason: ReasonUserVarAssign, Effects: EffectUserVarAssign}, SessionView{TransactionBackend: "r1"}, TargetPrimary, PrimaryName, ReasonUserVarAssign},
 		{"replayed user variables are read in the replica transaction", &Statement{Kind: KindRead, Effects: EffectUsesUserVars}, SessionView{TransactionBackend: "r1"}, TargetReplica, "r1", ReasonReadOnlyTxn},
 	}
 	for _, tc := range tests {

@@ -207,6 +207,15 @@ type Statement struct {
 	PrimarySession bool
 }
 
+// CommitsImplicitly reports a statement that ends the session's transaction before it
+// runs: BEGIN and START TRANSACTION, DDL, LOCK TABLES. Inside a read-only transaction on a
+// replica it must not run there: the transaction ends, and the statement goes where it
+// would outside one.
+func (st *Statement) CommitsImplicitly() bool {
+	return st.Kind == KindBegin || st.Kind == KindBeginReadOnly ||
+		st.Kind == KindWrite && (st.Reason == ReasonDDL || st.Effects.Has(EffectLockTables))
+}
+
 // MayWrite reports whether the statement may change data on the primary: a write, text
 // tailgate cannot see into (unparsed, a CALL, a multi-statement, EXECUTE of a SQL-level
 // prepared statement, a sequence), or a read whose digest ran into a replica's read-only
