@@ -116,6 +116,15 @@ var semanticsScripts = []struct {
 		"COMMIT",
 		"SELECT @v0",
 	}, nil, ""},
+	{"the session's database dropped", []string{
+		"CREATE DATABASE sem_lock_db",
+		"USE sem_lock_db",
+		"DROP DATABASE sem_lock_db",
+		"SELECT DATABASE()",
+		"SELECT COUNT(*) FROM sem",
+		"USE tailgate_test",
+		"SELECT DATABASE(), COUNT(*) FROM sem",
+	}, nil, ""},
 	{"read-only transactions and session state", []string{
 		"SELECT @uv := 7",
 		"START TRANSACTION READ ONLY",
@@ -429,9 +438,15 @@ func TestSessionSemanticsConcurrent(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	t.Logf("%d results compared from %d concurrent sessions; backend connections now %v", compared.Load(), copies*len(semanticsScripts), backendThreads(tg))
+	threads := backendThreads(tg)
+	t.Logf("%d results compared from %d concurrent sessions; backend connections now %v", compared.Load(), copies*len(semanticsScripts), threads)
 	if compared.Load() == 0 {
 		t.Fatal("nothing compared")
+	}
+	for name, n := range threads {
+		if n > int64(cfg.Proxy.MaxBackendConnections) {
+			t.Errorf("%s: %d backend connections, more than max_backend_connections %d", name, n, cfg.Proxy.MaxBackendConnections)
+		}
 	}
 }
 

@@ -212,10 +212,3 @@ func (p *pool) closeIdle() {
 		bc.close()
 	}
 }
-
-// adopt accounts for a connection opened outside get.
-func (p *pool) adopt() {
-	p.mu.Lock()
-	p.open++
-	p.mu.Unlock()
-}

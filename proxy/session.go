@@ -1013,13 +1013,19 @@ func (s *session) conn(name string) (*backendConn, error) {
 		}
 	}
 	if fresh || s.state.schema == "" && bc.schema != "" {
-		// No way to "unselect" a database (nor a role): use a new connection.
-		b.pool.discard(bc)
-		if bc, err = s.srv.dial(b, &s.dial); err != nil {
+		// No way to "unselect" a database (nor a role): use a new connection, in the
+		// session's database (none, after the client dropped the one it was in). It takes
+		// the old one's place in the pool: given back first, the place could go to another
+		// session meanwhile, and the pool would hold more than max_backend_connections.
+		pool := bc.pool
+		bc.close()
+		p := s.dial
+		p.schema = s.state.schema
+		if bc, err = s.srv.dial(b, &p); err != nil {
+			pool.dropped()
 			return nil, err
 		}
-		bc.pool, bc.key = b.pool, s.key
-		b.pool.adopt()
+		bc.pool, bc.key = pool, s.key
 	}
 	bc.owner = s.owner
 	if b.Primary && !s.autocommit {
