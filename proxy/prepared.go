@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -90,10 +89,8 @@ func (s *session) stmtPrepare(pkt []byte) error {
 		// on the primary, which the session then keeps, and where it reads what it set:
 		// its user variables, or all it reads after a session variable.
 		effects := st.Effects&router.EffectSessionTracking | router.EffectUserVarAssign
-		for name := range strings.SplitSeq(st.SetKey, ",") {
-			if !strings.HasPrefix(name, "@") {
-				effects |= router.EffectUnreplayableState
-			}
+		if st.SetsSessionVars() {
+			effects |= router.EffectUnreplayableState
 		}
 		st = &router.Statement{Kind: router.KindWrite, Reason: router.ReasonAdminCommand, Hint: st.Hint, Effects: effects}
 	}
@@ -113,13 +110,8 @@ func (s *session) stmtPrepare(pkt []byte) error {
 	s.retryable = d.Target == router.TargetReplica && s.txn == nil
 	out, err := s.execRelay(bc, pkt, respPrepare, id)
 	s.retryable = false
-	if errors.Is(err, errRetry) || errors.Is(err, errMissingOnReplica) {
-		s.srv.metrics.retries.Add(1)
-		if errors.Is(err, errRetry) {
-			d, bc, err = s.route(st, false)
-		} else {
-			d, bc, err = s.routePrimary(router.ReasonMissingOnReplica)
-		}
+	var again bool
+	if d, bc, again, err = s.reroute(st, d, bc, err, false); again {
 		if err != nil {
 			return err
 		}
@@ -195,7 +187,7 @@ run:
 		}
 		bs, err = s.ensurePrepared(bc, ps)
 		if errors.Is(err, errRetry) || errors.Is(err, errMissingOnReplica) {
-			if d, bc, _, err = s.reroute(ps.st, d, bc, err); err != nil {
+			if d, bc, _, err = s.reroute(ps.st, d, bc, err, true); err != nil {
 				return err
 			}
 			continue
@@ -211,7 +203,7 @@ run:
 		res, err = s.exec(bc, out, respResult)
 		s.retryable, s.holdReadOnly = false, false
 		var again bool
-		if d, bc, again, err = s.reroute(ps.st, d, bc, err); !again {
+		if d, bc, again, err = s.reroute(ps.st, d, bc, err, true); !again {
 			s.observe(ps.st, d, res, err, start)
 			if err != nil {
 				return err

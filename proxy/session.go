@@ -134,7 +134,13 @@ func (s *session) pinnedTo() string {
 
 // primaryPinned reports whether the session must keep its primary connection.
 func (s *session) primaryPinned() bool {
-	return !s.autocommit || len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked || s.stickyPrimary
+	return !s.autocommit || s.heldOnPrimary()
+}
+
+// heldOnPrimary reports state of the session that lives on its primary connection only
+// and goes with it: temporary tables, locks, what a sticky statement left.
+func (s *session) heldOnPrimary() bool {
+	return len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked || s.stickyPrimary
 }
 
 // requiredPosition is the write position a read must see under the consistency scope.
@@ -306,7 +312,7 @@ run:
 		out, err = s.exec(bc, pkt, respResult)
 		s.retryable, s.holdReadOnly = false, false
 		var again bool
-		if d, bc, again, err = s.reroute(st, d, bc, err); !again {
+		if d, bc, again, err = s.reroute(st, d, bc, err, true); !again {
 			break run
 		}
 		if err != nil {
@@ -456,11 +462,12 @@ func (s *session) routed(d router.Decision, bc *backendConn, err error) (router.
 
 // reroute decides where a statement runs again after err, its first attempt's error:
 // again is false when err allows no other attempt (d, bc and err are then as given).
-func (s *session) reroute(st *router.Statement, d router.Decision, bc *backendConn, err error) (router.Decision, *backendConn, bool, error) {
+// mayWait is route's.
+func (s *session) reroute(st *router.Statement, d router.Decision, bc *backendConn, err error, mayWait bool) (router.Decision, *backendConn, bool, error) {
 	switch {
 	case errors.Is(err, errRetry): // the replica failed: another one
 		s.srv.metrics.retries.Add(1)
-		d, bc, err = s.route(st, true)
+		d, bc, err = s.route(st, mayWait)
 	case errors.Is(err, errWroteOnReplica): // the read writes: the primary
 		s.learnWrites(st, d.Backend)
 		d, bc, err = s.routePrimary(router.ReasonWroteOnReplica)
@@ -469,7 +476,7 @@ func (s *session) reroute(st *router.Statement, d router.Decision, bc *backendCo
 		d, bc, err = s.routePrimary(router.ReasonMissingOnReplica)
 	case errors.Is(err, errPrimaryReadOnly): // a switchover: the next primary
 		s.awaitPrimaryMove(bc.b)
-		d, bc, err = s.route(st, true)
+		d, bc, err = s.route(st, mayWait)
 	default:
 		return d, bc, false, err
 	}
@@ -1200,7 +1207,7 @@ func (s *session) dropIfClosed(bc *backendConn) error {
 	}
 	s.log.Debug("backend closed an idle connection; reconnecting", "backend", bc.b.Name)
 	// autocommit=0 alone is not lost: conn restores it on the next connection.
-	lost := s.txn == bc || bc.b.Primary && (len(s.tempTables) > 0 || s.locks > 0 || s.tablesLocked || s.stickyPrimary)
+	lost := s.txn == bc || bc.b.Primary && s.heldOnPrimary()
 	s.drop(bc)
 	if lost {
 		s.tempTables, s.locks, s.tablesLocked, s.stickyPrimary = nil, 0, false, false

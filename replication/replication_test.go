@@ -105,6 +105,15 @@ func TestTimelineOldestUnapplied(t *testing.T) {
 	}
 }
 
+// testReplica returns replica name's view in m, a setter of its applied position (MariaDB
+// text) and a reader of its state.
+func testReplica(m *Monitor, name string) (*replicaView, func(string), func() router.ReplicaState) {
+	v := m.set.Load().byName[name]
+	setPos := func(s string) { p, _ := parseMariaPos(s); v.pos.Store(&p) }
+	state := func() router.ReplicaState { return m.ReplicaStatus(name).State }
+	return v, setPos, state
+}
+
 // TestStateMachine drives evaluateAt with a fake clock: hysteresis, no flapping, down.
 func TestStateMachine(t *testing.T) {
 	m := NewMonitor(Options{
@@ -112,13 +121,11 @@ func TestStateMachine(t *testing.T) {
 		MaxLag:   time.Second, Recover: 500 * time.Millisecond,
 		Tailer: &TailerOptions{},
 	})
-	v := m.set.Load().byName["r1"]
+	v, setPos, state := testReplica(m, "r1")
 	base := time.Unix(2000, 0)
-	setPos := func(s string) { p, _ := parseMariaPos(s); v.pos.Store(&p) }
 	for i := uint64(1); i <= 100; i++ { // a write every 20 ms
 		m.tl.add(mgtid(0, i), base.Add(time.Duration(i)*20*time.Millisecond))
 	}
-	state := func() router.ReplicaState { return m.ReplicaStatus("r1").State }
 
 	setPos("0-1-10") // stuck after the txn seen at 200 ms
 	m.evaluateAt(base.Add(1100 * time.Millisecond))
@@ -459,10 +466,8 @@ func TestDownReturnsThroughRecover(t *testing.T) {
 		MaxLag:   time.Second, Recover: 500 * time.Millisecond,
 		Tailer: &TailerOptions{},
 	})
-	v := m.set.Load().byName["r1"]
+	v, setPos, state := testReplica(m, "r1")
 	base := time.Unix(4000, 0)
-	setPos := func(s string) { p, _ := parseMariaPos(s); v.pos.Store(&p) }
-	state := func() router.ReplicaState { return m.ReplicaStatus("r1").State }
 	for i := uint64(1); i <= 100; i++ { // a write every 20 ms
 		m.tl.add(mgtid(0, i), base.Add(time.Duration(i)*20*time.Millisecond))
 	}
@@ -500,10 +505,8 @@ func TestDownReturnsThroughRecover(t *testing.T) {
 // lag.recover = 0 re-admits a replica once it has caught up (lag 0), from lagging or down.
 func TestRecoverZeroMeansCaughtUp(t *testing.T) {
 	m := NewMonitor(Options{Replicas: []Replica{{Name: "r1"}}, Tailer: &TailerOptions{}})
-	v := m.set.Load().byName["r1"]
+	v, setPos, state := testReplica(m, "r1")
 	base := time.Unix(4000, 0)
-	setPos := func(s string) { p, _ := parseMariaPos(s); v.pos.Store(&p) }
-	state := func() router.ReplicaState { return m.ReplicaStatus("r1").State }
 	m.tl.add(mgtid(0, 1), base)
 	m.tl.add(mgtid(0, 2), base.Add(10*time.Millisecond))
 	setPos("0-1-1")

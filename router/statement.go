@@ -1,6 +1,9 @@
 package router
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Kind is what a statement does, as far as routing cares.
 type Kind uint8
@@ -78,7 +81,7 @@ const (
 	ReasonUnparsed      Reason = "unparsed"         // the parser could not parse it
 	ReasonGlobalSet     Reason = "global_set"       // SET GLOBAL / SET PERSIST: server state, primary only
 	ReasonAdminCommand  Reason = "admin_statement"  // FLUSH, KILL, LOCK TABLES, GRANT, PREPARE/EXECUTE (SQL-level), XA, HANDLER, ...
-	ReasonSequence      Reason = "sequence"         // NEXTVAL/SETVAL/LASTVAL, NEXT VALUE FOR
+	ReasonSequence      Reason = "sequence"         // NEXTVAL/SETVAL, NEXT VALUE FOR
 	ReasonStoredFunc    Reason = "stored_function"  // calls a stored function or UDF, which may write
 	ReasonPrimaryStatus Reason = "primary_status"   // SHOW MASTER STATUS, BINARY LOGS, BINLOG EVENTS, SLAVE HOSTS, @@gtid_binlog_pos: the primary's binlog
 )
@@ -200,11 +203,23 @@ type Statement struct {
 	Rule string
 	// PrimarySession: it calls a function whose answer belongs to the session's primary
 	// connection or to the primary server, not to a transaction's snapshot (GET_LOCK and
-	// the other user-lock functions, LAST_INSERT_ID(), CONNECTION_ID(), @@last_gtid), so a
-	// read-only transaction on a replica leaves such a read to the primary (Pin).
+	// the other user-lock functions, LAST_INSERT_ID(), CONNECTION_ID(), LASTVAL(),
+	// @@last_gtid), so a read-only transaction on a replica leaves such a read to the
+	// primary (Pin).
 	// FOUND_ROWS() and ROW_COUNT() are not among them: they answer about the previous
 	// statement, which ran in the transaction.
 	PrimarySession bool
+}
+
+// SetsSessionVars reports a KindSessionSet or KindUse that sets more than user variables
+// (SetKey names them "@name").
+func (st *Statement) SetsSessionVars() bool {
+	for name := range strings.SplitSeq(st.SetKey, ",") {
+		if !strings.HasPrefix(name, "@") {
+			return true
+		}
+	}
+	return false
 }
 
 // CommitsImplicitly reports a statement that ends the session's transaction before it
